@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// CLEF on a wearable: toolchain-only Swift package (no third-party dependencies).
+import PackageDescription
+import Foundation
+
+/// The float kernels rely on fused multiply-add. On x86-64 the baseline target lowers
+/// `SIMD.addProduct` to a libm call, so we build for haswell (AVX2 + FMA + F16C, which the x86-64-v3 level also has) when the build
+/// machine has it. `CLEF_PORTABLE=1` turns this off for binaries that must run elsewhere.
+func hostCPUFlags() -> [String] {
+    #if arch(x86_64)
+    if ProcessInfo.processInfo.environment["CLEF_PORTABLE"] == "1" { return [] }
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    let flags = Set(line.split(separator: " ").map(String.init))
+    if ["avx2", "fma", "f16c", "bmi2"].allSatisfy(flags.contains) {
+        return ["-target-cpu", "haswell"]
+    }
+    #endif
+    return []
+}
+
+let fast: [SwiftSetting] = [.unsafeFlags(hostCPUFlags())]
+let kernelFlags: [SwiftSetting] = fast + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "CLEF",
+    products: [
+        .executable(name: "clef", targets: ["clef"]),
+        .library(name: "CLEFFloat", targets: ["CLEFFloat"]),
+        .library(name: "CLEFCheckpoint", targets: ["CLEFCheckpoint"]),
+    ],
+    targets: [
+        // Embedded-Swift-clean engine code: no Foundation, typed throws, no allocation per window.
+        .target(name: "CLEFArch", path: "Sources/CLEFArch", swiftSettings: fast),
+        .target(name: "CLEFKernels", path: "Sources/CLEFKernels", swiftSettings: kernelFlags),
+        .target(name: "CLEFFloat", dependencies: ["CLEFArch", "CLEFKernels"],
+                path: "Sources/CLEFFloat", swiftSettings: kernelFlags),
+        // Host-only code (Foundation allowed).
+        .target(name: "CLEFCheckpoint", dependencies: ["CLEFArch", "CLEFFloat"],
+                path: "Sources/CLEFCheckpoint", swiftSettings: fast),
+        .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint"],
+                          path: "Tools/clef", swiftSettings: fast),
+        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint"],
+                    path: "Tests/CLEFTests", swiftSettings: fast),
+    ]
+)

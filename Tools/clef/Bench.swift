@@ -1,0 +1,87 @@
+import Foundation
+import CLEFArch
+import CLEFFloat
+import CLEFCheckpoint
+
+/// `clef bench`: single-thread float32 forward timings. Tools/bench.sh runs it next to the
+/// PyTorch / ONNX Runtime anchors in one go and prints the ratios.
+enum Bench {
+    static func run(_ args: [String]) throws {
+        let o = try Options(args, flags: ["json"], known: ["model", "repeats", "size"])
+        let repeats = try o.int("repeats", default: 50)
+        let encoder: Net1DFloat
+        if let path = o.string("model") {
+            encoder = try CheckpointModel(path: path).encoder
+        } else {
+            // Random weights: timings do not depend on the values.
+            let sizeName = o.string("size") ?? "small"
+            guard let size = ModelSize.allCases.first(where: { "\($0.name)" == sizeName }) else {
+                throw UsageError(description: "--size must be small, medium or large")
+            }
+            encoder = try randomEncoder(.preset(size))
+        }
+        var rows: [(String, [Double], Int)] = []
+        for n in [1, 32] {
+            let l = 5000
+            var rng = SplitMix64(seed: 42)
+            let x = (0..<(n * l * encoder.config.inChannels)).map { _ in rng.nextGaussianish() }
+            var y = [Float](repeating: 0, count: n * encoder.embeddingDim)
+            let ws = FloatWorkspace(config: encoder.config, maxLength: l)
+            let reps = n == 1 ? repeats : max(3, repeats / 10)
+            var times: [Double] = []
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    for i in 0..<(reps + 3) {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        encoder.embedBatch(xp.baseAddress!, count: n, length: l, workspace: ws, output: yp.baseAddress!)
+                        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+                        if i >= 3 { times.append(dt) }
+                    }
+                }
+            }
+            rows.append(("swift f32 \(encoder.config.blocks.count == 10 ? "small" : "model") fwd (\(n),\(encoder.config.inChannels),\(l))", times, n))
+        }
+        let macs = encoder.config.multiplyAccumulates(inputLength: 5000)
+        for (name, t, n) in rows {
+            let s = t.sorted()
+            let median = s[s.count / 2], mean = t.reduce(0, +) / Double(t.count)
+            if o.flag("json") {
+                print("{\"case\": \"\(name)\", \"threads\": 1, \"median_ms\": \(median), \"mean_ms\": \(mean), \"min_ms\": \(s[0]), \"repeats\": \(t.count)}")
+            } else {
+                let gmacs = Double(macs * n) / (median * 1e6)
+                print(String(format: "%-36@ thr 1  median %8.3f ms  mean %8.3f ms  min %8.3f ms  (%d reps, %.1f GMAC/s)",
+                             name, median, mean, s[0], t.count, gmacs))
+            }
+        }
+    }
+
+    static func randomEncoder(_ config: Net1DConfig) throws -> Net1DFloat {
+        var rng = SplitMix64(seed: 7)
+        var table: [String: [Float]] = [:]
+        for s in config.parameterSpecs where s.role == .weight {
+            let fanIn = s.shape.count > 1 ? s.shape.dropFirst().reduce(1, *) : 1
+            let scale = 1 / Float(fanIn).squareRoot()
+            table[s.name] = (0..<s.elementCount).map { _ in rng.nextGaussianish() * scale }
+        }
+        return try Net1DFloat(config: config) { table[$0] }
+    }
+}
+
+/// Small deterministic generator for benchmark inputs and random weights.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Roughly standard normal (sum of uniforms), enough for timing inputs.
+    mutating func nextGaussianish() -> Float {
+        var s: Float = 0
+        for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 24) }
+        return (s - 2) * 1.7320508
+    }
+}

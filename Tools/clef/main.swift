@@ -1,0 +1,48 @@
+import Foundation
+import CLEFArch
+import CLEFFloat
+import CLEFCheckpoint
+
+/// `clef`: the command line other tools call. Its `embed` contract (raw little-endian float32
+/// in and out) is stable; user errors go to stderr with a non-zero exit, never a stack trace.
+
+struct UsageError: Error, CustomStringConvertible { var description: String }
+
+let usage = """
+usage: clef <command> [options]
+
+commands:
+  info MODEL                                   file format, size, parameter count, embedding dim, tensors
+  embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
+                                               embeddings [N, D] as raw little-endian float32
+  bench [--model MODEL] [--repeats R]          float32 forward timings for (1,1,5000) and (32,1,5000)
+
+MODEL is a Lightning .ckpt or a torch.save state_dict .pt.
+"""
+
+func main() -> Int32 {
+    var args = Array(CommandLine.arguments.dropFirst())
+    guard let command = args.first else {
+        FileHandle.standardError.write(Data(usage.utf8))
+        return 2
+    }
+    args.removeFirst()
+    do {
+        switch command {
+        case "info": try Info.run(args)
+        case "embed": try Embed.run(args)
+        case "bench": try Bench.run(args)
+        case "-h", "--help", "help": print(usage)
+        default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)
+        }
+        return 0
+    } catch let e as UsageError {
+        FileHandle.standardError.write(Data("clef: \(e.description)\n".utf8))
+        return 2
+    } catch {
+        FileHandle.standardError.write(Data("clef: error: \(error)\n".utf8))
+        return 1
+    }
+}
+
+exit(main())
