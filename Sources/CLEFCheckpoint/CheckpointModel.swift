@@ -60,15 +60,31 @@ public struct CheckpointModel {
         for k in keys where !expected.contains(String(k.dropFirst(prefix.count))) {
             throw fail("state_dict", "unexpected key '\(k)' (not part of a \(size.name) CLEF encoder)")
         }
-        var loaded: [String: [Float]] = [:]
-        for s in specs where s.role == .weight {
-            loaded[s.name] = try ck.floats(tensors[s.name]!, name: prefix + s.name)
-        }
+        // Read, pack and drop one tensor at a time, releasing its mapped pages afterwards, so the
+        // weights are never resident twice.
+        var readError: CheckpointError?
+        let built: Net1DFloat?
         do {
-            encoder = try Net1DFloat(config: config) { loaded[$0] }
+            built = try Net1DFloat(config: config) { name in
+                guard readError == nil, let t = tensors[name] else { return nil }
+                do {
+                    let v = try ck.floats(t, name: prefix + name)
+                    ck.releasePages(of: t)
+                    return v
+                } catch let e as CheckpointError {
+                    readError = e
+                    return nil
+                } catch {
+                    readError = CheckpointError(file: ck.path, field: name, reason: "\(error)")
+                    return nil
+                }
+            }
         } catch {
+            if let readError { throw readError }
             throw fail("state_dict", "\(error)")
         }
+        if let readError { throw readError }
+        encoder = built!
     }
 
     /// Float weights of every state_dict entry the encoder uses, by name without prefix.

@@ -40,6 +40,16 @@ public final class MappedFile {
         if let base { munmap(base, count) }
     }
 
+    /// Drops the resident pages that lie wholly inside [offset, offset+count) (they are
+    /// re-read from the file if touched again).
+    public func release(offset: Int, count n: Int) {
+        guard let base, n > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page
+        let end = (offset + n) / page * page
+        if end > start { _ = madvise(base + start, end - start, MADV_DONTNEED) }
+    }
+
     /// The whole file as bytes (empty for an empty file).
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base.map { UnsafeRawPointer($0) }, count: count)

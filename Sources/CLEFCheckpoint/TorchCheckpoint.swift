@@ -107,6 +107,15 @@ public final class TorchCheckpoint {
         }
         let data = zip.data(of: m)
         var out = [Float](repeating: 0, count: count)
+        if t.dtype == .float32 && isContiguous(t) {
+            out.withUnsafeMutableBytes { dst in
+                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: data[(t.offset * 4)..<((t.offset + count) * 4)]))
+            }
+            #if _endian(big)
+            for i in 0..<count { out[i] = Float(bitPattern: out[i].bitPattern.littleEndian) }
+            #endif
+            return out
+        }
         let rank = t.shape.count
         var idx = [Int](repeating: 0, count: rank)
         var src = t.offset
@@ -124,6 +133,21 @@ public final class TorchCheckpoint {
             }
         }
         return out
+    }
+
+    /// Lets the kernel drop the mapped pages of a tensor's storage once it has been copied.
+    public func releasePages(of t: TensorRef) {
+        guard let m = zip.member(prefix + "data/" + t.storageKey) else { return }
+        file.release(offset: m.dataOffset, count: m.size)
+    }
+
+    private func isContiguous(_ t: TensorRef) -> Bool {
+        var expected = 1
+        for d in (0..<t.shape.count).reversed() {
+            if t.shape[d] != 1 && t.strides[d] != expected { return false }
+            expected *= t.shape[d]
+        }
+        return true
     }
 
     @inline(__always)

@@ -17,7 +17,11 @@ public func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
 /// e^x per lane. Inputs are clamped to [-87.3, 88.7] so 2^n stays a normal float.
 @inline(__always)
 public func exp8(_ xIn: F8) -> F8 {
-    var x = xIn.clamped(lowerBound: F8(repeating: -87.3), upperBound: F8(repeating: 88.7))
+    // Clamp with compare + select: the generic `clamped` is not specialised and costs more
+    // than the polynomial.
+    var x = xIn
+    x.replace(with: F8(repeating: -87.3), where: x .< F8(repeating: -87.3))
+    x.replace(with: F8(repeating: 88.7), where: x .> F8(repeating: 88.7))
     // n = round(x / ln 2) with the 1.5 * 2^23 trick: the sum's low mantissa bits hold n.
     let magic = F8(repeating: 12582912.0)
     var t = x * F8(repeating: 1.44269504088896341)
