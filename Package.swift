@@ -20,7 +20,9 @@ func hostCPUFlags() -> [String] {
 }
 
 let fast: [SwiftSetting] = [.unsafeFlags(hostCPUFlags())]
-let kernelFlags: [SwiftSetting] = fast + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+/// Kernels are optimised in debug builds too, so the test suite (built in debug) stays fast.
+let kernelFlags: [SwiftSetting] = fast + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                          .unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "CLEF",
@@ -40,7 +42,7 @@ let package = Package(
                 path: "Sources/CLEFCheckpoint", swiftSettings: fast),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint"],
                           path: "Tools/clef", swiftSettings: fast),
-        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint"],
+        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "clef"],
                     path: "Tests/CLEFTests", swiftSettings: fast),
     ]
 )
