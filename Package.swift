@@ -39,7 +39,7 @@ let package = Package(
                 path: "Sources/CLEFFloat", swiftSettings: kernelFlags),
         // Host-only code (Foundation allowed).
         .target(name: "CLEFCheckpoint", dependencies: ["CLEFArch", "CLEFFloat"],
-                path: "Sources/CLEFCheckpoint", swiftSettings: fast),
+                path: "Sources/CLEFCheckpoint", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint"],
                           path: "Tools/clef", swiftSettings: fast),
         .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "clef"],
