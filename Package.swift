@@ -37,12 +37,15 @@ let package = Package(
         .target(name: "CLEFKernels", path: "Sources/CLEFKernels", swiftSettings: kernelFlags),
         .target(name: "CLEFFloat", dependencies: ["CLEFArch", "CLEFKernels"],
                 path: "Sources/CLEFFloat", swiftSettings: kernelFlags),
+        .target(name: "CLEFSignal", path: "Sources/CLEFSignal", swiftSettings: kernelFlags),
         // Host-only code (Foundation allowed).
+        .target(name: "CLEFData", dependencies: ["CLEFSignal"], path: "Sources/CLEFData",
+                swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "CLEFCheckpoint", dependencies: ["CLEFArch", "CLEFFloat"],
                 path: "Sources/CLEFCheckpoint", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint"],
+        .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData"],
                           path: "Tools/clef", swiftSettings: fast),
-        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "clef"],
+        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "clef"],
                     path: "Tests/CLEFTests", swiftSettings: fast),
     ]
 )
