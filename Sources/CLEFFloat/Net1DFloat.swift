@@ -5,6 +5,19 @@ import CLEFKernels
 /// Weights are packed once at construction; `forward` allocates nothing (it works in a
 /// `FloatWorkspace` sized ahead of time). Embedded-Swift-clean.
 
+/// A tensor inside the forward pass: `block` -1 is the stem (its `.mid1` is the conv output before
+/// Swish, `.output` the stem output); in a block, `.act1` = swish(input), `.mid1` = conv1,
+/// `.act2` = swish(conv1), `.mid2` = conv2, `.act3` = swish(conv2), `.conv3` = conv3, then the
+/// squeeze-excitation vectors and the block output.
+public struct ActivationPoint: Equatable {
+    public var block: Int
+    public var kind: ActivationKind
+    public init(block: Int, kind: ActivationKind) {
+        self.block = block
+        self.kind = kind
+    }
+}
+
 /// Why a set of weights does not fit the architecture.
 public enum WeightError: Error, Equatable {
     /// The tensor for `name` has `count` elements where the architecture needs `expected`.
@@ -41,6 +54,8 @@ public struct Net1DFloat {
     public let config: Net1DConfig
     public let stem: FloatConvLayer
     public let blocks: [FloatBlock]
+    /// Round every stored activation to Float16 (the f16 engine's arithmetic).
+    public var roundToHalf = false
 
     /// Builds the encoder, asking `tensors` for each weight by its state_dict name (no prefix).
     /// Every tensor's element count is checked against the architecture.
@@ -83,7 +98,7 @@ public struct Net1DFloat {
     /// Embeds one window `input` [inChannels][length] into `output` [embeddingDim].
     public func forward(_ input: UnsafePointer<Float>, length: Int, workspace: FloatWorkspace,
                         output: UnsafeMutablePointer<Float>) {
-        forward(input, length: length, workspace: workspace, output: output) { _, _, _, _ in }
+        forwardDetailed(input, length: length, workspace: workspace, output: output) { _, _, _, _ in }
     }
 
     /// As `forward`, calling `observe(layerIndex, activations, channels, length)` with the stem
@@ -91,16 +106,33 @@ public struct Net1DFloat {
     public func forward(_ input: UnsafePointer<Float>, length: Int, workspace ws: FloatWorkspace,
                         output: UnsafeMutablePointer<Float>,
                         observe: (Int, UnsafePointer<Float>, Int, Int) -> Void) {
+        forwardDetailed(input, length: length, workspace: ws, output: output) { point, p, c, l in
+            if point.kind == .output { observe(point.block + 1, p, c, l) }
+        }
+    }
+
+    /// The forward pass reporting every intermediate tensor a quantizer needs (see
+    /// `ActivationPoint`). With `roundToHalf`, every stored tensor is rounded to Float16 first,
+    /// which is what an engine storing Float16 activations computes.
+    public func forwardDetailed(_ input: UnsafePointer<Float>, length: Int, workspace ws: FloatWorkspace,
+                                output: UnsafeMutablePointer<Float>,
+                                observe: (ActivationPoint, UnsafePointer<Float>, Int, Int) -> Void) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
+        let half = roundToHalf
+        @inline(__always) func stage(_ point: ActivationPoint, _ p: UnsafeMutablePointer<Float>, _ c: Int, _ l: Int) {
+            if half { roundToFloat16(p, count: c * l) }
+            observe(point, p, c, l)
+        }
         var x = ws.bufA, o = ws.bufB
         // Stem: conv k16 stride 2, Swish.
         var len = length
         let sl = stem.shape.outLength(len)
         let rl = prepareConvInput(input, channels: config.inChannels, length: len, shape: stem.shape, into: ws.prep)
         run(stem, ws.prep, rowLength: rl, outLength: sl, out: x)
+        stage(ActivationPoint(block: -1, kind: .mid1), x, config.baseFilters, sl)
         swishInPlace(x, count: config.baseFilters * sl)
         len = sl
-        observe(0, x, config.baseFilters, len)
+        stage(ActivationPoint(block: -1, kind: .output), x, config.baseFilters, len)
 
         for (bi, b) in blocks.enumerated() {
             let spec = b.spec
@@ -110,29 +142,37 @@ public struct Net1DFloat {
             if spec.activateInput {
                 ws.prep.update(from: x, count: spec.inChannels * len)
                 swishInPlace(ws.prep, count: spec.inChannels * len)
+                stage(ActivationPoint(block: bi, kind: .act1), ws.prep, spec.inChannels, len)
                 in1 = UnsafePointer(ws.prep)
             }
             run(b.conv1, in1, rowLength: len, outLength: len, out: ws.mid1)
+            stage(ActivationPoint(block: bi, kind: .mid1), ws.mid1, spec.middleChannels, len)
             swishInPlace(ws.mid1, count: spec.middleChannels * len)
+            stage(ActivationPoint(block: bi, kind: .act2), ws.mid1, spec.middleChannels, len)
             // conv2 (grouped, k taps, strided).
             let r2 = prepareConvInput(ws.mid1, channels: spec.middleChannels, length: len, shape: b.conv2.shape,
                                       into: ws.prep)
             run(b.conv2, ws.prep, rowLength: r2, outLength: lo, out: ws.mid2)
+            stage(ActivationPoint(block: bi, kind: .mid2), ws.mid2, spec.middleChannels, lo)
             swishInPlace(ws.mid2, count: spec.middleChannels * lo)
+            stage(ActivationPoint(block: bi, kind: .act3), ws.mid2, spec.middleChannels, lo)
             // conv3 (1x1), SE, shortcut.
             run(b.conv3, ws.mid2, rowLength: lo, outLength: lo, out: o)
+            stage(ActivationPoint(block: bi, kind: .conv3), o, spec.outChannels, lo)
             b.seFc1Weight.withUnsafeBufferPointer { w1 in b.seFc1Bias.withUnsafeBufferPointer { b1 in
                 b.seFc2Weight.withUnsafeBufferPointer { w2 in b.seFc2Bias.withUnsafeBufferPointer { b2 in
                     squeezeExcite(o, channels: spec.outChannels, length: lo, fc1Weight: w1.baseAddress!,
                                   fc1Bias: b1.baseAddress!, fc2Weight: w2.baseAddress!, fc2Bias: b2.baseAddress!,
-                                  scratch: ws.small)
+                                  scratch: ws.small) { step, p, n in
+                        stage(ActivationPoint(block: bi, kind: step), p, n, 1)
+                    }
                 } }
             } }
             addShortcut(x, inChannels: spec.inChannels, inLength: len, stride: spec.stride,
                         out: o, outChannels: spec.outChannels, outLength: lo)
             swap(&x, &o)
             len = lo
-            observe(bi + 1, x, spec.outChannels, len)
+            stage(ActivationPoint(block: bi, kind: .output), x, spec.outChannels, len)
         }
         let d = config.embeddingDim
         let inv = 1 / Float(len)

@@ -22,19 +22,33 @@ public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int
     return s
 }
 
+/// The tensors of a squeeze-excitation and of a block, named for quantization and tests.
+public enum ActivationKind: UInt8, Sendable {
+    case act1, mid1, act2, mid2, act3, conv3
+    /// Channel means (SE input), fc1 output, swish(fc1), fc2 output (before the sigmoid).
+    case seMean, seHidden, seHiddenAct, seGate
+    case output
+}
+
 /// Squeeze-excitation in place on x [channels][length]: scale each channel by
 /// sigmoid(fc2(swish(fc1(mean_t x)))). `scratch` needs `channels + channels / 2` floats.
+/// `observe` sees each intermediate vector (and may round it in place).
 public func squeezeExcite(_ x: UnsafeMutablePointer<Float>, channels: Int, length: Int,
                           fc1Weight: UnsafePointer<Float>, fc1Bias: UnsafePointer<Float>,
                           fc2Weight: UnsafePointer<Float>, fc2Bias: UnsafePointer<Float>,
-                          scratch: UnsafeMutablePointer<Float>) {
+                          scratch: UnsafeMutablePointer<Float>,
+                          observe: (ActivationKind, UnsafeMutablePointer<Float>, Int) -> Void) {
     let hidden = channels / 2
     let mean = scratch, h = scratch + channels
     let inv = 1 / Float(length)
     for c in 0..<channels { mean[c] = sum(x + c * length, count: length) * inv }
+    observe(.seMean, mean, channels)
     linear(mean, inCount: channels, weight: fc1Weight, bias: fc1Bias, outCount: hidden, out: h)
+    observe(.seHidden, h, hidden)
     for j in 0..<hidden { h[j] = swishScalar(h[j]) }
+    observe(.seHiddenAct, h, hidden)
     linear(h, inCount: hidden, weight: fc2Weight, bias: fc2Bias, outCount: channels, out: mean)
+    observe(.seGate, mean, channels)
     for c in 0..<channels {
         let g = F8(repeating: sigmoidScalar(mean[c]))
         let row = x + c * length
@@ -42,6 +56,16 @@ public func squeezeExcite(_ x: UnsafeMutablePointer<Float>, channels: Int, lengt
         while t + 8 <= length { store8(load8(row + t) * g, row + t); t += 8 }
         while t < length { row[t] *= g[0]; t += 1 }
     }
+}
+
+/// Rounds `count` floats to the nearest Float16 value (round to nearest even), in place.
+public func roundToFloat16(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        store8(F8(SIMD8<Float16>(load8(p + i))), p + i)
+        i += 8
+    }
+    while i < count { p[i] = Float(Float16(p[i])); i += 1 }
 }
 
 /// out += shortcut(x): x [inChannels][inLength] max-pooled with kernel = stride (zero padding,
