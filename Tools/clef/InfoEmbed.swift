@@ -2,12 +2,16 @@ import Foundation
 import CLEFArch
 import CLEFFloat
 import CLEFCheckpoint
+import CLEFBlob
+import CLEFEngine
 
 enum Info {
     static func run(_ args: [String]) throws {
         let o = try Options(args, known: [])
         guard o.positional.count == 1 else { throw UsageError(description: "usage: clef info MODEL") }
-        let m = try CheckpointModel(path: o.positional[0])
+        let path = o.positional[0]
+        if ModelFile.isBlob(path) { return try blobInfo(path) }
+        let m = try CheckpointModel(path: path)
         let ck = m.checkpoint
         print("file:        \(ck.path)")
         print("format:      \(ck.kind.rawValue) (torch zip, prefix '\(ck.prefix)', \(ck.zip.members.count) members, \(ck.file.count) bytes)")
@@ -18,6 +22,21 @@ enum Info {
         print("tensors:     \(ck.stateDict.count) in state_dict")
         print("blocks:      \(m.config.blocks.count)")
         print("MACs/window: \(m.config.multiplyAccumulates(inputLength: 5000)) for (1,\(m.config.inChannels),5000)")
+    }
+
+    static func blobInfo(_ path: String) throws {
+        let f = try ModelFile(path: path)
+        let b = f.blob!
+        let byType = Dictionary(grouping: b.tensors, by: { $0.dtype }).mapValues { $0.reduce(0) { $0 + $1.byteCount } }
+        print("file:        \(path)")
+        print("format:      CLEF weight blob v\(BlobConstants.version), \(b.bytes.count) bytes, CRC-32 ok")
+        print("precision:   \(b.precision.name)")
+        print("size:        \(b.size.name) (in_channels \(b.config.inChannels), \(b.config.blocks.count) blocks)")
+        print("parameters:  \(b.config.parameterCount) in the checkpoint (BatchNorm entries are not stored)")
+        print("embedding:   \(b.config.embeddingDim)")
+        print("tensors:     \(b.tensors.count) (" + byType.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key): \($0.value) B" }.joined(separator: ", ") + ")")
+        let l = b.plannedLength
+        print("peak RAM:    \(f.engine.arenaBytes(length: l)) bytes activation arena for windows of \(l) samples (weights read in place)")
     }
 }
 
@@ -33,20 +52,23 @@ enum Embed {
         guard n.multipliedReportingOverflow(by: c * l).overflow == false, n * c * l <= 1 << 31 else {
             throw UsageError(description: "--shape \(shapeText) is too large")
         }
-        let m = try CheckpointModel(path: modelPath)
-        guard c == m.config.inChannels else {
-            throw UsageError(description: "--shape has C=\(c) but the model takes \(m.config.inChannels) input channel(s)")
+        let m = try ModelFile(path: modelPath)
+        let config = m.engine.config
+        guard c == config.inChannels else {
+            throw UsageError(description: "--shape has C=\(c) but the model takes \(config.inChannels) input channel(s)")
         }
         let x = try RawFloat32.read(inputPath, expectedCount: n * c * l)
         if let bad = x.firstIndex(where: { !$0.isFinite }) {
             throw UsageError(description: "\(inputPath): value \(bad) is \(x[bad]); inputs must be finite")
         }
-        let d = m.config.embeddingDim
+        let d = config.embeddingDim
         var y = [Float](repeating: 0, count: n * d)
-        let ws = FloatWorkspace(config: m.config, maxLength: l)
+        let ws = EngineWorkspace(engine: m.engine, maxLength: l)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
-                m.encoder.embedBatch(xp.baseAddress!, count: n, length: l, workspace: ws, output: yp.baseAddress!)
+                for i in 0..<n {
+                    m.engine.embed(xp.baseAddress! + i * c * l, length: l, workspace: ws, output: yp.baseAddress! + i * d)
+                }
             }
         }
         try RawFloat32.write(y, to: outputPath)

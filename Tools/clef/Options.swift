@@ -3,9 +3,10 @@ import Foundation
 /// Minimal `--name value` option parsing (no third-party argument parser).
 struct Options {
     private var values: [String: String] = [:]
+    private var lists: [String: [String]] = [:]
     private(set) var positional: [String] = []
 
-    init(_ args: [String], flags: Set<String> = [], known: Set<String>) throws {
+    init(_ args: [String], flags: Set<String> = [], known: Set<String>, repeatable: Set<String> = []) throws {
         var i = 0
         while i < args.count {
             let a = args[i]
@@ -18,6 +19,13 @@ struct Options {
                 }
                 guard known.contains(name) else { throw UsageError(description: "unknown option '\(a)'") }
                 guard i + 1 < args.count else { throw UsageError(description: "option '\(a)' needs a value") }
+                if repeatable.contains(name) {
+                    // A repeatable option takes every following non-option word.
+                    var j = i + 1
+                    while j < args.count && !args[j].hasPrefix("--") { lists[name, default: []].append(args[j]); j += 1 }
+                    i = j
+                    continue
+                }
                 values[name] = args[i + 1]
                 i += 2
             } else {
@@ -28,6 +36,8 @@ struct Options {
     }
 
     func string(_ name: String) -> String? { values[name] }
+
+    func all(_ name: String) -> [String] { lists[name] ?? [] }
 
     func required(_ name: String) throws -> String {
         guard let v = values[name] else { throw UsageError(description: "missing required option --\(name)") }

@@ -2,6 +2,7 @@ import Foundation
 import CLEFArch
 import CLEFFloat
 import CLEFCheckpoint
+import CLEFExport
 
 /// `clef`: the command line other tools call. Its `embed` contract (raw little-endian float32
 /// in and out) is stable; user errors go to stderr with a non-zero exit, never a stack trace.
@@ -15,9 +16,12 @@ commands:
   info MODEL                                   file format, size, parameter count, embedding dim, tensors
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
                                                embeddings [N, D] as raw little-endian float32
-  bench [--model MODEL] [--repeats R]          float32 forward timings for (1,1,5000) and (32,1,5000)
+  export --checkpoint CKPT --precision f32|f16|q8|q16 [--calibration PATH...] [--eval PATH...]
+         [--method mse|percentile|minmax] --output MODEL.clefw
+                                               weight blob with a size and fidelity report
+  bench [--model MODEL] [--repeats R]          forward timings for (1,1,5000) and (32,1,5000)
 
-MODEL is a Lightning .ckpt or a torch.save state_dict .pt.
+MODEL is a Lightning .ckpt, a torch.save state_dict .pt or a CLEF weight blob (.clefw).
 """
 
 func main() -> Int32 {
@@ -32,11 +36,15 @@ func main() -> Int32 {
         case "info": try Info.run(args)
         case "embed": try Embed.run(args)
         case "bench": try Bench.run(args)
+        case "export": try Export.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)
         }
         return 0
     } catch let e as UsageError {
+        FileHandle.standardError.write(Data("clef: \(e.description)\n".utf8))
+        return 2
+    } catch let e as ExportError {
         FileHandle.standardError.write(Data("clef: \(e.description)\n".utf8))
         return 2
     } catch {

@@ -1,0 +1,142 @@
+import CLEFArch
+import CLEFBlob
+import CLEFFloat
+import CLEFQuant
+
+/// One encoder built from a weight blob, whatever its precision; enum dispatch, no existentials.
+/// Embedded-Swift-clean: `embed` allocates nothing (all buffers live in the `EngineWorkspace`).
+public enum Engine {
+    case f32(Net1DFloat)
+    case f16(Net1DFloat)
+    case q8(QuantEncoder<Int8>)
+    case q16(QuantEncoder<Int16>)
+
+    public init(blob: BlobReader) throws(BlobError) {
+        switch blob.precision {
+        case .f32, .f16:
+            let half = blob.precision == .f16
+            var missing: BlobError?
+            do {
+                var net = try Net1DFloat(config: blob.config) { name in
+                    guard let t = blob.tensor(name) else { missing = BlobError("tensor '\(name)'", "missing"); return nil }
+                    guard t.dtype == (half ? .f16 : .f32) else {
+                        missing = BlobError("tensor '\(name)'", "has dtype \(t.dtype), expected \(half ? "f16" : "f32")")
+                        return nil
+                    }
+                    if half {
+                        let p = blob.pointer(t, as: UInt16.self)
+                        return (0..<t.elementCount).map { Float(Float16(bitPattern: UInt16(littleEndian: p[$0]))) }
+                    }
+                    let p = blob.pointer(t, as: UInt32.self)
+                    return (0..<t.elementCount).map { Float(bitPattern: UInt32(littleEndian: p[$0])) }
+                }
+                net.roundToHalf = half
+                self = half ? .f16(net) : .f32(net)
+            } catch {
+                if let missing { throw missing }
+                throw BlobError("weights", "\(error)")
+            }
+        case .q8: self = .q8(try QuantEncoder<Int8>(blob: blob))
+        case .q16: self = .q16(try QuantEncoder<Int16>(blob: blob))
+        }
+    }
+
+    public var config: Net1DConfig {
+        switch self {
+        case .f32(let n), .f16(let n): return n.config
+        case .q8(let q): return q.config
+        case .q16(let q): return q.config
+        }
+    }
+
+    public var precision: BlobPrecision {
+        switch self {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .q8: return .q8
+        case .q16: return .q16
+        }
+    }
+
+    /// Peak activation memory of `forward` for windows of `length` samples, in bytes.
+    public func arenaBytes(length: Int) -> Int {
+        let plan = ArenaPlan(config: config, maxLength: length)
+        switch self {
+        case .f32: return plan.bytes(activationBytes: 4) + plan.stemPrepared * 2
+        case .f16: return plan.bytes(activationBytes: 2)
+        case .q8: return plan.bytes(activationBytes: 1)
+        case .q16: return plan.bytes(activationBytes: 2)
+        }
+    }
+
+    /// Embeds one preprocessed window [inChannels][length] of floats into [embeddingDim] floats.
+    /// Integer engines quantise the input to int16 codes first and dequantise the int32 output
+    /// codes last: both conversions are at the boundary, the inference itself is integer-only.
+    public func embed(_ input: UnsafePointer<Float>, length: Int, workspace: EngineWorkspace,
+                      output: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .f32(let n):
+            n.forward(input, length: length, workspace: workspace.float!, output: output)
+        case .f16(let n):
+            let ws = workspace.float!
+            let count = config.inChannels * length
+            workspace.halfInput.update(from: input, count: count)
+            roundInputToHalf(workspace.halfInput, count)
+            n.forward(workspace.halfInput, length: length, workspace: ws, output: output)
+        case .q8(let q):
+            quantizeInput(input, length: length, scale: q.inputScale, into: workspace.codes)
+            q.forward(workspace.codes, length: length, workspace: workspace.q8!, output: workspace.outCodes)
+            for c in 0..<q.embeddingDim { output[c] = Float(workspace.outCodes[c]) * q.outputScale }
+        case .q16(let q):
+            quantizeInput(input, length: length, scale: q.inputScale, into: workspace.codes)
+            q.forward(workspace.codes, length: length, workspace: workspace.q16!, output: workspace.outCodes)
+            for c in 0..<q.embeddingDim { output[c] = Float(workspace.outCodes[c]) * q.outputScale }
+        }
+    }
+
+    func quantizeInput(_ x: UnsafePointer<Float>, length: Int, scale: Float, into codes: UnsafeMutablePointer<Int16>) {
+        let inv = 1 / scale
+        for i in 0..<(config.inChannels * length) {
+            let v = (x[i] * inv).rounded(.toNearestOrEven)
+            codes[i] = Int16(max(-32768, min(32767, v.isNaN ? 0 : v)))
+        }
+    }
+
+    func roundInputToHalf(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = Float(Float16(p[i])) }
+    }
+}
+
+/// Buffers for one `Engine` and windows up to `maxLength` samples.
+public final class EngineWorkspace {
+    public let maxLength: Int
+    let float: FloatWorkspace?
+    let q8: QuantWorkspace<Int8>?
+    let q16: QuantWorkspace<Int16>?
+    let codes: UnsafeMutablePointer<Int16>
+    let outCodes: UnsafeMutablePointer<Int32>
+    let halfInput: UnsafeMutablePointer<Float>
+
+    public init(engine: Engine, maxLength: Int) {
+        self.maxLength = maxLength
+        let c = engine.config
+        switch engine {
+        case .f32, .f16:
+            float = FloatWorkspace(config: c, maxLength: maxLength); q8 = nil; q16 = nil
+        case .q8:
+            float = nil; q8 = QuantWorkspace(config: c, maxLength: maxLength); q16 = nil
+        case .q16:
+            float = nil; q8 = nil; q16 = QuantWorkspace(config: c, maxLength: maxLength)
+        }
+        codes = .allocate(capacity: c.inChannels * maxLength)
+        codes.initialize(repeating: 0, count: c.inChannels * maxLength)
+        outCodes = .allocate(capacity: c.embeddingDim)
+        outCodes.initialize(repeating: 0, count: c.embeddingDim)
+        halfInput = .allocate(capacity: c.inChannels * maxLength)
+        halfInput.initialize(repeating: 0, count: c.inChannels * maxLength)
+    }
+
+    deinit {
+        codes.deallocate(); outCodes.deallocate(); halfInput.deallocate()
+    }
+}

@@ -1,0 +1,101 @@
+import CLEFKernels
+
+/// Integer kernels: same-padded grouped Conv1d with int8 weights, dense layers and the prepared
+/// (padded, phase-split) input layout shared with the float kernels. Embedded-Swift-clean.
+
+/// Pads with the input zero point (the code for 0.0) and phase-splits, like `prepareConvInput`.
+@discardableResult
+public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
+                                                    padValue: T, into out: UnsafeMutablePointer<T>) -> Int {
+    let s = shape.stride
+    let rowLen = shape.rowLength(length)
+    let o = shape.outLength(length)
+    let total = max(0, (o - 1) * s + shape.kernel - length)
+    let left = total / 2
+    for c in 0..<channels {
+        let src = x + c * length
+        for p in 0..<s {
+            let row = out + (c * s + p) * rowLen
+            for j in 0..<rowLen {
+                let i = j * s + p - left
+                row[j] = (i >= 0 && i < length) ? src[i] : padValue
+            }
+        }
+    }
+    return rowLen
+}
+
+/// One integer convolution: weights int8 [out][in/groups][kernel] (PyTorch order), bias int32
+/// with the input zero point folded in, per-channel (multiplier, shift) pairs.
+public struct QuantConv {
+    public let shape: ConvShape
+    public let weight: UnsafePointer<Int8>
+    public let bias: UnsafePointer<Int32>
+    public let requant: UnsafePointer<Int32>
+
+    public init(shape: ConvShape, weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>) {
+        self.shape = shape
+        self.weight = weight
+        self.bias = bias
+        self.requant = requant
+    }
+
+    /// out = clamp(zOut + requant(bias + sum w * prepared)).
+    public func run<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
+        _ prepared: UnsafePointer<In>, rowLength: Int, outLength: Int, accumulator: Acc.Type,
+        outZero: Int32, out: UnsafeMutablePointer<Out>) {
+        let cinG = shape.inPerGroup, coutG = shape.outPerGroup, s = shape.stride, k = shape.kernel
+        let lo = Int64(Out.min), hi = Int64(Out.max)
+        for co in 0..<shape.outChannels {
+            let g = co / coutG
+            let w = weight + co * cinG * k
+            let base = prepared + g * cinG * s * rowLength
+            let mult = requant[2 * co], sh = requant[2 * co + 1]
+            let b = Acc(bias[co])
+            let orow = out + co * outLength
+            for t in 0..<outLength {
+                var acc = b
+                for ci in 0..<cinG {
+                    let wr = w + ci * k
+                    for p in 0..<s {
+                        let row = base + (ci * s + p) * rowLength + t
+                        var tap = p, j = 0
+                        while tap < k {
+                            acc = acc &+ Acc(wr[tap]) &* Acc(row[j])
+                            tap += s
+                            j += 1
+                        }
+                    }
+                }
+                orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), mult, sh), lo, hi))
+            }
+        }
+    }
+}
+
+/// An integer dense layer (the squeeze-excitation linears): y = requant(bias + W x) + zOut.
+public struct QuantLinear {
+    public let inCount: Int
+    public let outCount: Int
+    public let weight: UnsafePointer<Int8>
+    public let bias: UnsafePointer<Int32>
+    public let requant: UnsafePointer<Int32>
+
+    public init(inCount: Int, outCount: Int, weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>) {
+        self.inCount = inCount
+        self.outCount = outCount
+        self.weight = weight
+        self.bias = bias
+        self.requant = requant
+    }
+
+    /// `x` are int32 codes; outputs are clamped to [lo, hi].
+    public func run(_ x: UnsafePointer<Int32>, outZero: Int32, lo: Int64, hi: Int64, out: UnsafeMutablePointer<Int32>) {
+        for o in 0..<outCount {
+            var acc = Int64(bias[o])
+            let w = weight + o * inCount
+            for i in 0..<inCount { acc = acc &+ Int64(w[i]) &* Int64(x[i]) }
+            out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc, requant[2 * o], requant[2 * o + 1]), lo, hi))
+        }
+    }
+}

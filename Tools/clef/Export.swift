@@ -1,0 +1,63 @@
+import Foundation
+import CLEFArch
+import CLEFFloat
+import CLEFCheckpoint
+import CLEFBlob
+import CLEFEngine
+import CLEFExport
+import CLEFData
+
+/// `clef export`: checkpoint -> weight blob, with a size and fidelity report.
+enum Export {
+    static func run(_ args: [String]) throws {
+        let o = try Options(args, known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows"],
+                            repeatable: ["calibration", "eval"])
+        let ckpt = try o.required("checkpoint"), out = try o.required("output")
+        guard let precision = BlobPrecision.named(try o.required("precision")) else {
+            throw UsageError(description: "--precision must be f32, f16, q8 or q16")
+        }
+        let methodName = o.string("method") ?? "mse"
+        guard let method = RangeMethod(rawValue: methodName) else {
+            throw UsageError(description: "--method must be one of \(RangeMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let maxWindows = try o.int("max-windows", default: 12)
+        let model = try CheckpointModel(path: ckpt)
+        let weights = try model.weights()
+        var stats: CalibrationStats?
+        let calibPaths = o.all("calibration")
+        let (calib, skipped) = try ECGWindows.load(calibPaths, maxPerRecord: maxWindows)
+        for s in skipped { FileHandle.standardError.write(Data("clef: note: \(s) has no lead I; skipped\n".utf8)) }
+        if precision == .q8 || precision == .q16 {
+            guard !calib.isEmpty else {
+                throw UsageError(description: "--precision \(precision.name) needs --calibration PATH (WFDB records or folders with lead-I ECG)")
+            }
+            stats = CalibrationStats(encoder: model.encoder, windows: calib.map(\.window))
+        }
+        var options = Exporter.Options(precision: precision)
+        options.method = method
+        let bytes = try Exporter.export(weights: weights, config: model.config, size: model.size, options: options, calibration: stats)
+        guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
+            throw UsageError(description: "\(out): cannot write")
+        }
+        let f32Bytes = precision == .f32 ? bytes.count
+            : try Exporter.export(weights: weights, config: model.config, size: model.size, options: Exporter.Options(precision: .f32), calibration: nil).count
+        let file = try ModelFile(path: out)
+        print("wrote \(out): \(precision.name) \(model.size.name), \(bytes.count) bytes (\(String(format: "%.3f", Double(bytes.count) / Double(f32Bytes)))x of the f32 blob, \(f32Bytes) bytes)")
+        print("peak activation RAM: \(file.engine.arenaBytes(length: 5000)) bytes for a 5000-sample window")
+        if stats != nil { print("calibration: \(calib.count) windows from \(calibPaths.joined(separator: " ")), range method \(method.rawValue)") }
+        // Fidelity against the float32 checkpoint on held-out windows (--eval), else in-sample.
+        let evalPaths = o.all("eval")
+        var evalWindows = try ECGWindows.load(evalPaths, maxPerRecord: maxWindows).windows.map(\.window)
+        var note = "held-out windows from \(evalPaths.joined(separator: " "))"
+        if evalWindows.isEmpty {
+            evalWindows = calib.map(\.window)
+            note = "calibration windows (in-sample: pass --eval for held-out data)"
+        }
+        if !evalWindows.isEmpty {
+            let ref = Engine.f32(model.encoder).embedAll(evalWindows)
+            let got = file.engine.embedAll(evalWindows)
+            print("fidelity vs f32 on \(note):")
+            print("  \(Fidelity(reference: ref, candidate: got))")
+        }
+    }
+}
