@@ -74,16 +74,16 @@ struct Quantizer {
         return Exporter.QParams(scale: max(max(-lo, hi) / Double(qmax), 1e-12), zeroPoint: 0)
     }
 
-    /// (multiplier, shift) with real = mult * 2^-31 * 2^-shift.
-    static func multiplier(_ m: Double) -> (Int32, Int32) {
-        guard m > 0, m.isFinite else { return (0, 0) }
+    /// The packed multiplier (see `packRequant`): real = mult * 2^-(23 + shift).
+    static func multiplier(_ m: Double) throws -> Int32 {
+        guard m > 0, m.isFinite else { return packRequant(mult: 0, shift: 0) }
         let (f, e0) = frexp(m)          // m = f * 2^e, f in [0.5, 1)
         var e = e0
-        var q = Int64((f * 2147483648.0).rounded())
-        if q == 1 << 31 { q = 1 << 30; e += 1 }
-        if e > 30 { return (Int32.max, -30) }   // saturate: such a layer is already broken
-        if e < -31 { return (0, 0) }
-        return (Int32(q), Int32(-e))
+        var q = Int64((f * 8388608.0).rounded())
+        if q == 1 << 23 { q = 1 << 22; e += 1 }
+        if e < -39 { return packRequant(mult: 0, shift: 0) }     // below one code for any accumulator
+        guard e <= 22 else { throw ExportError("requantisation multiplier \(m) is too large: calibration ranges are degenerate") }
+        return packRequant(mult: Int32(q), shift: Int32(-e))
     }
 
     func table(_ input: Exporter.QParams, _ output: Exporter.QParams, _ f: (Double) -> Double) -> [Int64] {
@@ -117,14 +117,11 @@ struct Quantizer {
         }
         let per = wf.count / outCount
         var q = [Int8](repeating: 0, count: wf.count)
-        var bias = [Int32](repeating: 0, count: outCount)
-        var requant = [Int32](repeating: 0, count: 2 * outCount)
-        var scales = [Float](repeating: 0, count: outCount)
+        var biasRequant = [Int32](repeating: 0, count: 2 * outCount)
         for o in 0..<outCount {
             let row = wf[(o * per)..<((o + 1) * per)]
             let maxAbs = Double(row.map { abs($0) }.max() ?? 0)
             let sw = maxAbs > 0 ? maxAbs / 127 : 1
-            scales[o] = Float(sw)
             var sumQ: Int64 = 0
             for i in 0..<per {
                 let v = Int8(clamp(Int64((Double(wf[o * per + i]) / sw).rounded()), -127, 127))
@@ -132,15 +129,11 @@ struct Quantizer {
                 sumQ += Int64(v)
             }
             let b = (Double(bf[o]) / (input.scale * sw)).rounded() - Double(Int64(input.zeroPoint) * sumQ)
-            bias[o] = Int32(clamp(Int64(max(-9.0e18, min(9.0e18, b))), Int64(Int32.min), Int64(Int32.max)))
-            let (m, s) = Self.multiplier(input.scale * sw / output.scale)
-            requant[2 * o] = m
-            requant[2 * o + 1] = s
+            biasRequant[2 * o] = Int32(clamp(Int64(max(-9.0e18, min(9.0e18, b))), Int64(Int32.min), Int64(Int32.max)))
+            biasRequant[2 * o + 1] = try Self.multiplier(input.scale * sw / output.scale)
         }
         w.add(prefix + ".weight", int8: q, shape: layerShape(weightName, outCount: outCount, per: per))
-        w.add(prefix + ".weight_scale", floats: scales, shape: [outCount])
-        w.add(prefix + ".bias", int32: bias, shape: [outCount])
-        w.add(prefix + ".requant", int32: requant, shape: [outCount, 2])
+        w.add(prefix + ".bias_requant", int32: biasRequant, shape: [outCount, 2])
     }
 
     func layerShape(_ weightName: String, outCount: Int, per: Int) -> [Int] {
@@ -180,9 +173,7 @@ struct Quantizer {
             try addLayer(&w, n + ".se_fc2", weightName: n + ".se_fc2.weight", biasName: n + ".se_fc2.bias",
                          outCount: spec.outChannels, input: ha, output: g)
             w.add(n + ".lut_gate", int16: gateTable(g), shape: [lookupTableCount(bits: bits)])
-            let (mm, ms) = Self.multiplier(o.scale / (256 * mean.scale))
-            let (gm, gs) = Self.multiplier(o.scale / (32767 * y.scale))
-            let (im, ish) = Self.multiplier(x.scale / y.scale)
+
             var qp = [Int32](repeating: 0, count: BlockParam.count)
             qp[BlockParam.zInput.rawValue] = x.zeroPoint
             qp[BlockParam.zAct1.rawValue] = a1.zeroPoint
@@ -195,9 +186,9 @@ struct Quantizer {
             qp[BlockParam.zHiddenAct.rawValue] = ha.zeroPoint
             qp[BlockParam.zGate.rawValue] = g.zeroPoint
             qp[BlockParam.zOutput.rawValue] = y.zeroPoint
-            qp[BlockParam.meanMult.rawValue] = mm; qp[BlockParam.meanShift.rawValue] = ms
-            qp[BlockParam.gateMult.rawValue] = gm; qp[BlockParam.gateShift.rawValue] = gs
-            qp[BlockParam.idMult.rawValue] = im; qp[BlockParam.idShift.rawValue] = ish
+            qp[BlockParam.meanRequant.rawValue] = try Self.multiplier(o.scale / (256 * mean.scale))
+            qp[BlockParam.gateRequant.rawValue] = try Self.multiplier(o.scale / (32767 * y.scale))
+            qp[BlockParam.idRequant.rawValue] = try Self.multiplier(x.scale / y.scale)
             w.add(n + ".qparams", int32: qp, shape: [BlockParam.count])
             w.add(n + ".scales", floats: [x, a1, m1, a2, m2, a3, o, mean, h, ha, g, y].map { Float($0.scale) }, shape: [12])
             x = y

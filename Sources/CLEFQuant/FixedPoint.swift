@@ -24,17 +24,28 @@ extension Int16: QuantActivation {
 /// Entries of an activation lookup table for inputs of `bits` bits.
 public func lookupTableCount(bits: Int) -> Int { bits == 8 ? 256 : 513 }
 
-/// round(acc * mult / 2^(31 + shift)), rounding half up, for mult in [2^30, 2^31) and a total
-/// right shift 31 + shift in 1...62. Exact for any 64-bit accumulator (128-bit product when the
-/// 64-bit one could overflow).
+/// A requantisation multiplier packed in one int32: bits 31...8 hold `mult` in [2^22, 2^23)
+/// (or 0), the low byte a signed shift; real multiplier = mult * 2^-(23 + shift).
 @inline(__always)
-public func requantize(_ acc: Int64, _ mult: Int32, _ shift: Int32) -> Int64 {
-    let r = Int64(31 &+ shift)
-    if acc > -(1 << 31) && acc < (1 << 31) {
-        let p = acc &* Int64(mult)
+public func packRequant(mult: Int32, shift: Int32) -> Int32 { (mult &<< 8) | Int32(UInt8(truncatingIfNeeded: shift)) }
+
+/// True when a packed multiplier is in range (the engines check every one at load).
+public func requantIsValid(_ packed: Int32) -> Bool {
+    let m = packed &>> 8, s = Int32(Int8(truncatingIfNeeded: packed))
+    return (m == 0 || (m >= 1 << 22 && m < 1 << 23)) && 23 + s >= 1 && 23 + s <= 62
+}
+
+/// round(acc * M), rounding half up, for a packed multiplier M. Exact for any 64-bit
+/// accumulator: the 64-bit product is used when it cannot overflow, the 128-bit one otherwise.
+@inline(__always)
+public func requantize(_ acc: Int64, _ packed: Int32) -> Int64 {
+    let mult = Int64(packed &>> 8)
+    let r = 23 &+ Int64(Int8(truncatingIfNeeded: packed))
+    if acc > -(1 << 39) && acc < (1 << 39) {
+        let p = acc &* mult
         return (p &+ (Int64(1) &<< (r &- 1))) &>> r
     }
-    let (high, low) = acc.multipliedFullWidth(by: Int64(mult))
+    let (high, low) = acc.multipliedFullWidth(by: mult)
     let (l2, carry) = low.addingReportingOverflow(UInt64(1) &<< UInt64(r &- 1))
     let h2 = high &+ (carry ? 1 : 0)
     return Int64(bitPattern: (UInt64(bitPattern: h2) &<< UInt64(64 &- r)) | (l2 &>> UInt64(r)))

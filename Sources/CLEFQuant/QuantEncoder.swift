@@ -7,11 +7,12 @@ import CLEFBlob
 /// zero points, Swish and sigmoid through tables, squeeze-excitation means and the final mean in
 /// integer arithmetic. No floating point and no allocation in `forward`. Embedded-Swift-clean.
 ///
-/// Block parameters (`<block>.qparams`, int32[17]): see `BlockParam`.
+/// Block parameters (`<block>.qparams`, int32[14]): see `BlockParam`.
 public enum BlockParam: Int {
     case zInput = 0, zAct1, zMid1, zAct2, zMid2, zAct3, zConv3, zHidden, zHiddenAct, zGate, zOutput
-    case meanMult, meanShift, gateMult, gateShift, idMult, idShift
-    public static let count = 17
+    /// Packed multipliers: SE mean (Q8 sum -> mean code), gate product, shortcut.
+    case meanRequant, gateRequant, idRequant
+    public static let count = 14
 }
 
 public struct QuantBlock<Act: QuantActivation> {
@@ -51,35 +52,31 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
         config = blob.config
         let lutN = lookupTableCount(bits: Act.lookupBits)
+        /// Every packed multiplier (entry 1 of each pair) must be in range.
+        func requantOK(_ pairs: UnsafePointer<Int32>, _ n: Int, _ name: String) throws(BlobError) {
+            for i in 0..<n where !requantIsValid(pairs[2 * i + 1]) {
+                throw BlobError("tensor '\(name).bias_requant'", "requantisation multiplier \(i) is out of range")
+            }
+        }
         func conv(_ p: String, _ shape: ConvShape) throws(BlobError) -> QuantConv {
             let w = try blob.require(p + ".weight", .i8, [shape.outChannels, shape.inPerGroup, shape.kernel])
-            let b = try blob.require(p + ".bias", .i32, [shape.outChannels])
-            let r = try blob.require(p + ".requant", .i32, [shape.outChannels, 2])
-            return QuantConv(shape: shape, weight: blob.pointer(w, as: Int8.self), bias: blob.pointer(b, as: Int32.self),
-                             requant: blob.pointer(r, as: Int32.self))
+            let r = try blob.require(p + ".bias_requant", .i32, [shape.outChannels, 2])
+            try requantOK(blob.pointer(r, as: Int32.self), shape.outChannels, p)
+            return QuantConv(shape: shape, weight: blob.pointer(w, as: Int8.self), biasRequant: blob.pointer(r, as: Int32.self))
         }
         func linear(_ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
             let w = try blob.require(p + ".weight", .i8, [outCount, inCount])
-            let b = try blob.require(p + ".bias", .i32, [outCount])
-            let r = try blob.require(p + ".requant", .i32, [outCount, 2])
+            let r = try blob.require(p + ".bias_requant", .i32, [outCount, 2])
+            try requantOK(blob.pointer(r, as: Int32.self), outCount, p)
             return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self),
-                               bias: blob.pointer(b, as: Int32.self), requant: blob.pointer(r, as: Int32.self))
+                               biasRequant: blob.pointer(r, as: Int32.self))
         }
         let actType: BlobDType = Act.lookupBits == 8 ? .i8 : .i16
         func lut(_ name: String) throws(BlobError) -> UnsafePointer<Act> {
             blob.pointer(try blob.require(name, actType, [lutN]), as: Act.self)
         }
-        func requantOK(_ r: UnsafePointer<Int32>, _ n: Int, _ name: String) throws(BlobError) {
-            for i in 0..<n {
-                let m = r[2 * i], s = r[2 * i + 1]
-                guard m >= 0, 31 + s >= 1, 31 + s <= 62 else {
-                    throw BlobError("tensor '\(name)'", "requantisation entry \(i) (multiplier \(m), shift \(s)) is out of range")
-                }
-            }
-        }
         stem = try conv("first_conv", ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
                                                 kernel: config.kernelSize, stride: 2))
-        try requantOK(stem.requant, config.baseFilters, "first_conv.requant")
         let sp = blob.pointer(try blob.require("stem.qparams", .i32, [2]), as: Int32.self)
         stemZeros = (sp[0], sp[1])
         stemLut = try lut("stem.lut")
@@ -97,14 +94,9 @@ public struct QuantEncoder<Act: QuantActivation> {
                 lutAct2: try lut(n + ".lut_act2"), lutAct3: try lut(n + ".lut_act3"),
                 lutSE: try lut(n + ".lut_se"),
                 lutGate: blob.pointer(try blob.require(n + ".lut_gate", .i16, [lutN]), as: Int16.self))
-            try requantOK(b.conv1.requant, m, n + ".conv1.requant")
-            try requantOK(b.conv2.requant, m, n + ".conv2.requant")
-            try requantOK(b.conv3.requant, c, n + ".conv3.requant")
-            try requantOK(b.fc1.requant, c / 2, n + ".se_fc1.requant")
-            try requantOK(b.fc2.requant, c, n + ".se_fc2.requant")
-            try requantOK(b.params + BlockParam.meanMult.rawValue, 1, n + ".qparams mean")
-            try requantOK(b.params + BlockParam.gateMult.rawValue, 1, n + ".qparams gate")
-            try requantOK(b.params + BlockParam.idMult.rawValue, 1, n + ".qparams identity")
+            for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
+                throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
+            }
             list.append(b)
         }
         blocks = list
@@ -155,7 +147,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             squeezeExcite(b, o, length: lo2, ws: ws, bits: bits, lo: lo, hi: hi)
             // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o.
             let zo = Int64(b.p(.zConv3)), zx = Int64(b.p(.zInput)), zy = Int64(b.p(.zOutput))
-            let gm = b.p(.gateMult), gs = b.p(.gateShift), im = b.p(.idMult), ish = b.p(.idShift)
+            let grq = b.p(.gateRequant), irq = b.p(.idRequant)
             let offset = (spec.outChannels - spec.inChannels) / 2
             for c in 0..<spec.outChannels {
                 let gate = Int64(ws.gates[c])
@@ -163,7 +155,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 let ci = c - offset
                 let src: UnsafeMutablePointer<Act>? = (ci >= 0 && ci < spec.inChannels) ? x + ci * len : nil
                 for t in 0..<lo2 {
-                    var v = zy &+ requantize((Int64(row[t]) &- zo) &* gate, gm, gs)
+                    var v = zy &+ requantize((Int64(row[t]) &- zo) &* gate, grq)
                     if let src {
                         var id: Int64
                         if spec.stride == 1 {
@@ -178,7 +170,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                                 if q > id { id = q }
                             }
                         }
-                        v = v &+ requantize(id &- zx, im, ish)
+                        v = v &+ requantize(id &- zx, irq)
                     }
                     row[t] = Act(truncatingIfNeeded: clamp(v, lo, hi))
                 }
@@ -211,7 +203,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let row = o + ch * length
             for t in 0..<length { s = s &+ (Int64(row[t]) &- zo) }
             let q = roundedDivide(s &* 256, Int64(length))
-            mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanMult), b.p(.meanShift)), lo, hi))
+            mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), lo, hi))
         }
         b.fc1.run(mean, outZero: b.p(.zHidden), lo: lo, hi: hi, out: h)
         for j in 0..<(c / 2) { h[j] = lookup(b.lutSE, h[j], bits: bits) }

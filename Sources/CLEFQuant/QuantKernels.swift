@@ -25,19 +25,18 @@ public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, chann
     return rowLen
 }
 
-/// One integer convolution: weights int8 [out][in/groups][kernel] (PyTorch order), bias int32
-/// with the input zero point folded in, per-channel (multiplier, shift) pairs.
+/// One integer convolution: weights int8 [out][in/groups][kernel] (PyTorch order) and per
+/// output channel (bias with the input zero point folded in, packed requantisation multiplier).
 public struct QuantConv {
     public let shape: ConvShape
     public let weight: UnsafePointer<Int8>
-    public let bias: UnsafePointer<Int32>
-    public let requant: UnsafePointer<Int32>
+    /// [out][2]: bias, packed multiplier.
+    public let biasRequant: UnsafePointer<Int32>
 
-    public init(shape: ConvShape, weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>) {
+    public init(shape: ConvShape, weight: UnsafePointer<Int8>, biasRequant: UnsafePointer<Int32>) {
         self.shape = shape
         self.weight = weight
-        self.bias = bias
-        self.requant = requant
+        self.biasRequant = biasRequant
     }
 
     /// out = clamp(zOut + requant(bias + sum w * prepared)).
@@ -50,8 +49,8 @@ public struct QuantConv {
             let g = co / coutG
             let w = weight + co * cinG * k
             let base = prepared + g * cinG * s * rowLength
-            let mult = requant[2 * co], sh = requant[2 * co + 1]
-            let b = Acc(bias[co])
+            let rq = biasRequant[2 * co + 1]
+            let b = Acc(biasRequant[2 * co])
             let orow = out + co * outLength
             for t in 0..<outLength {
                 var acc = b
@@ -67,7 +66,7 @@ public struct QuantConv {
                         }
                     }
                 }
-                orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), mult, sh), lo, hi))
+                orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), rq), lo, hi))
             }
         }
     }
@@ -78,24 +77,23 @@ public struct QuantLinear {
     public let inCount: Int
     public let outCount: Int
     public let weight: UnsafePointer<Int8>
-    public let bias: UnsafePointer<Int32>
-    public let requant: UnsafePointer<Int32>
+    /// [out][2]: bias, packed multiplier.
+    public let biasRequant: UnsafePointer<Int32>
 
-    public init(inCount: Int, outCount: Int, weight: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>) {
+    public init(inCount: Int, outCount: Int, weight: UnsafePointer<Int8>, biasRequant: UnsafePointer<Int32>) {
         self.inCount = inCount
         self.outCount = outCount
         self.weight = weight
-        self.bias = bias
-        self.requant = requant
+        self.biasRequant = biasRequant
     }
 
     /// `x` are int32 codes; outputs are clamped to [lo, hi].
     public func run(_ x: UnsafePointer<Int32>, outZero: Int32, lo: Int64, hi: Int64, out: UnsafeMutablePointer<Int32>) {
         for o in 0..<outCount {
-            var acc = Int64(bias[o])
+            var acc = Int64(biasRequant[2 * o])
             let w = weight + o * inCount
             for i in 0..<inCount { acc = acc &+ Int64(w[i]) &* Int64(x[i]) }
-            out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc, requant[2 * o], requant[2 * o + 1]), lo, hi))
+            out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc, biasRequant[2 * o + 1]), lo, hi))
         }
     }
 }

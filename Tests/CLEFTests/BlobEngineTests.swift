@@ -1,0 +1,157 @@
+import XCTest
+import Foundation
+import CLEFArch
+import CLEFFloat
+import CLEFCheckpoint
+import CLEFBlob
+import CLEFQuant
+import CLEFEngine
+import CLEFExport
+import CLEFData
+
+/// Weight blobs: round trips, validation of corrupt files, and the engines that run from them.
+final class BlobEngineTests: XCTestCase {
+    nonisolated(unsafe) static var model: CheckpointModel = try! CheckpointModel(path: Fix.smallCkpt)
+    nonisolated(unsafe) static var weights: [String: [Float]] = try! model.weights()
+    /// Calibration windows from two bundled databases (a few per record keeps the test quick).
+    nonisolated(unsafe) static var calibration: [[Float]] = try! ECGWindows.load([Fix.path("ecg/cinc2021")], maxPerRecord: 1).windows.map(\.window)
+    nonisolated(unsafe) static var stats = CalibrationStats(encoder: model.encoder, windows: calibration)
+    nonisolated(unsafe) static var blobs: [BlobPrecision: [UInt8]] = {
+        var out: [BlobPrecision: [UInt8]] = [:]
+        for p in BlobPrecision.allCases {
+            var o = Exporter.Options(precision: p)
+            o.method = .minmax
+            out[p] = try! Exporter.export(weights: weights, config: model.config, size: .small, options: o, calibration: stats)
+        }
+        return out
+    }()
+
+    func withBlob<R>(_ p: BlobPrecision, _ body: (BlobReader) throws -> R) throws -> R {
+        let bytes = Self.blobs[p]!
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+        defer { buf.deallocate() }
+        bytes.withUnsafeBytes { buf.copyMemory(from: $0) }
+        return try body(try BlobReader(UnsafeRawBufferPointer(buf)))
+    }
+
+    func testF32BlobRoundTripGivesTheCheckpointEmbeddings() throws {
+        let x = try Fix.f32("clef-small-seed1/inputs.f32")
+        let ref = try Fix.f32("clef-small-seed1/embeddings.f32")
+        try withBlob(.f32) { blob in
+            XCTAssertEqual(blob.precision, .f32)
+            XCTAssertEqual(blob.size, .small)
+            let e = try Engine(blob: blob)
+            let y = e.embedAll((0..<4).map { Array(x[($0 * 5000)..<(($0 + 1) * 5000)]) }).flatMap { $0 }
+            XCTAssertLessThan(Fix.maxAbsDiff(y, ref), 1e-4)
+            // Weights are stored bit for bit.
+            let t = blob.tensor("stage_list.3.block_list.1.conv2.conv.weight")!
+            let p = blob.pointer(t, as: Float.self)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: p, count: t.elementCount)), Self.weights["stage_list.3.block_list.1.conv2.conv.weight"])
+        }
+    }
+
+    func testSizesAndPrecisions() throws {
+        let f32 = Double(Self.blobs[.f32]!.count)
+        for (p, limit) in [(BlobPrecision.f16, 0.51), (.q8, 0.35), (.q16, 0.35)] {
+            let r = Double(Self.blobs[p]!.count) / f32
+            print("\(p.name): \(Self.blobs[p]!.count) bytes, \(r)x of f32")
+            XCTAssertLessThan(r, limit)
+        }
+    }
+
+    /// q8 and q16 give identical bits across runs, workspaces and batch composition.
+    func testIntegerEnginesAreBitReproducible() throws {
+        let windows = Array(Self.calibration.prefix(3))
+        for p in [BlobPrecision.q8, .q16] {
+            try withBlob(p) { blob in
+                let e1 = try Engine(blob: blob), e2 = try Engine(blob: blob)
+                let a = e1.embedAll(windows)
+                let b = e2.embedAll(windows.reversed()).reversed().map { $0 }
+                let c = e1.embedAll([windows[1]])
+                XCTAssertEqual(a, b, p.name)
+                XCTAssertEqual(a[1], c[0], p.name)
+            }
+        }
+    }
+
+    /// The engines stay close to f32 on the bundled calibration windows (in-sample; the
+    /// held-out measurement is `Tools/fidelity.sh`).
+    func testEngineFidelityInSample() throws {
+        let windows = Array(Self.calibration.prefix(6))
+        let ref = Engine.f32(Self.model.encoder).embedAll(windows)
+        for (p, worst) in [(BlobPrecision.f16, 0.0005), (.q16, 0.005), (.q8, 0.10)] {
+            try withBlob(p) { blob in
+                let f = Fidelity(reference: ref, candidate: try Engine(blob: blob).embedAll(windows))
+                print("\(p.name): \(f)")
+                XCTAssertLessThan(f.relL2Worst, worst, p.name)
+            }
+        }
+    }
+
+    func corrupt(_ mutate: (inout [UInt8]) -> Void) -> [UInt8] {
+        var b = Self.blobs[.q8]!
+        mutate(&b)
+        return b
+    }
+
+    func assertRejected(_ bytes: [UInt8], _ expect: String, file: StaticString = #filePath, line: UInt = #line) {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
+        defer { buf.deallocate() }
+        bytes.withUnsafeBytes { if $0.count > 0 { buf.copyMemory(from: $0) } }
+        do {
+            _ = try BlobReader(UnsafeRawBufferPointer(rebasing: buf[0..<bytes.count]))
+            XCTFail("accepted", file: file, line: line)
+        } catch {
+            XCTAssertTrue(error.description.contains(expect), "'\(error)' lacks '\(expect)'", file: file, line: line)
+        }
+    }
+
+    /// Recomputes the CRC so a test reaches the check behind it.
+    func resealed(_ b: [UInt8]) -> [UInt8] {
+        var b = b
+        let crc = b.withUnsafeBytes { crc32(UnsafeRawBufferPointer(rebasing: $0[0..<(b.count - 4)])) }
+        for i in 0..<4 { b[b.count - 4 + i] = UInt8((crc >> (8 * UInt32(i))) & 0xFF) }
+        return b
+    }
+
+    func testCorruptBlobsAreRejected() {
+        assertRejected([], "shorter than a header")
+        assertRejected(corrupt { $0[0] = 0x58 }, "not a CLEF weight blob")
+        assertRejected(corrupt { $0[$0.count / 2] ^= 0x10 }, "checksum mismatch")
+        assertRejected(corrupt { $0.removeLast(100) }, "truncated")
+        assertRejected(resealed(corrupt { $0[8] = 2 }), "format version 2 is newer than this reader")
+        // Misaligned tensor table and tensor data offsets.
+        let table = Self.blobs[.q8]!.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) }
+        assertRejected(resealed(corrupt { $0[36] = UInt8((table + 2) & 0xFF) }), "misaligned")
+        assertRejected(resealed(corrupt { $0[table + 24] |= 0x04 }), "aligned")
+        // Absurd dimensions.
+        assertRejected(resealed(corrupt { for i in 8..<12 { $0[table + i] = 0xFF } }), "absurd")
+        // Architecture fields that do not describe the named size.
+        assertRejected(resealed(corrupt { $0[18] = 48 }), "do not describe a CLEF-small encoder")
+    }
+
+    /// The blob CLI: export, info and embed, with the same contract as for checkpoints.
+    func testCLIExportInfoEmbed() throws {
+        let out = Fix.temp("s.clefw")
+        let r = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--method", "minmax",
+                                 "--calibration", Fix.path("ecg/cinc2021/E07500"), "--output", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("x of the f32 blob"), r.stdout)
+        let info = try Fix.runClef(["info", out])
+        XCTAssertTrue(info.stdout.contains("precision:   q8"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("peak RAM:"), info.stdout)
+        let y = Fix.temp("y.f32")
+        let e = try Fix.runClef(["embed", "--model", out, "--input", Fix.path("clef-small-seed1/inputs.f32"), "--shape", "4,1,5000", "--output", y])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertEqual(try Fix.f32(y).count, 4 * 256)
+        let missing = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--output", out])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("needs --calibration"), missing.stderr)
+        var bad = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
+        bad[200] ^= 1
+        let badPath = Fix.write(bad, "bad.clefw")
+        let b = try Fix.runClef(["info", badPath])
+        XCTAssertEqual(b.status, 1)
+        XCTAssertTrue(b.stderr.contains("\(badPath): crc32: checksum mismatch"), b.stderr)
+    }
+}
