@@ -12,6 +12,9 @@ public struct CalibrationStats {
         public var max = -Float.infinity
         public var histogram: [Double] = []
         public var count = 0.0
+        /// Per-channel minimum and maximum.
+        public var channelMin: [Float] = []
+        public var channelMax: [Float] = []
     }
 
     public static let bins = 2048
@@ -31,7 +34,16 @@ public struct CalibrationStats {
                 encoder.forwardDetailed(x.baseAddress!, length: length, workspace: ws, output: &out) { p, data, c, l in
                     let k = Self.key(p)
                     var s = pts[k] ?? Point()
-                    for i in 0..<(c * l) { s.min = Swift.min(s.min, data[i]); s.max = Swift.max(s.max, data[i]) }
+                    if s.channelMin.isEmpty {
+                        s.channelMin = [Float](repeating: .infinity, count: c)
+                        s.channelMax = [Float](repeating: -.infinity, count: c)
+                    }
+                    for ch in 0..<c {
+                        var lo = s.channelMin[ch], hi = s.channelMax[ch]
+                        for i in (ch * l)..<((ch + 1) * l) { lo = Swift.min(lo, data[i]); hi = Swift.max(hi, data[i]) }
+                        s.channelMin[ch] = lo; s.channelMax[ch] = hi
+                        s.min = Swift.min(s.min, lo); s.max = Swift.max(s.max, hi)
+                    }
                     pts[k] = s
                 }
             }

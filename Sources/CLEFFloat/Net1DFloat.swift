@@ -112,11 +112,12 @@ public struct Net1DFloat {
     }
 
     /// The forward pass reporting every intermediate tensor a quantizer needs (see
-    /// `ActivationPoint`). With `roundToHalf`, every stored tensor is rounded to Float16 first,
-    /// which is what an engine storing Float16 activations computes.
+    /// `ActivationPoint`); `observe` may change the tensor in place (fake quantisation). With
+    /// `roundToHalf`, every stored tensor is rounded to Float16 first, which is what an engine
+    /// storing Float16 activations computes.
     public func forwardDetailed(_ input: UnsafePointer<Float>, length: Int, workspace ws: FloatWorkspace,
                                 output: UnsafeMutablePointer<Float>,
-                                observe: (ActivationPoint, UnsafePointer<Float>, Int, Int) -> Void) {
+                                observe: (ActivationPoint, UnsafeMutablePointer<Float>, Int, Int) -> Void) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
         let half = roundToHalf
         @inline(__always) func stage(_ point: ActivationPoint, _ p: UnsafeMutablePointer<Float>, _ c: Int, _ l: Int) {

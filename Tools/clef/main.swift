@@ -37,6 +37,7 @@ func main() -> Int32 {
         case "embed": try Embed.run(args)
         case "bench": try Bench.run(args)
         case "export": try Export.run(args)
+        case "quant-sensitivity": try Sensitivity.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)
         }
