@@ -56,15 +56,20 @@ public enum ECGWindows {
         return [path.hasSuffix(".hea") ? String(path.dropLast(4)) : path]
     }
 
-    /// Windows of every lead-I record under `paths` (records without lead I are skipped and named).
-    public static func load(_ paths: [String], strideSeconds: Double = 5, maxPerRecord: Int = 60)
+    /// Windows of every lead-I record under `paths` (records without lead I are skipped and
+    /// named, or with `anyLead` read from their first signal, as CLEF's pretraining does).
+    public static func load(_ paths: [String], strideSeconds: Double = 5, maxPerRecord: Int = 60, anyLead: Bool = false)
         throws -> (windows: [(name: String, window: [Float])], skipped: [String]) {
         var out: [(String, [Float])] = []
         var skipped: [String] = []
         for p in paths {
             for r in recordPaths(p) {
                 let rec = try WFDBRecord(path: r)
-                guard let x = leadI(rec) else { skipped.append(r); continue }
+                var signal = leadI(rec)
+                if signal == nil && anyLead && !rec.signals.isEmpty {
+                    signal = resampled(rec.physical(0), from: rec.samplingFrequency)
+                }
+                guard let x = signal else { skipped.append(r); continue }
                 for (s, w) in windows(x, strideSeconds: strideSeconds, maxCount: maxPerRecord) {
                     out.append(("\(r)@\(s)", w))
                 }

@@ -62,10 +62,10 @@ public enum Engine {
     public func arenaBytes(length: Int) -> Int {
         let plan = ArenaPlan(config: config, maxLength: length)
         switch self {
-        case .f32: return plan.bytes(activationBytes: 4) + plan.stemPrepared * 2
-        case .f16: return plan.bytes(activationBytes: 2)
-        case .q8: return plan.bytes(activationBytes: 1)
-        case .q16: return plan.bytes(activationBytes: 2)
+        case .f32: return FloatWorkspace(config: config, maxLength: length).floatCount * 4
+        case .f16: return FloatWorkspace(config: config, maxLength: length).floatCount * 2
+        case .q8: return plan.bytes(actBytes: 1)
+        case .q16: return plan.bytes(actBytes: 2)
         }
     }
 

@@ -15,6 +15,8 @@ public struct CalibrationStats {
         /// Per-channel minimum and maximum.
         public var channelMin: [Float] = []
         public var channelMax: [Float] = []
+        /// Per-channel mean over all calibration samples (for bias correction).
+        public var channelMean: [Double] = []
     }
 
     public static let bins = 2048
@@ -37,10 +39,13 @@ public struct CalibrationStats {
                     if s.channelMin.isEmpty {
                         s.channelMin = [Float](repeating: .infinity, count: c)
                         s.channelMax = [Float](repeating: -.infinity, count: c)
+                        s.channelMean = [Double](repeating: 0, count: c)
                     }
                     for ch in 0..<c {
                         var lo = s.channelMin[ch], hi = s.channelMax[ch]
-                        for i in (ch * l)..<((ch + 1) * l) { lo = Swift.min(lo, data[i]); hi = Swift.max(hi, data[i]) }
+                        var sum = 0.0
+                        for i in (ch * l)..<((ch + 1) * l) { lo = Swift.min(lo, data[i]); hi = Swift.max(hi, data[i]); sum += Double(data[i]) }
+                        s.channelMean[ch] += sum / Double(l) / Double(windows.count)
                         s.channelMin[ch] = lo; s.channelMax[ch] = hi
                         s.min = Swift.min(s.min, lo); s.max = Swift.max(s.max, hi)
                     }

@@ -13,7 +13,22 @@ public enum Exporter {
         public var precision: BlobPrecision
         public var method: RangeMethod = .mse
         public var plannedLength = 5000
-        public init(precision: BlobPrecision) { self.precision = precision }
+        /// Range widening for unseen data: int16 tensors, and the per-channel int8 Swish codes.
+        /// Chosen on held-out records and the heart-rate windows (docs/quantization.md): 16-bit
+        /// tensors can afford 2 bits of headroom; 8-bit codes trade rounding against clipping.
+        public var headroom16 = 4.0
+        public var headroom8 = 2.5
+        /// Interpolated tables: one knot every 2^shift int16 codes (q8: 129 knots, q16: 513).
+        /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
+        public var tableKnots: Int
+        public init(precision: BlobPrecision) {
+            self.precision = precision
+            tableKnots = precision == .q16 ? 513 : 257
+        }
+        /// Per-channel scales for the Swish codes (folded into the weights) or one per tensor.
+        public var perChannel8 = true
+        public var perChannel16 = false
+        public var biasCorrection = true
     }
 
     /// Quantisation of one activation tensor: real = scale * (code - zeroPoint).
@@ -35,7 +50,7 @@ public enum Exporter {
         case .q8, .q16:
             guard let stats = calibration else { throw ExportError("\(options.precision.name) needs calibration windows") }
             try Quantizer(weights: weights, config: config, stats: stats, method: options.method,
-                          bits: options.precision == .q8 ? 8 : 16).write(into: &w)
+                          actBits: options.precision == .q8 ? 8 : 16, options: options).write(into: &w)
         }
         return w.finish()
     }
@@ -46,32 +61,51 @@ public struct ExportError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
-/// The integer quantisation of a whole encoder.
+/// The integer quantisation of a whole encoder (see `QuantEncoder` for the precision plan).
 struct Quantizer {
     let weights: [String: [Float]]
     let config: Net1DConfig
     let stats: CalibrationStats
     let method: RangeMethod
-    let bits: Int
-    var qmin: Int64 { bits == 8 ? -128 : -32768 }
-    var qmax: Int64 { bits == 8 ? 127 : 32767 }
+    /// Bits of the convolution inputs (8 for q8, 16 for q16); everything else is 16-bit.
+    let actBits: Int
+    let options: Exporter.Options
+    var actMin: Int64 { actBits == 8 ? -128 : -32768 }
+    var actMax: Int64 { actBits == 8 ? 127 : 32767 }
     /// z-scored windows have |x| <= sqrt(L - 1) < 71 for L = 5000: int16 input codes at this
     /// scale never clip.
     static let inputScale = 71.0 / 32767.0
 
+    /// Per-tensor int16 params of a point: calibrated range widened by the 16-bit headroom.
     func params(_ p: ActivationPoint) throws -> Exporter.QParams {
         guard let s = stats.point(p) else { throw ExportError("no calibration statistics for \(p)") }
-        let (lo, hi) = method.range(s, levels: Int(qmax - qmin + 1))
-        let scale = max((hi - lo) / Double(qmax - qmin), 1e-12)
-        let zp = Int32(clamp(Int64((Double(qmin) - lo / scale).rounded()), qmin, qmax))
+        let (lo0, hi0) = method.range(s, levels: 65536)
+        let lo = lo0 * options.headroom16, hi = hi0 * options.headroom16
+        let scale = max((hi - lo) / 65535, 1e-12)
+        let zp = Int32(clamp(Int64((-32768 - lo / scale).rounded()), -32768, 32767))
         return Exporter.QParams(scale: scale, zeroPoint: zp)
     }
 
-    /// Symmetric mean params (zero point 0) for the SE channel means.
+    /// Symmetric int16 params (zero point 0), for the SE channel means.
     func symmetric(_ p: ActivationPoint) throws -> Exporter.QParams {
         guard let s = stats.point(p) else { throw ExportError("no calibration statistics for \(p)") }
-        let (lo, hi) = method.range(s, levels: Int(qmax - qmin + 1))
-        return Exporter.QParams(scale: max(max(-lo, hi) / Double(qmax), 1e-12), zeroPoint: 0)
+        let (lo, hi) = method.range(s, levels: 65536)
+        return Exporter.QParams(scale: max(max(-lo, hi) * options.headroom16 / 32767, 1e-12), zeroPoint: 0)
+    }
+
+    /// Per-channel `Act` params of a Swish output from each channel's calibrated min/max.
+    func channelParams(_ p: ActivationPoint) throws -> [Exporter.QParams] {
+        guard let s = stats.point(p), !s.channelMin.isEmpty else { throw ExportError("no per-channel statistics for \(p)") }
+        let hr = actBits == 8 ? options.headroom8 : options.headroom16
+        let perChannel = actBits == 8 ? options.perChannel8 : options.perChannel16
+        let mins = perChannel ? s.channelMin : s.channelMin.map { _ in s.channelMin.min()! }
+        let maxs = perChannel ? s.channelMax : s.channelMax.map { _ in s.channelMax.max()! }
+        return zip(mins, maxs).map { mn, mx in
+            let lo = Double(min(mn, 0)) * hr, hi = Double(max(mx, 0)) * hr
+            let scale = max((hi - lo) / Double(actMax - actMin), 1e-9)
+            let zp = Int32(clamp(Int64((Double(actMin) - lo / scale).rounded()), actMin, actMax))
+            return Exporter.QParams(scale: scale, zeroPoint: zp)
+        }
     }
 
     /// The packed multiplier (see `packRequant`): real = mult * 2^-(23 + shift).
@@ -86,53 +120,81 @@ struct Quantizer {
         return packRequant(mult: Int32(q), shift: Int32(-e))
     }
 
-    func table(_ input: Exporter.QParams, _ output: Exporter.QParams, _ f: (Double) -> Double) -> [Int64] {
-        let n = lookupTableCount(bits: bits)
-        return (0..<n).map { i in
-            let q = bits == 8 ? Int64(i) - 128 : Int64(i) * 128 - 32768
+    /// An int16 -> int16 table of `f` between two int16 quantisations: knots over the input
+    /// codes whose real value lies in [-R, R] (R = 12: beyond it Swish is 0 or the identity and
+    /// sigmoid 0 or 1 to below half a code), `options.tableKnots` of them.
+    func table(_ input: Exporter.QParams, _ output: Exporter.QParams, linearAbove: Bool,
+               _ f: (Double) -> Double) throws -> (knots: [Int16], domain: [Int32]) {
+        let r = 12.0
+        let lo = max(-32768, Int64((Double(input.zeroPoint) - r / input.scale).rounded(.down)))
+        let hi = min(32767, Int64((Double(input.zeroPoint) + r / input.scale).rounded(.up)))
+        let segments = Int64(options.tableKnots - 1)
+        var shift: Int64 = 0
+        while (hi - lo + 1) > segments << shift { shift += 1 }
+        let knots: [Int16] = (0...segments).map { i in
+            let q = lo + i << shift
             let real = input.scale * Double(q - Int64(input.zeroPoint))
-            return clamp(Int64((f(real) / output.scale).rounded()) + Int64(output.zeroPoint), qmin, qmax)
+            return Int16(clamp(Int64((f(real) / output.scale).rounded()) + Int64(output.zeroPoint), -32768, 32767))
+        }
+        let m = linearAbove ? try Self.multiplier(input.scale / output.scale) : packRequant(mult: 0, shift: 0)
+        return (knots, [Int32(lo), Int32(shift), linearAbove ? 1 : 0, m, input.zeroPoint])
+    }
+
+    /// A Swish step: table (input -> per-tensor int16 `mid`), then per-channel requantisation to
+    /// `channels` (written as `<name>_requant` [C][zero point, multiplier]).
+    func addStep(_ w: inout BlobWriter, _ name: String, input: Exporter.QParams, table out: Exporter.QParams,
+                 channels: [Exporter.QParams]?, linearAbove: Bool = true, _ f: (Double) -> Double) throws {
+        let (knots, domain) = try table(input, out, linearAbove: linearAbove, f)
+        w.add(name, int16: knots, shape: [knots.count])
+        w.add(name + "_domain", int32: domain, shape: [5])
+        if let channels {
+            var rq = [Int32]()
+            for c in channels { rq += [c.zeroPoint, try Self.multiplier(out.scale / c.scale)] }
+            w.add(name + "_requant", int32: rq, shape: [channels.count, 2])
         }
     }
 
-    func gateTable(_ input: Exporter.QParams) -> [Int16] {
-        let n = lookupTableCount(bits: bits)
-        return (0..<n).map { i in
-            let q = bits == 8 ? Int64(i) - 128 : Int64(i) * 128 - 32768
-            let real = input.scale * Double(q - Int64(input.zeroPoint))
-            return Int16((32767 / (1 + exp(-real))).rounded())
-        }
-    }
-
-    func addTable(_ w: inout BlobWriter, _ name: String, _ t: [Int64]) {
-        if bits == 8 { w.add(name, int8: t.map { Int8($0) }, shape: [t.count]) } else { w.add(name, int16: t.map { Int16($0) }, shape: [t.count]) }
-    }
-
-    /// Per-output-channel symmetric int8 weights, int32 bias (input zero point folded in) and
-    /// requantisation to `output`.
+    /// Int8 (or int16) weights per output channel with the per-input-channel input scales folded
+    /// in, int32 biases with the input zero points folded in, and requantisation to `output`.
+    /// With `inputMean` (the calibration mean of each input channel), the bias is corrected for
+    /// the mean shift that weight rounding causes (bias correction).
     func addLayer(_ w: inout BlobWriter, _ prefix: String, weightName: String, biasName: String, outCount: Int,
-                  input: Exporter.QParams, output: Exporter.QParams) throws {
+                  inputs: [Exporter.QParams], output: Exporter.QParams, inputMean: [Double]? = nil,
+                  weightBits: Int = 8) throws {
         guard let wf = weights[weightName], let bf = weights[biasName], bf.count == outCount else {
             throw ExportError("missing weights for \(prefix)")
         }
-        let per = wf.count / outCount
-        var q = [Int8](repeating: 0, count: wf.count)
+        let shape = layerShape(weightName, outCount: outCount, per: wf.count / outCount)
+        let per = wf.count / outCount, taps = shape.count == 3 ? shape[2] : 1, inPerGroup = per / taps
+        let groups = inputs.count / inPerGroup
+        var q = [Int16](repeating: 0, count: wf.count)
+        let wmax = Double((1 << (weightBits - 1)) - 1)
         var biasRequant = [Int32](repeating: 0, count: 2 * outCount)
         for o in 0..<outCount {
-            let row = wf[(o * per)..<((o + 1) * per)]
-            let maxAbs = Double(row.map { abs($0) }.max() ?? 0)
-            let sw = maxAbs > 0 ? maxAbs / 127 : 1
-            var sumQ: Int64 = 0
+            let g = o / (outCount / groups)
+            // w' = w * s_in[ci]
+            var scaled = [Double](repeating: 0, count: per)
+            for i in 0..<per { scaled[i] = Double(wf[o * per + i]) * inputs[g * inPerGroup + i / taps].scale }
+            let maxAbs = scaled.map { abs($0) }.max() ?? 0
+            let sw = maxAbs > 0 ? maxAbs / wmax : 1
+            var fold: Int64 = 0
+            var shift = 0.0
             for i in 0..<per {
-                let v = Int8(clamp(Int64((Double(wf[o * per + i]) / sw).rounded()), -127, 127))
+                let v = Int16(clamp(Int64((scaled[i] / sw).rounded()), -Int64(wmax), Int64(wmax)))
                 q[o * per + i] = v
-                sumQ += Int64(v)
+                fold += Int64(v) * Int64(inputs[g * inPerGroup + i / taps].zeroPoint)
+                if let inputMean {
+                    // Real weight error times the channel's mean input.
+                    let err = (Double(v) * sw - scaled[i]) / inputs[g * inPerGroup + i / taps].scale
+                    shift += err * inputMean[g * inPerGroup + i / taps]
+                }
             }
-            let b = (Double(bf[o]) / (input.scale * sw)).rounded() - Double(Int64(input.zeroPoint) * sumQ)
+            let b = ((Double(bf[o]) - shift) / sw).rounded() - Double(fold)
             biasRequant[2 * o] = Int32(clamp(Int64(max(-9.0e18, min(9.0e18, b))), Int64(Int32.min), Int64(Int32.max)))
-            biasRequant[2 * o + 1] = try Self.multiplier(input.scale * sw / output.scale)
+            biasRequant[2 * o + 1] = try Self.multiplier(sw / output.scale)
         }
-        w.add(prefix + ".weight", int8: q, shape: layerShape(weightName, outCount: outCount, per: per))
+        if weightBits == 8 { w.add(prefix + ".weight", int8: q.map { Int8($0) }, shape: shape) }
+        else { w.add(prefix + ".weight", int16: q, shape: shape) }
         w.add(prefix + ".bias_requant", int32: biasRequant, shape: [outCount, 2])
     }
 
@@ -144,53 +206,65 @@ struct Quantizer {
     func write(into w: inout BlobWriter) throws {
         let input = Exporter.QParams(scale: Self.inputScale, zeroPoint: 0)
         w.add("input.scale", floats: [Float(input.scale)], shape: [1])
+        let gateQ = Exporter.QParams(scale: 1.0 / 32767, zeroPoint: 0)
         // Stem.
         let stemPre = try params(ActivationPoint(block: -1, kind: .mid1))
         var x = try params(ActivationPoint(block: -1, kind: .output))
         try addLayer(&w, "first_conv", weightName: "first_conv.conv.weight", biasName: "first_conv.conv.bias",
-                     outCount: config.baseFilters, input: input, output: stemPre)
+                     outCount: config.baseFilters, inputs: Array(repeating: input, count: config.inChannels), output: stemPre,
+                     weightBits: 16)
         w.add("stem.qparams", int32: [stemPre.zeroPoint, x.zeroPoint], shape: [2])
-        addTable(&w, "stem.lut", table(stemPre, x, swish))
+        try addStep(&w, "stem.swish", input: stemPre, table: x, channels: nil, swish)
         for (bi, spec) in config.blocks.enumerated() {
             let n = spec.name
             func p(_ k: ActivationKind) throws -> Exporter.QParams { try params(ActivationPoint(block: bi, kind: k)) }
-            let a1 = spec.activateInput ? try p(.act1) : x
-            let m1 = try p(.mid1), a2 = try p(.act2), m2 = try p(.mid2), a3 = try p(.act3), o = try p(.conv3)
-            let mean = try symmetric(ActivationPoint(block: bi, kind: .seMean))
+            func pc(_ k: ActivationKind) throws -> [Exporter.QParams] { try channelParams(ActivationPoint(block: bi, kind: k)) }
+            func mean(_ b: Int, _ k: ActivationKind) -> [Double]? {
+                options.biasCorrection ? stats.point(ActivationPoint(block: b, kind: k))?.channelMean : nil
+            }
+            let sw1 = spec.activateInput ? try p(.act1) : x
+            let a1 = spec.activateInput ? try pc(.act1) : Array(repeating: x, count: spec.inChannels)
+            let m1 = try p(.mid1), sw2 = try p(.act2), a2 = try pc(.act2)
+            let m2 = try p(.mid2), sw3 = try p(.act3), a3 = try pc(.act3)
+            let o = try p(.conv3)
+            let meanQ = try symmetric(ActivationPoint(block: bi, kind: .seMean))
             let h = try p(.seHidden), ha = try p(.seHiddenAct), g = try p(.seGate), y = try p(.output)
-            if spec.activateInput { addTable(&w, n + ".lut_act1", table(x, a1, swish)) }
+            if spec.activateInput { try addStep(&w, n + ".swish1", input: x, table: sw1, channels: a1, swish) }
             try addLayer(&w, n + ".conv1", weightName: n + ".conv1.conv.weight", biasName: n + ".conv1.conv.bias",
-                         outCount: spec.middleChannels, input: a1, output: m1)
-            addTable(&w, n + ".lut_act2", table(m1, a2, swish))
+                         outCount: spec.middleChannels, inputs: a1, output: m1,
+                         inputMean: spec.activateInput ? mean(bi, .act1) : mean(bi - 1, .output))
+            try addStep(&w, n + ".swish2", input: m1, table: sw2, channels: a2, swish)
             try addLayer(&w, n + ".conv2", weightName: n + ".conv2.conv.weight", biasName: n + ".conv2.conv.bias",
-                         outCount: spec.middleChannels, input: a2, output: m2)
-            addTable(&w, n + ".lut_act3", table(m2, a3, swish))
+                         outCount: spec.middleChannels, inputs: a2, output: m2, inputMean: mean(bi, .act2))
+            try addStep(&w, n + ".swish3", input: m2, table: sw3, channels: a3, swish)
             try addLayer(&w, n + ".conv3", weightName: n + ".conv3.conv.weight", biasName: n + ".conv3.conv.bias",
-                         outCount: spec.outChannels, input: a3, output: o)
+                         outCount: spec.outChannels, inputs: a3, output: o, inputMean: mean(bi, .act3))
             try addLayer(&w, n + ".se_fc1", weightName: n + ".se_fc1.weight", biasName: n + ".se_fc1.bias",
-                         outCount: spec.outChannels / 2, input: mean, output: h)
-            addTable(&w, n + ".lut_se", table(h, ha, swish))
+                         outCount: spec.outChannels / 2, inputs: Array(repeating: meanQ, count: spec.outChannels), output: h,
+                         inputMean: mean(bi, .seMean))
+            try addStep(&w, n + ".swish_se", input: h, table: ha, channels: nil, swish)
+            // fc2 reads Swish(fc1) codes with their zero point already subtracted.
+            let haCentered = Exporter.QParams(scale: ha.scale, zeroPoint: 0)
             try addLayer(&w, n + ".se_fc2", weightName: n + ".se_fc2.weight", biasName: n + ".se_fc2.bias",
-                         outCount: spec.outChannels, input: ha, output: g)
-            w.add(n + ".lut_gate", int16: gateTable(g), shape: [lookupTableCount(bits: bits)])
-
+                         outCount: spec.outChannels, inputs: Array(repeating: haCentered, count: spec.outChannels / 2), output: g,
+                         inputMean: mean(bi, .seHiddenAct))
+            try addStep(&w, n + ".sigmoid_gate", input: g, table: gateQ, channels: nil, linearAbove: false) { 1 / (1 + exp(-$0)) }
             var qp = [Int32](repeating: 0, count: BlockParam.count)
             qp[BlockParam.zInput.rawValue] = x.zeroPoint
-            qp[BlockParam.zAct1.rawValue] = a1.zeroPoint
+            qp[BlockParam.zSwish1.rawValue] = sw1.zeroPoint
             qp[BlockParam.zMid1.rawValue] = m1.zeroPoint
-            qp[BlockParam.zAct2.rawValue] = a2.zeroPoint
+            qp[BlockParam.zSwish2.rawValue] = sw2.zeroPoint
             qp[BlockParam.zMid2.rawValue] = m2.zeroPoint
-            qp[BlockParam.zAct3.rawValue] = a3.zeroPoint
+            qp[BlockParam.zSwish3.rawValue] = sw3.zeroPoint
             qp[BlockParam.zConv3.rawValue] = o.zeroPoint
             qp[BlockParam.zHidden.rawValue] = h.zeroPoint
             qp[BlockParam.zHiddenAct.rawValue] = ha.zeroPoint
             qp[BlockParam.zGate.rawValue] = g.zeroPoint
             qp[BlockParam.zOutput.rawValue] = y.zeroPoint
-            qp[BlockParam.meanRequant.rawValue] = try Self.multiplier(o.scale / (256 * mean.scale))
+            qp[BlockParam.meanRequant.rawValue] = try Self.multiplier(o.scale / (256 * meanQ.scale))
             qp[BlockParam.gateRequant.rawValue] = try Self.multiplier(o.scale / (32767 * y.scale))
             qp[BlockParam.idRequant.rawValue] = try Self.multiplier(x.scale / y.scale)
             w.add(n + ".qparams", int32: qp, shape: [BlockParam.count])
-            w.add(n + ".scales", floats: [x, a1, m1, a2, m2, a3, o, mean, h, ha, g, y].map { Float($0.scale) }, shape: [12])
             x = y
         }
         w.add("output.scale", floats: [Float(x.scale / 256)], shape: [1])

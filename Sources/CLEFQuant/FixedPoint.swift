@@ -3,26 +3,66 @@
 /// bit for bit on every platform. Wrapping operators only: no trap, no undefined overflow.
 /// Embedded-Swift-clean.
 
-/// An activation storage type and its accumulator.
+/// The storage type of the convolution inputs (the Swish outputs): Int8 in q8, Int16 in q16.
+/// Everything else (pre-activations, the residual stream, conv3 outputs, the squeeze-excitation
+/// vectors) is int16 in both engines.
 public protocol QuantActivation: FixedWidthInteger & SignedInteger {
-    /// Accumulator wide enough for a whole convolution of this activation type by int8 weights.
+    /// Accumulator wide enough for a whole convolution of this type by int8 weights.
     associatedtype Accumulator: FixedWidthInteger & SignedInteger
-    /// 8 (direct 256-entry tables) or 16 (513-entry interpolated tables).
-    static var lookupBits: Int { get }
 }
 
-extension Int8: QuantActivation {
-    public typealias Accumulator = Int32
-    public static var lookupBits: Int { 8 }
-}
+extension Int8: QuantActivation { public typealias Accumulator = Int32 }
+extension Int16: QuantActivation { public typealias Accumulator = Int64 }
 
-extension Int16: QuantActivation {
-    public typealias Accumulator = Int64
-    public static var lookupBits: Int { 16 }
-}
+/// An activation function on int16 codes: a table of knots every 2^shift codes from `start`
+/// over the region where the function bends, a constant below it, and below/above it either a
+/// constant (the first/last knot) or the identity rescaled by a packed multiplier (Swish for
+/// large inputs). Blob layout: `<name>` int16 [knots], `<name>_domain` int32 [5] =
+/// (start, shift, upper mode 0 constant / 1 linear, packed multiplier, input zero point).
+public struct LookupTable {
+    public let knots: UnsafePointer<Int16>
+    public let count: Int32
+    public let start: Int32
+    public let shift: Int32
+    public let linearAbove: Bool
+    public let multiplier: Int32
+    public let inputZero: Int32
+    public let outputZero: Int32
 
-/// Entries of an activation lookup table for inputs of `bits` bits.
-public func lookupTableCount(bits: Int) -> Int { bits == 8 ? 256 : 513 }
+    public init(knots: UnsafePointer<Int16>, count: Int32, domain: UnsafePointer<Int32>, outputZero: Int32) {
+        self.knots = knots
+        self.count = count
+        start = domain[0]
+        shift = domain[1]
+        linearAbove = domain[2] == 1
+        multiplier = domain[3]
+        inputZero = domain[4]
+        self.outputZero = outputZero
+    }
+
+    /// True when the parameters describe a usable table.
+    public static func isValid(count: Int, domain: UnsafePointer<Int32>) -> Bool {
+        count >= 2 && count <= 65537 && domain[1] >= 0 && domain[1] <= 16 && domain[0] >= -32768 && domain[0] <= 32767
+            && (domain[2] == 0 || domain[2] == 1) && requantIsValid(domain[3])
+    }
+
+    @inline(__always)
+    public func callAsFunction(_ q: Int32) -> Int32 {
+        let u = q &- start
+        if u < 0 { return Int32(knots[0]) }
+        let i = u &>> shift
+        if i >= count &- 1 {
+            if linearAbove {
+                return Int32(truncatingIfNeeded: clamp(Int64(outputZero) &+ requantize(Int64(q &- inputZero), multiplier), -32768, 32767))
+            }
+            return Int32(knots[Int(count &- 1)])
+        }
+        let f = u & ((1 &<< shift) &- 1)
+        let a = Int32(knots[Int(i)]), b = Int32(knots[Int(i) &+ 1])
+        if shift == 0 { return a }
+        return a &+ (((b &- a) &* f &+ (1 &<< (shift &- 1))) &>> shift)
+    }
+}
 
 /// A requantisation multiplier packed in one int32: bits 31...8 hold `mult` in [2^22, 2^23)
 /// (or 0), the low byte a signed shift; real multiplier = mult * 2^-(23 + shift).
@@ -54,14 +94,3 @@ public func requantize(_ acc: Int64, _ packed: Int32) -> Int64 {
 @inline(__always)
 public func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { v < lo ? lo : (v > hi ? hi : v) }
 
-/// Table lookup: direct for 8-bit inputs, linear interpolation between 513 knots (every 128
-/// codes) for 16-bit inputs.
-@inline(__always)
-public func lookup<T: FixedWidthInteger>(_ table: UnsafePointer<T>, _ q: Int32, bits: Int) -> Int32 {
-    if bits == 8 { return Int32(table[Int(q &+ 128)]) }
-    let u = Int(q) &+ 32768
-    let i = u &>> 7
-    let f = Int32(u & 127)
-    let a = Int32(table[i]), b = Int32(table[i &+ 1])
-    return a &+ (((b &- a) &* f &+ 64) &>> 7)
-}

@@ -2,108 +2,132 @@ import CLEFArch
 import CLEFKernels
 import CLEFBlob
 
-/// The integer-only Net1D encoder running in place from a q8 or q16 blob: int8 weights
-/// (per output channel), `Act` activations (Int8 for q8, Int16 for q16) with per-tensor
-/// zero points, Swish and sigmoid through tables, squeeze-excitation means and the final mean in
-/// integer arithmetic. No floating point and no allocation in `forward`. Embedded-Swift-clean.
+/// The integer-only Net1D encoder running in place from a q8 or q16 blob.
 ///
-/// Block parameters (`<block>.qparams`, int32[14]): see `BlockParam`.
+/// Precision plan (chosen by measurement, see docs/quantization.md): every convolution reads
+/// `Act` codes (Int8 in q8, Int16 in q16) with a scale and zero point per input channel, folded
+/// into the int8 per-output-channel weights and the biases; convolution outputs are requantised
+/// to int16 pre-activations; Swish runs on int16 through an interpolated table, then each channel
+/// is requantised to `Act`. The residual stream, conv3 outputs and the squeeze-excitation vectors
+/// stay int16. No floating point and no allocation in `forward`. Embedded-Swift-clean.
 public enum BlockParam: Int {
-    case zInput = 0, zAct1, zMid1, zAct2, zMid2, zAct3, zConv3, zHidden, zHiddenAct, zGate, zOutput
+    /// Zero points: block input (residual), Swish(input), conv1, Swish(conv1), conv2,
+    /// Swish(conv2), conv3, SE fc1, Swish(fc1), SE fc2, block output.
+    case zInput = 0, zSwish1, zMid1, zSwish2, zMid2, zSwish3, zConv3, zHidden, zHiddenAct, zGate, zOutput
     /// Packed multipliers: SE mean (Q8 sum -> mean code), gate product, shortcut.
     case meanRequant, gateRequant, idRequant
     public static let count = 14
 }
 
-public struct QuantBlock<Act: QuantActivation> {
+/// A Swish table (int16 -> int16) followed by a per-channel requantisation to `Act`.
+public struct ActivationStep {
+    public let table: LookupTable
+    /// [channels][2]: zero point of the channel's `Act` code, packed multiplier from the table's scale.
+    public let channelRequant: UnsafePointer<Int32>?
+}
+
+public struct QuantBlock {
     public let spec: BlockSpec
-    public let conv1: QuantConv
-    public let conv2: QuantConv
-    public let conv3: QuantConv
+    public let conv1: QuantConv<Int8>
+    public let conv2: QuantConv<Int8>
+    public let conv3: QuantConv<Int8>
     public let fc1: QuantLinear
     public let fc2: QuantLinear
     public let params: UnsafePointer<Int32>
-    public let lutAct1: UnsafePointer<Act>?   // nil for the first block (no input Swish)
-    public let lutAct2: UnsafePointer<Act>
-    public let lutAct3: UnsafePointer<Act>
-    public let lutSE: UnsafePointer<Act>
+    /// nil for the very first block, whose conv1 reads the int16 stem output directly.
+    public let act1: ActivationStep?
+    public let act2: ActivationStep
+    public let act3: ActivationStep
+    public let swishSE: ActivationStep
     /// sigmoid as Q15 (0...32767).
-    public let lutGate: UnsafePointer<Int16>
+    public let gate: ActivationStep
 
     @inline(__always) func p(_ k: BlockParam) -> Int32 { params[k.rawValue] }
 }
 
 public struct QuantEncoder<Act: QuantActivation> {
     public let config: Net1DConfig
-    public let stem: QuantConv
-    /// (zero point of the stem conv output, zero point of the stem output).
-    public let stemZeros: (Int32, Int32)
-    public let stemLut: UnsafePointer<Act>
-    public let blocks: [QuantBlock<Act>]
+    public let stem: QuantConv<Int16>
+    /// Zero point of the stem conv output (int16).
+    public let stemZero: Int32
+    public let stemSwish: ActivationStep
+    public let blocks: [QuantBlock]
     /// Real value of one unit of the int16 input (inputs are symmetric, zero point 0).
     public let inputScale: Float
     /// Real value of one unit of the int32 embedding codes.
     public let outputScale: Float
 
     public init(blob: BlobReader) throws(BlobError) {
-        let want: BlobPrecision = Act.lookupBits == 8 ? .q8 : .q16
+        let want: BlobPrecision = Act.bitWidth == 8 ? .q8 : .q16
         guard blob.precision == want else {
             throw BlobError("precision", "blob is \(blob.precision.name), this engine runs \(want.name)")
         }
         config = blob.config
-        let lutN = lookupTableCount(bits: Act.lookupBits)
-        /// Every packed multiplier (entry 1 of each pair) must be in range.
-        func requantOK(_ pairs: UnsafePointer<Int32>, _ n: Int, _ name: String) throws(BlobError) {
-            for i in 0..<n where !requantIsValid(pairs[2 * i + 1]) {
-                throw BlobError("tensor '\(name).bias_requant'", "requantisation multiplier \(i) is out of range")
+        func pairs(_ name: String, _ n: Int) throws(BlobError) -> UnsafePointer<Int32> {
+            let p = blob.pointer(try blob.require(name, .i32, [n, 2]), as: Int32.self)
+            for i in 0..<n where !requantIsValid(p[2 * i + 1]) {
+                throw BlobError("tensor '\(name)'", "requantisation multiplier \(i) is out of range")
             }
+            return p
         }
-        func conv(_ p: String, _ shape: ConvShape) throws(BlobError) -> QuantConv {
-            let w = try blob.require(p + ".weight", .i8, [shape.outChannels, shape.inPerGroup, shape.kernel])
-            let r = try blob.require(p + ".bias_requant", .i32, [shape.outChannels, 2])
-            try requantOK(blob.pointer(r, as: Int32.self), shape.outChannels, p)
-            return QuantConv(shape: shape, weight: blob.pointer(w, as: Int8.self), biasRequant: blob.pointer(r, as: Int32.self))
+        func conv<W: FixedWidthInteger & SignedInteger>(_ p: String, _ shape: ConvShape, _: W.Type) throws(BlobError) -> QuantConv<W> {
+            let w = try blob.require(p + ".weight", W.bitWidth == 8 ? .i8 : .i16, [shape.outChannels, shape.inPerGroup, shape.kernel])
+            return QuantConv(shape: shape, weight: blob.pointer(w, as: W.self),
+                             biasRequant: try pairs(p + ".bias_requant", shape.outChannels))
         }
         func linear(_ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
             let w = try blob.require(p + ".weight", .i8, [outCount, inCount])
-            let r = try blob.require(p + ".bias_requant", .i32, [outCount, 2])
-            try requantOK(blob.pointer(r, as: Int32.self), outCount, p)
             return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self),
-                               biasRequant: blob.pointer(r, as: Int32.self))
+                               biasRequant: try pairs(p + ".bias_requant", outCount))
         }
-        let actType: BlobDType = Act.lookupBits == 8 ? .i8 : .i16
-        func lut(_ name: String) throws(BlobError) -> UnsafePointer<Act> {
-            blob.pointer(try blob.require(name, actType, [lutN]), as: Act.self)
+        func step(_ name: String, channels: Int?, outputZero: Int32) throws(BlobError) -> ActivationStep {
+            guard let t = blob.tensor(name) else { throw BlobError("tensor '\(name)'", "missing") }
+            guard t.dtype == .i16, t.shape.count == 1 else { throw BlobError("tensor '\(name)'", "is not an int16 table") }
+            let d = blob.pointer(try blob.require(name + "_domain", .i32, [5]), as: Int32.self)
+            guard LookupTable.isValid(count: t.shape[0], domain: d) else {
+                throw BlobError("tensor '\(name)_domain'", "describes no valid table")
+            }
+            var rq: UnsafePointer<Int32>?
+            if let channels {
+                let p = try pairs(name + "_requant", channels)
+                for c in 0..<channels where p[2 * c] < Int32(Act.min) || p[2 * c] > Int32(Act.max) {
+                    throw BlobError("tensor '\(name)_requant'", "zero point \(c) is outside the \(Act.bitWidth)-bit range")
+                }
+                rq = p
+            }
+            return ActivationStep(table: LookupTable(knots: blob.pointer(t, as: Int16.self), count: Int32(t.shape[0]), domain: d,
+                                                     outputZero: outputZero), channelRequant: rq)
         }
         stem = try conv("first_conv", ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
-                                                kernel: config.kernelSize, stride: 2))
-        let sp = blob.pointer(try blob.require("stem.qparams", .i32, [2]), as: Int32.self)
-        stemZeros = (sp[0], sp[1])
-        stemLut = try lut("stem.lut")
-        var list: [QuantBlock<Act>] = []
+                                                kernel: config.kernelSize, stride: 2), Int16.self)
+        let sq = blob.pointer(try blob.require("stem.qparams", .i32, [2]), as: Int32.self)
+        stemZero = sq[0]
+        stemSwish = try step("stem.swish", channels: nil, outputZero: sq[1])
+        var list: [QuantBlock] = []
         for spec in config.blocks {
             let n = spec.name, c = spec.outChannels, m = spec.middleChannels
+            let qp = blob.pointer(try blob.require(n + ".qparams", .i32, [BlockParam.count]), as: Int32.self)
+            func z(_ k: BlockParam) -> Int32 { qp[k.rawValue] }
             let b = QuantBlock(
                 spec: spec,
-                conv1: try conv(n + ".conv1", ConvShape(inChannels: spec.inChannels, outChannels: m, groups: 1, kernel: 1, stride: 1)),
-                conv2: try conv(n + ".conv2", ConvShape(inChannels: m, outChannels: m, groups: spec.groups, kernel: spec.kernelSize, stride: spec.stride)),
-                conv3: try conv(n + ".conv3", ConvShape(inChannels: m, outChannels: c, groups: 1, kernel: 1, stride: 1)),
+                conv1: try conv(n + ".conv1", ConvShape(inChannels: spec.inChannels, outChannels: m, groups: 1, kernel: 1, stride: 1), Int8.self),
+                conv2: try conv(n + ".conv2", ConvShape(inChannels: m, outChannels: m, groups: spec.groups, kernel: spec.kernelSize, stride: spec.stride), Int8.self),
+                conv3: try conv(n + ".conv3", ConvShape(inChannels: m, outChannels: c, groups: 1, kernel: 1, stride: 1), Int8.self),
                 fc1: try linear(n + ".se_fc1", c / 2, c), fc2: try linear(n + ".se_fc2", c, c / 2),
-                params: blob.pointer(try blob.require(n + ".qparams", .i32, [BlockParam.count]), as: Int32.self),
-                lutAct1: spec.activateInput ? try lut(n + ".lut_act1") : nil,
-                lutAct2: try lut(n + ".lut_act2"), lutAct3: try lut(n + ".lut_act3"),
-                lutSE: try lut(n + ".lut_se"),
-                lutGate: blob.pointer(try blob.require(n + ".lut_gate", .i16, [lutN]), as: Int16.self))
+                params: qp,
+                act1: spec.activateInput ? try step(n + ".swish1", channels: spec.inChannels, outputZero: z(.zSwish1)) : nil,
+                act2: try step(n + ".swish2", channels: m, outputZero: z(.zSwish2)),
+                act3: try step(n + ".swish3", channels: m, outputZero: z(.zSwish3)),
+                swishSE: try step(n + ".swish_se", channels: nil, outputZero: z(.zHiddenAct)),
+                gate: try step(n + ".sigmoid_gate", channels: nil, outputZero: 0))
             for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
                 throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
             }
             list.append(b)
         }
         blocks = list
-        let ins = try blob.require("input.scale", .f32, [1])
-        let outs = try blob.require("output.scale", .f32, [1])
-        inputScale = blob.pointer(ins, as: Float.self).pointee
-        outputScale = blob.pointer(outs, as: Float.self).pointee
+        inputScale = blob.pointer(try blob.require("input.scale", .f32, [1]), as: Float.self).pointee
+        outputScale = blob.pointer(try blob.require("output.scale", .f32, [1]), as: Float.self).pointee
         guard inputScale > 0, outputScale > 0 else { throw BlobError("input/output scale", "must be positive") }
     }
 
@@ -116,44 +140,52 @@ public struct QuantEncoder<Act: QuantActivation> {
     public func forward(_ input: UnsafePointer<Int16>, length: Int, workspace ws: QuantWorkspace<Act>,
                         output: UnsafeMutablePointer<Int32>) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
-        let bits = Act.lookupBits
-        let lo = Int64(Act.min), hi = Int64(Act.max)
         var x = ws.bufA, o = ws.bufB
         var len = length
-        // Stem: int16 input, conv, Swish table.
+        // Stem: int16 input, conv to int16, Swish table to the residual stream.
         let sl = stem.shape.outLength(len)
-        let rl = prepareQuantInput(input, channels: config.inChannels, length: len, shape: stem.shape, padValue: 0,
+        let rl = prepareQuantInput(input, channels: config.inChannels, length: len, shape: stem.shape, padValues: nil,
                                    into: ws.stemPrep)
-        stem.run(ws.stemPrep, rowLength: rl, outLength: sl, accumulator: Int64.self, outZero: stemZeros.0, out: x)
-        applyTable(stemLut, x, count: config.baseFilters * sl, bits: bits)
+        stem.run(ws.stemPrep, rowLength: rl, outLength: sl, accumulator: Int64.self, outZero: stemZero, out: x)
+        for i in 0..<(config.baseFilters * sl) {
+            x[i] = Int16(truncatingIfNeeded: stemSwish.table(Int32(x[i])))
+        }
         len = sl
         for b in blocks {
             let spec = b.spec
             let lo2 = b.conv2.shape.outLength(len)
-            var in1: UnsafePointer<Act> = UnsafePointer(x)
-            if let t = b.lutAct1 {
-                ws.prep.update(from: x, count: spec.inChannels * len)
-                applyTable(t, ws.prep, count: spec.inChannels * len, bits: bits)
-                in1 = UnsafePointer(ws.prep)
+            // conv1 (1x1): on Swish(x) as Act codes, or on x itself in the first block.
+            if let a1 = b.act1 {
+                activate(a1, x, channels: spec.inChannels, length: len, inZero: b.p(.zInput), outZero: b.p(.zSwish1), into: ws.act)
+                b.conv1.run(UnsafePointer(ws.act), rowLength: len, outLength: len, accumulator: Act.Accumulator.self,
+                            outZero: b.p(.zMid1), out: ws.mid1)
+            } else {
+                b.conv1.run(UnsafePointer(x), rowLength: len, outLength: len, accumulator: Int64.self,
+                            outZero: b.p(.zMid1), out: ws.mid1)
             }
-            b.conv1.run(in1, rowLength: len, outLength: len, accumulator: Act.Accumulator.self, outZero: b.p(.zMid1), out: ws.mid1)
-            applyTable(b.lutAct2, ws.mid1, count: spec.middleChannels * len, bits: bits)
-            let r2 = prepareQuantInput(ws.mid1, channels: spec.middleChannels, length: len, shape: b.conv2.shape,
-                                       padValue: Act(truncatingIfNeeded: b.p(.zAct2)), into: ws.prep)
-            b.conv2.run(ws.prep, rowLength: r2, outLength: lo2, accumulator: Act.Accumulator.self, outZero: b.p(.zMid2), out: ws.mid2)
-            applyTable(b.lutAct3, ws.mid2, count: spec.middleChannels * lo2, bits: bits)
-            b.conv3.run(ws.mid2, rowLength: lo2, outLength: lo2, accumulator: Act.Accumulator.self, outZero: b.p(.zConv3), out: o)
-            // Squeeze-excitation gates (Q15) into ws.gates.
-            squeezeExcite(b, o, length: lo2, ws: ws, bits: bits, lo: lo, hi: hi)
+            // conv2 (grouped, strided) on Swish(conv1), padded with each channel's zero point.
+            activate(b.act2, ws.mid1, channels: spec.middleChannels, length: len, inZero: b.p(.zMid1),
+                     outZero: b.p(.zSwish2), into: ws.act)
+            let r2 = prepareQuantInput(ws.act, channels: spec.middleChannels, length: len, shape: b.conv2.shape,
+                                       padValues: b.act2.channelRequant, into: ws.prep)
+            b.conv2.run(ws.prep, rowLength: r2, outLength: lo2, accumulator: Act.Accumulator.self, outZero: b.p(.zMid2),
+                        out: ws.mid2)
+            // conv3 (1x1) on Swish(conv2).
+            activate(b.act3, ws.mid2, channels: spec.middleChannels, length: lo2, inZero: b.p(.zMid2),
+                     outZero: b.p(.zSwish3), into: ws.act)
+            b.conv3.run(UnsafePointer(ws.act), rowLength: lo2, outLength: lo2, accumulator: Act.Accumulator.self,
+                        outZero: b.p(.zConv3), out: o)
+            squeezeExcite(b, o, length: lo2, ws: ws)
             // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o.
             let zo = Int64(b.p(.zConv3)), zx = Int64(b.p(.zInput)), zy = Int64(b.p(.zOutput))
             let grq = b.p(.gateRequant), irq = b.p(.idRequant)
             let offset = (spec.outChannels - spec.inChannels) / 2
+            let left = (spec.stride - 1) / 2
             for c in 0..<spec.outChannels {
                 let gate = Int64(ws.gates[c])
                 let row = o + c * lo2
                 let ci = c - offset
-                let src: UnsafeMutablePointer<Act>? = (ci >= 0 && ci < spec.inChannels) ? x + ci * len : nil
+                let src: UnsafeMutablePointer<Int16>? = (ci >= 0 && ci < spec.inChannels) ? x + ci * len : nil
                 for t in 0..<lo2 {
                     var v = zy &+ requantize((Int64(row[t]) &- zo) &* gate, grq)
                     if let src {
@@ -163,7 +195,6 @@ public struct QuantEncoder<Act: QuantActivation> {
                         } else {
                             // Max-pool, kernel = stride, zero padding (code zInput), left pad (s-1)/2.
                             id = Int64.min
-                            let left = (spec.stride - 1) / 2
                             for j in 0..<spec.stride {
                                 let i = t * spec.stride + j - left
                                 let q = (i >= 0 && i < len) ? Int64(src[i]) : zx
@@ -172,14 +203,14 @@ public struct QuantEncoder<Act: QuantActivation> {
                         }
                         v = v &+ requantize(id &- zx, irq)
                     }
-                    row[t] = Act(truncatingIfNeeded: clamp(v, lo, hi))
+                    row[t] = Int16(truncatingIfNeeded: clamp(v, -32768, 32767))
                 }
             }
             swap(&x, &o)
             len = lo2
         }
         // Final mean over time, in Q8 of the last block's scale.
-        let zy = Int64(blocks.last!.p(.zOutput))
+        let zy = Int64(blocks[blocks.count - 1].p(.zOutput))
         for c in 0..<config.embeddingDim {
             var s: Int64 = 0
             let row = x + c * len
@@ -188,13 +219,23 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
     }
 
+    /// Swish table on int16 codes, then each channel requantised to its own `Act` scale.
     @inline(__always)
-    func applyTable(_ table: UnsafePointer<Act>, _ p: UnsafeMutablePointer<Act>, count: Int, bits: Int) {
-        for i in 0..<count { p[i] = Act(truncatingIfNeeded: lookup(table, Int32(p[i]), bits: bits)) }
+    func activate(_ a: ActivationStep, _ src: UnsafePointer<Int16>, channels: Int, length: Int, inZero: Int32,
+                  outZero: Int32, into dst: UnsafeMutablePointer<Act>) {
+        let rq = a.channelRequant!
+        let lo = Int64(Act.min), hi = Int64(Act.max)
+        for c in 0..<channels {
+            let z = Int64(rq[2 * c]), m = rq[2 * c + 1]
+            let s = src + c * length, d = dst + c * length
+            for t in 0..<length {
+                let sw = Int64(a.table(Int32(s[t]))) &- Int64(outZero)
+                d[t] = Act(truncatingIfNeeded: clamp(z &+ requantize(sw, m), lo, hi))
+            }
+        }
     }
 
-    func squeezeExcite(_ b: QuantBlock<Act>, _ o: UnsafeMutablePointer<Act>, length: Int, ws: QuantWorkspace<Act>, bits: Int,
-                       lo: Int64, hi: Int64) {
+    func squeezeExcite(_ b: QuantBlock, _ o: UnsafeMutablePointer<Int16>, length: Int, ws: QuantWorkspace<Act>) {
         let c = b.spec.outChannels
         let zo = Int64(b.p(.zConv3))
         let mean = ws.seScratch, h = ws.seScratch + c
@@ -203,12 +244,12 @@ public struct QuantEncoder<Act: QuantActivation> {
             let row = o + ch * length
             for t in 0..<length { s = s &+ (Int64(row[t]) &- zo) }
             let q = roundedDivide(s &* 256, Int64(length))
-            mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), lo, hi))
+            mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), -32768, 32767))
         }
-        b.fc1.run(mean, outZero: b.p(.zHidden), lo: lo, hi: hi, out: h)
-        for j in 0..<(c / 2) { h[j] = lookup(b.lutSE, h[j], bits: bits) }
-        b.fc2.run(h, outZero: b.p(.zGate), lo: lo, hi: hi, out: mean)
-        for ch in 0..<c { ws.gates[ch] = lookup(b.lutGate, mean[ch], bits: bits) }
+        b.fc1.run(mean, outZero: b.p(.zHidden), lo: -32768, hi: 32767, out: h)
+        for j in 0..<(c / 2) { h[j] = b.swishSE.table(h[j]) &- b.p(.zHiddenAct) }
+        b.fc2.run(h, outZero: b.p(.zGate), lo: -32768, hi: 32767, out: mean)
+        for ch in 0..<c { ws.gates[ch] = b.gate.table(mean[ch]) }
     }
 }
 
@@ -222,10 +263,11 @@ public func roundedDivide(_ a: Int64, _ b: Int64) -> Int64 {
 /// The integer engine's arena, sized from the architecture for windows up to `maxLength`.
 public final class QuantWorkspace<Act: QuantActivation> {
     public let maxLength: Int
-    let bufA: UnsafeMutablePointer<Act>
-    let bufB: UnsafeMutablePointer<Act>
-    let mid1: UnsafeMutablePointer<Act>
-    let mid2: UnsafeMutablePointer<Act>
+    let bufA: UnsafeMutablePointer<Int16>
+    let bufB: UnsafeMutablePointer<Int16>
+    let mid1: UnsafeMutablePointer<Int16>
+    let mid2: UnsafeMutablePointer<Int16>
+    let act: UnsafeMutablePointer<Act>
     let prep: UnsafeMutablePointer<Act>
     let stemPrep: UnsafeMutablePointer<Int16>
     let seScratch: UnsafeMutablePointer<Int32>
@@ -241,22 +283,25 @@ public final class QuantWorkspace<Act: QuantActivation> {
             p.initialize(repeating: 0, count: max(n, 1))
             return p
         }
-        bufA = alloc(plan.activation, Act.self); bufB = alloc(plan.activation, Act.self)
-        mid1 = alloc(plan.mid1, Act.self); mid2 = alloc(plan.mid2, Act.self); prep = alloc(plan.prepared, Act.self)
+        bufA = alloc(plan.activation, Int16.self); bufB = alloc(plan.activation, Int16.self)
+        mid1 = alloc(plan.mid1, Int16.self); mid2 = alloc(plan.mid2, Int16.self)
+        act = alloc(plan.act, Act.self); prep = alloc(plan.prepared, Act.self)
         stemPrep = alloc(plan.stemPrepared, Int16.self)
         seScratch = alloc(plan.seVector * 2, Int32.self); gates = alloc(plan.seVector, Int32.self)
-        byteCount = plan.bytes(activationBytes: MemoryLayout<Act>.size)
+        byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }
 
     deinit {
-        bufA.deallocate(); bufB.deallocate(); mid1.deallocate(); mid2.deallocate(); prep.deallocate()
-        stemPrep.deallocate(); seScratch.deallocate(); gates.deallocate()
+        bufA.deallocate(); bufB.deallocate(); mid1.deallocate(); mid2.deallocate(); act.deallocate()
+        prep.deallocate(); stemPrep.deallocate(); seScratch.deallocate(); gates.deallocate()
     }
 }
 
 /// Element counts of every arena buffer, computed ahead of time from the architecture.
 public struct ArenaPlan {
-    public var activation = 0, mid1 = 0, mid2 = 0, prepared = 0, stemPrepared = 0, seVector = 0
+    /// int16: residual in/out, conv1 and conv2 outputs, stem input; Act: Swish codes and the
+    /// prepared (padded) conv2 input; int32: SE vectors.
+    public var activation = 0, mid1 = 0, mid2 = 0, act = 0, prepared = 0, stemPrepared = 0, seVector = 0
 
     public init(config: Net1DConfig, maxLength: Int) {
         let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
@@ -268,7 +313,8 @@ public struct ArenaPlan {
             let c2 = ConvShape(inChannels: b.middleChannels, outChannels: b.middleChannels, groups: b.groups,
                                kernel: b.kernelSize, stride: b.stride)
             let lo = c2.outLength(len)
-            prepared = max(prepared, b.inChannels * len, c2.preparedCount(len))
+            act = max(act, b.inChannels * len, b.middleChannels * len)
+            prepared = max(prepared, c2.preparedCount(len))
             mid1 = max(mid1, b.middleChannels * len)
             mid2 = max(mid2, b.middleChannels * lo)
             activation = max(activation, b.inChannels * len, b.outChannels * lo)
@@ -277,8 +323,8 @@ public struct ArenaPlan {
         }
     }
 
-    /// Total bytes with `activationBytes` per activation element (int16 stem input, int32 SE vectors).
-    public func bytes(activationBytes: Int) -> Int {
-        (2 * activation + mid1 + mid2 + prepared) * activationBytes + stemPrepared * 2 + seVector * 3 * 4
+    /// Total bytes with `actBytes` per Swish code.
+    public func bytes(actBytes: Int) -> Int {
+        (2 * activation + mid1 + mid2 + stemPrepared) * 2 + (act + prepared) * actBytes + seVector * 3 * 4
     }
 }

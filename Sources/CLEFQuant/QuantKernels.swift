@@ -3,10 +3,13 @@ import CLEFKernels
 /// Integer kernels: same-padded grouped Conv1d with int8 weights, dense layers and the prepared
 /// (padded, phase-split) input layout shared with the float kernels. Embedded-Swift-clean.
 
-/// Pads with the input zero point (the code for 0.0) and phase-splits, like `prepareConvInput`.
+/// Pads each channel with its zero point (its code for 0.0) and phase-splits, like
+/// `prepareConvInput`. `channelParams` are the per-channel (zero point, multiplier) pairs of the
+/// input's activation step; nil pads with 0.
 @discardableResult
 public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
-                                                    padValue: T, into out: UnsafeMutablePointer<T>) -> Int {
+                                                    padValues channelParams: UnsafePointer<Int32>?,
+                                                    into out: UnsafeMutablePointer<T>) -> Int {
     let s = shape.stride
     let rowLen = shape.rowLength(length)
     let o = shape.outLength(length)
@@ -14,6 +17,7 @@ public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, chann
     let left = total / 2
     for c in 0..<channels {
         let src = x + c * length
+        let padValue = T(truncatingIfNeeded: channelParams.map { $0[2 * c] } ?? 0)
         for p in 0..<s {
             let row = out + (c * s + p) * rowLen
             for j in 0..<rowLen {
@@ -25,15 +29,17 @@ public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, chann
     return rowLen
 }
 
-/// One integer convolution: weights int8 [out][in/groups][kernel] (PyTorch order) and per
+/// One integer convolution: weights [out][in/groups][kernel] (PyTorch order) and per
 /// output channel (bias with the input zero point folded in, packed requantisation multiplier).
-public struct QuantConv {
+public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
     public let shape: ConvShape
-    public let weight: UnsafePointer<Int8>
+    /// int8 everywhere except the stem, whose 512 weights are int16 (int8 there alone costs
+    /// 1% of the embedding on a trained model).
+    public let weight: UnsafePointer<Weight>
     /// [out][2]: bias, packed multiplier.
     public let biasRequant: UnsafePointer<Int32>
 
-    public init(shape: ConvShape, weight: UnsafePointer<Int8>, biasRequant: UnsafePointer<Int32>) {
+    public init(shape: ConvShape, weight: UnsafePointer<Weight>, biasRequant: UnsafePointer<Int32>) {
         self.shape = shape
         self.weight = weight
         self.biasRequant = biasRequant

@@ -10,7 +10,8 @@ import CLEFData
 /// `clef export`: checkpoint -> weight blob, with a size and fidelity report.
 enum Export {
     static func run(_ args: [String]) throws {
-        let o = try Options(args, known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows"],
+        let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
+                                         "headroom8", "headroom16", "table-knots", "per-channel", "bias-correction"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -25,7 +26,7 @@ enum Export {
         let weights = try model.weights()
         var stats: CalibrationStats?
         let calibPaths = o.all("calibration")
-        let (calib, skipped) = try ECGWindows.load(calibPaths, maxPerRecord: maxWindows)
+        let (calib, skipped) = try ECGWindows.load(calibPaths, maxPerRecord: maxWindows, anyLead: o.flag("any-lead"))
         for s in skipped { FileHandle.standardError.write(Data("clef: note: \(s) has no lead I; skipped\n".utf8)) }
         if precision == .q8 || precision == .q16 {
             guard !calib.isEmpty else {
@@ -35,6 +36,24 @@ enum Export {
         }
         var options = Exporter.Options(precision: precision)
         options.method = method
+        func double(_ n: String) throws -> Double? {
+            guard let v = o.string(n) else { return nil }
+            guard let d = Double(v), d >= 1, d <= 16 else { throw UsageError(description: "--\(n) must be a number in 1...16") }
+            return d
+        }
+        func bool(_ n: String) throws -> Bool? {
+            guard let v = o.string(n) else { return nil }
+            guard v == "on" || v == "off" else { throw UsageError(description: "--\(n) must be on or off") }
+            return v == "on"
+        }
+        if let h = try double("headroom8") { options.headroom8 = h }
+        if let h = try double("headroom16") { options.headroom16 = h }
+        if let t = o.string("table-knots") {
+            guard let v = Int(t), (3...65537).contains(v) else { throw UsageError(description: "--table-knots must be 3...65537") }
+            options.tableKnots = v
+        }
+        if let b = try bool("per-channel") { options.perChannel8 = b; options.perChannel16 = b }
+        if let b = try bool("bias-correction") { options.biasCorrection = b }
         let bytes = try Exporter.export(weights: weights, config: model.config, size: model.size, options: options, calibration: stats)
         guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
             throw UsageError(description: "\(out): cannot write")

@@ -19,13 +19,97 @@ enum Sensitivity {
         let eval = try ECGWindows.load(o.all("eval"), maxPerRecord: maxW).windows.map(\.window)
         guard !calib.isEmpty, !eval.isEmpty else { throw UsageError(description: "needs --calibration and --eval records") }
         let stats = CalibrationStats(encoder: model.encoder, windows: calib)
-        var fq = FakeQuant(encoder: model.encoder, stats: stats, method: method)
         let ref = Engine.f32(model.encoder).embedAll(eval)
+        var fq = FakeQuant(encoder: model.encoder, stats: stats, method: method)
         func report(_ label: String, _ bits: (ActivationPoint) -> Int?) {
             let f = Fidelity(reference: ref, candidate: fq.embed(eval, bits: bits))
             print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", label, 100 * f.relL2Mean, 100 * f.relL2Worst))
         }
         print("calibration \(calib.count) windows, evaluation \(eval.count) windows, method \(method.rawValue)")
+        // Weights only: int8 per output channel, and the same after folding per-input-channel
+        // activation scales of the Swish outputs (as the q8/q16 engines do).
+        let weights = try model.weights()
+        /// Mean of the input of the layer whose weight is `name`, per input channel.
+        func inputMean(_ name: String) -> [Double]? {
+            guard let block = model.config.blocks.firstIndex(where: { name.hasPrefix($0.name + ".") }) else { return nil }
+            let spec = model.config.blocks[block]
+            let point: ActivationPoint
+            if name.hasSuffix("conv1.conv.weight") {
+                point = spec.activateInput ? ActivationPoint(block: block, kind: .act1) : ActivationPoint(block: block - 1, kind: .output)
+            } else if name.hasSuffix("conv2.conv.weight") { point = ActivationPoint(block: block, kind: .act2) }
+            else if name.hasSuffix("conv3.conv.weight") { point = ActivationPoint(block: block, kind: .act3) }
+            else if name.hasSuffix("se_fc1.weight") { point = ActivationPoint(block: block, kind: .seMean) }
+            else if name.hasSuffix("se_fc2.weight") { point = ActivationPoint(block: block, kind: .seHiddenAct) }
+            else { return nil }
+            return stats.point(point)?.channelMean
+        }
+        var biasCorrect = false
+        var keepStem16 = false
+        func quantized(fold: Bool, only: String? = nil) throws -> Net1DFloat {
+            var q = weights
+            for (name, w) in weights where name.hasSuffix("weight") && (only == nil || name.contains(only!)) {
+                let spec = model.config.parameterSpecs.first { $0.name == name }!
+                let outs = spec.shape[0], per = w.count / outs
+                let taps = spec.shape.count == 3 ? spec.shape[2] : 1
+                var inScale = [Float](repeating: 1, count: per / taps * max(1, w.count / per / outs))
+                let kind: ActivationKind? = name.hasSuffix("conv1.conv.weight") ? .act1 : name.hasSuffix("conv2.conv.weight") ? .act2
+                    : name.hasSuffix("conv3.conv.weight") ? .act3 : nil
+                let block = model.config.blocks.firstIndex { name.hasPrefix($0.name + ".") }
+                var full: [Float] = []
+                if fold, let kind, let block, let st = stats.point(ActivationPoint(block: block, kind: kind)) {
+                    full = zip(st.channelMin, st.channelMax).map { max($1, 0) - min($0, 0) }
+                }
+                _ = inScale
+                inScale = []
+                var out = w
+                for o in 0..<outs {
+                    let g = full.isEmpty ? 0 : o / (outs / (full.count / (per / taps)))
+                    func sc(_ i: Int) -> Float { full.isEmpty ? 1 : max(full[g * (per / taps) + i / taps], 1e-6) }
+                    var m: Float = 0
+                    for i in 0..<per { m = max(m, abs(w[o * per + i] * sc(i))) }
+                    let step = m > 0 ? m / 127 : 1
+                    let levels: Float = (keepStem16 && name.hasPrefix("first_conv")) ? 32767 : 127
+                    let st = m > 0 ? m / levels : 1
+                    _ = step
+                    for i in 0..<per { out[o * per + i] = ((w[o * per + i] * sc(i)) / st).rounded() * st / sc(i) }
+                }
+                q[name] = out
+                if biasCorrect, let mean = inputMean(name) {
+                    let biasName = String(name.dropLast("weight".count)) + "bias"
+                    var b = q[biasName]!
+                    let cinG = per / taps
+                    for o in 0..<outs {
+                        let g = o / (outs / (mean.count / cinG))
+                        var d = 0.0
+                        for i in 0..<per { d += Double(out[o * per + i] - w[o * per + i]) * mean[g * cinG + i / taps] }
+                        b[o] -= Float(d)
+                    }
+                    q[biasName] = b
+                }
+            }
+            return try Net1DFloat(config: model.config) { q[$0] }
+        }
+        for part in ["first_conv", "conv1.", "conv2.", "conv3.", "se_fc1", "se_fc2"] {
+            let f = Fidelity(reference: ref, candidate: Engine.f32(try quantized(fold: false, only: part)).embedAll(eval))
+            print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", "int8 weights of \(part) only", 100 * f.relL2Mean, 100 * f.relL2Worst))
+        }
+        for b in 0..<model.config.blocks.count {
+            let f = Fidelity(reference: ref, candidate: Engine.f32(try quantized(fold: false, only: model.config.blocks[b].name + ".")).embedAll(eval))
+            print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", "int8 weights of block \(b) only", 100 * f.relL2Mean, 100 * f.relL2Worst))
+        }
+        keepStem16 = true
+        for bc in [false, true] {
+            biasCorrect = bc
+            for fold in [false, true] {
+                let f = Fidelity(reference: ref, candidate: Engine.f32(try quantized(fold: fold)).embedAll(eval))
+                print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", "stem w16, int8 weights\(fold ? " folded" : "")\(bc ? " + bias corr" : "")", 100 * f.relL2Mean, 100 * f.relL2Worst))
+            }
+        }
+        keepStem16 = false; biasCorrect = false
+        for fold in [false, true] {
+            let f = Fidelity(reference: ref, candidate: Engine.f32(try quantized(fold: fold)).embedAll(eval))
+            print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", "int8 weights only\(fold ? ", folded act scales" : "")", 100 * f.relL2Mean, 100 * f.relL2Worst))
+        }
         report("all 16 bit (headroom 1.5)", { _ in 16 })
         let sixteen: Set<ActivationKind> = [.mid1, .mid2, .output]
         for h: Float in [1, 1.25] {

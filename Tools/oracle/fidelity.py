@@ -16,6 +16,8 @@ ap.add_argument("shared"); ap.add_argument("model_dir")
 ap.add_argument("--clef", default=str(Path(__file__).resolve().parents[2] / ".build/release/clef"))
 ap.add_argument("--methods", default="minmax,percentile,mse")
 ap.add_argument("--skip-anchors", action="store_true")
+ap.add_argument("--extra", default="", help="extra clef export options for q8/q16, e.g. '--table-shift 7'")
+ap.add_argument("--only", default="f16,q16,q8")
 a = ap.parse_args()
 shared = Path(a.shared).resolve(); md = Path(a.model_dir).resolve()
 sys.path.insert(0, str(shared / "oracle"))
@@ -54,11 +56,13 @@ def stats(ref, got):
 
 engines = {"swift f32": ckpt}
 for prec, methods in (("f16", ["-"]), ("q16", a.methods.split(",")), ("q8", a.methods.split(","))):
+    if prec not in a.only.split(","):
+        continue
     for m in methods:
         out = tmp / f"{prec}_{m}.clefw"
         cmd = [a.clef, "export", "--checkpoint", str(ckpt), "--precision", prec, "--output", str(out)]
         if prec.startswith("q"):
-            cmd += ["--method", m, "--calibration"] + train
+            cmd += ["--method", m, "--any-lead"] + a.extra.split() + ["--calibration"] + train
         t0 = time.time()
         r = subprocess.run(cmd, capture_output=True, text=True, check=True)
         size = [l for l in r.stdout.splitlines() if l.startswith("wrote")][0].split(": ", 1)[1]
