@@ -220,7 +220,8 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     /// Swish table on int16 codes, then each channel requantised to its own `Act` scale.
-    @inline(__always)
+    @_specialize(exported: true, where Act == Int8)
+    @_specialize(exported: true, where Act == Int16)
     func activate(_ a: ActivationStep, _ src: UnsafePointer<Int16>, channels: Int, length: Int, inZero: Int32,
                   outZero: Int32, into dst: UnsafeMutablePointer<Act>) {
         let rq = a.channelRequant!

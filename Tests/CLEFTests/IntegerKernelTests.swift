@@ -1,0 +1,106 @@
+import XCTest
+import CLEFKernels
+import CLEFQuant
+
+/// Every integer kernel against a plain integer reference (Int128 where products can overflow).
+final class IntegerKernelTests: XCTestCase {
+    struct LCG {
+        var s: UInt64
+        mutating func next() -> UInt64 { s = s &* 6364136223846793005 &+ 1442695040888963407; return s >> 11 }
+        mutating func int(_ r: ClosedRange<Int64>) -> Int64 { r.lowerBound + Int64(next() % UInt64(r.upperBound - r.lowerBound + 1)) }
+    }
+
+    /// round(acc * mult / 2^r), halves up, in Int128.
+    func reference(_ acc: Int64, _ packed: Int32) -> Int64 {
+        let mult = Int128(packed >> 8), r = 23 + Int(Int8(truncatingIfNeeded: packed))
+        return Int64((Int128(acc) * mult + (Int128(1) << (r - 1))) >> r)
+    }
+
+    func testRequantizeIsExactOverTheWholeRange() {
+        var g = LCG(s: 3)
+        for _ in 0..<200_000 {
+            let mult = Int32(g.int(1 << 22...(1 << 23) - 1))
+            let shift = Int32(g.int(-22...39))
+            let packed = packRequant(mult: mult, shift: shift)
+            XCTAssertTrue(requantIsValid(packed))
+            let acc: Int64
+            switch g.next() % 3 {
+            case 0: acc = g.int(-(1 << 20)...(1 << 20))
+            case 1: acc = g.int(-(1 << 45)...(1 << 45))
+            default: acc = g.int(-(1 << 61)...(1 << 61))
+            }
+            // Results that do not fit 64 bits are never produced by valid blobs; compare the rest.
+            guard abs(Double(acc) * Double(mult) / pow(2, Double(23 + shift))) < 9e18 else { continue }
+            XCTAssertEqual(requantize(acc, packed), reference(acc, packed), "acc \(acc) mult \(mult) shift \(shift)")
+        }
+        XCTAssertFalse(requantIsValid(packRequant(mult: 1 << 23, shift: 0)))
+        XCTAssertFalse(requantIsValid(packRequant(mult: 1 << 22, shift: 40)))
+    }
+
+    func testConvMatchesPlainIntegerReference() {
+        var g = LCG(s: 17)
+        let shapes = [ConvShape(inChannels: 16, outChannels: 16, groups: 4, kernel: 16, stride: 2),
+                      ConvShape(inChannels: 8, outChannels: 12, groups: 1, kernel: 1, stride: 1),
+                      ConvShape(inChannels: 6, outChannels: 9, groups: 3, kernel: 5, stride: 3)]
+        for s in shapes {
+            for length in [1, 7, 16, 33] {
+                let x = (0..<(s.inChannels * length)).map { _ in Int8(g.int(-128...127)) }
+                let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { _ in Int8(g.int(-127...127)) }
+                let zIn = (0..<s.inChannels).map { _ in Int32(g.int(-128...127)) }
+                var params = [Int32]()
+                for c in 0..<s.inChannels { params += [zIn[c], packRequant(mult: 1 << 22, shift: 0)] }
+                var br = [Int32]()
+                for _ in 0..<s.outChannels { br += [Int32(g.int(-100_000...100_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(5...12)))] }
+                let outZero: Int32 = -7
+                var prep = [Int8](repeating: 0, count: s.preparedCount(length))
+                let rl = prepareQuantInput(x, channels: s.inChannels, length: length, shape: s, padValues: params, into: &prep)
+                let o = s.outLength(length)
+                var y = [Int16](repeating: 0, count: s.outChannels * o)
+                w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in
+                    QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
+                        .run(prep, rowLength: rl, outLength: o, accumulator: Int32.self, outZero: outZero, out: &y)
+                } }
+                // Plain reference: same padding, zero points as pad values.
+                let total = max(0, (o - 1) * s.stride + s.kernel - length), left = total / 2
+                for co in 0..<s.outChannels {
+                    let gi = co / s.outPerGroup
+                    for t in 0..<o {
+                        var acc = Int64(br[2 * co])
+                        for cl in 0..<s.inPerGroup {
+                            let ci = gi * s.inPerGroup + cl
+                            for k in 0..<s.kernel {
+                                let i = t * s.stride + k - left
+                                let v = (i >= 0 && i < length) ? Int64(x[ci * length + i]) : Int64(zIn[ci])
+                                acc += Int64(w[(co * s.inPerGroup + cl) * s.kernel + k]) * v
+                            }
+                        }
+                        let want = max(-32768, min(32767, Int64(outZero) + reference(acc, br[2 * co + 1])))
+                        XCTAssertEqual(Int64(y[co * o + t]), want, "\(s) L=\(length) co=\(co) t=\(t)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testLookupTableInterpolatesAndExtends() {
+        // Knots of f(q) = 3q over [-1000, 1000) every 8 codes; identity x 0.5 above.
+        let start: Int32 = -1000, shift: Int32 = 3
+        let count = 251
+        let knots = (0..<count).map { Int16(clamping: 3 * (Int(start) + $0 << Int(shift)) / 4) }
+        let domain: [Int32] = [start, shift, 1, packRequant(mult: 1 << 22, shift: 0), 5]   // multiplier 0.5, input zero 5
+        knots.withUnsafeBufferPointer { kp in
+            domain.withUnsafeBufferPointer { dp in
+                XCTAssertTrue(LookupTable.isValid(count: count, domain: dp.baseAddress!))
+                let t = LookupTable(knots: kp.baseAddress!, count: Int32(count), domain: dp.baseAddress!, outputZero: 11)
+                XCTAssertEqual(t(-5000), Int32(knots[0]))                  // below: first knot
+                for q in stride(from: Int32(-1000), to: 992, by: 1) {
+                    let u = q - start, i = Int(u >> shift), f = u & 7
+                    let a = Int32(knots[i]), b = Int32(knots[i + 1])
+                    XCTAssertEqual(t(q), a + (((b - a) * f + 4) >> 3), "q=\(q)")
+                }
+                XCTAssertEqual(t(2005), 11 + 1000)                         // above: (q - 5) * 0.5 + 11
+            }
+        }
+    }
+}
+import Foundation
