@@ -9,6 +9,12 @@ V="${CLEF_ORACLE_VENV:-/root/.cache/clef-oracle-venv}/bin/python"
 SHARED="${CLEF_SHARED:-../shared}"
 out=$(mktemp -d)
 .build/release/clef bench --json --repeats 100 > "$out/swift.jsonl"
+# Engines from blobs of the bundled checkpoint (q8/q16 calibrated on bundled records).
+for p in f16 q8 q16; do
+  .build/release/clef export --checkpoint Fixtures/clef-small-seed1/clef_small_seed1.ckpt --precision $p \
+    --calibration Fixtures/ecg/cinc2021 --output "$out/$p.clefw" > /dev/null
+  .build/release/clef bench --model "$out/$p.clefw" --json --repeats 20 >> "$out/swift.jsonl"
+done
 if [ -x "$V" ] && [ -d "$SHARED/oracle" ]; then
   "$V" Tools/oracle/bench_anchor.py "$SHARED" > "$out/anchor.jsonl"
 else
@@ -33,4 +39,6 @@ def ratio(a, b):
 for n in ("1,1,5000", "32,1,5000"):
     ratio(f"swift f32 small fwd ({n})", f"torch small fwd ({n})")
 ratio("swift f32 small fwd (1,1,5000)", "ORT small fwd (1,1,5000)")
+for p in ("f16", "q8", "q16"):
+    ratio(f"swift {p} small fwd (1,1,5000)", "ORT int8 small fwd (1,1,5000)")
 PY

@@ -2,6 +2,7 @@ import Foundation
 import CLEFArch
 import CLEFFloat
 import CLEFCheckpoint
+import CLEFEngine
 
 /// `clef bench`: single-thread float32 forward timings. Tools/bench.sh runs it next to the
 /// PyTorch / ONNX Runtime anchors in one go and prints the ratios.
@@ -10,6 +11,9 @@ enum Bench {
         let o = try Options(args, flags: ["json"], known: ["model", "repeats", "size"])
         let repeats = try o.int("repeats", default: 50)
         let encoder: Net1DFloat
+        if let path = o.string("model"), ModelFile.isBlob(path) {
+            return try benchBlob(path, repeats: repeats, json: o.flag("json"))
+        }
         if let path = o.string("model") {
             encoder = try CheckpointModel(path: path).encoder
         } else {
@@ -52,6 +56,31 @@ enum Bench {
                 print(String(format: "%-36@ thr 1  median %8.3f ms  mean %8.3f ms  min %8.3f ms  (%d reps, %.1f GMAC/s)",
                              name, median, mean, s[0], t.count, gmacs))
             }
+        }
+    }
+
+    /// Single-window timing of a blob's engine (f32, f16, q8 or q16).
+    static func benchBlob(_ path: String, repeats: Int, json: Bool) throws {
+        let f = try ModelFile(path: path)
+        let e = f.engine
+        var rng = SplitMix64(seed: 42)
+        let x = (0..<(5000 * e.config.inChannels)).map { _ in rng.nextGaussianish() }
+        var y = [Float](repeating: 0, count: e.config.embeddingDim)
+        let ws = EngineWorkspace(engine: e, maxLength: 5000)
+        var times: [Double] = []
+        x.withUnsafeBufferPointer { xp in
+            for i in 0..<(repeats + 3) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                e.embed(xp.baseAddress!, length: 5000, workspace: ws, output: &y)
+                if i >= 3 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+            }
+        }
+        let s = times.sorted()
+        let name = "swift \(e.precision.name) small fwd (1,1,5000)"
+        if json {
+            print("{\"case\": \"\(name)\", \"threads\": 1, \"median_ms\": \(s[s.count / 2]), \"mean_ms\": \(times.reduce(0, +) / Double(times.count)), \"min_ms\": \(s[0]), \"repeats\": \(times.count)}")
+        } else {
+            print(String(format: "%-36@ thr 1  median %8.3f ms  min %8.3f ms  (%d reps)", name, s[s.count / 2], s[0], times.count))
         }
     }
 
