@@ -177,3 +177,69 @@ final class HostileCheckpointTests: XCTestCase {
         XCTAssertEqual(try ck.floats(ck.stateDict[0].tensor, name: "t"), values)
     }
 }
+
+/// A checkpoint laid out as the upstream CLEF training code writes it (no hyper_parameters;
+/// loops; EarlyStopping and ModelCheckpoint state; AdamW state), built with our pickle writer from
+/// the fixture's weights: the reader picks the state_dict and reads nothing else.
+final class UpstreamLayoutTests: XCTestCase {
+    func testUpstreamStyleLightningCheckpointLoads() throws {
+        let src = try TorchCheckpoint(path: Fix.smallStateDict)
+        var sd: [(String, PickleObject)] = []
+        var storages: [(key: String, bytes: [UInt8])] = []
+        var optimizerState: [(Int, PickleObject)] = []
+        for (i, e) in src.stateDict.enumerated() {
+            let m = src.zip.member(src.prefix + "data/" + e.tensor.storageKey)!
+            sd.append(("backbone." + e.key, .tensor(key: "\(i)", dtype: e.tensor.dtype, shape: e.tensor.shape)))
+            storages.append(("\(i)", Array(src.zip.data(of: m))))
+            if e.tensor.dtype == .float32 {
+                let k = storages.count
+                storages.append(("\(k)", [UInt8](repeating: 0, count: m.size)))
+                storages.append(("\(k + 1)", [UInt8](repeating: 0, count: m.size)))
+                optimizerState.append((i, .dict([("step", .tensor(key: "\(k)", dtype: .float32, shape: [])),
+                                                 ("exp_avg", .tensor(key: "\(k)", dtype: .float32, shape: e.tensor.shape)),
+                                                 ("exp_avg_sq", .tensor(key: "\(k + 1)", dtype: .float32, shape: e.tensor.shape))])))
+            }
+        }
+        let best = storages.count
+        storages.append(("\(best)", [0, 0, 0x80, 0x3F]))
+        let progress = PickleObject.dict([("total", .dict([("ready", .int(30)), ("completed", .int(30))])),
+                                          ("current", .dict([("ready", .int(0)), ("completed", .int(0))]))])
+        let root = PickleObject.dict([
+            ("epoch", .int(29)), ("global_step", .int(3000)), ("pytorch-lightning_version", .string("2.1.3")),
+            ("state_dict", .orderedDict(sd)),
+            ("loops", .dict([("fit_loop", .dict([("state_dict", .dict([])), ("epoch_progress", progress),
+                                                ("epoch_loop.batch_progress", progress),
+                                                ("epoch_loop.state_dict", .dict([("_batches_that_stepped", .int(3000))]))]))])),
+            ("callbacks", .dict([
+                ("EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}", .dict([
+                    ("wait_count", .int(2)), ("stopped_epoch", .int(0)), ("best_score", .tensor(key: "\(best)", dtype: .float32, shape: [])),
+                    ("patience", .int(5))])),
+                ("ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min', 'every_n_train_steps': 0, 'every_n_epochs': 1, 'train_time_interval': None}", .dict([
+                    ("monitor", .string("val_loss")), ("best_model_score", .tensor(key: "\(best)", dtype: .float32, shape: [])),
+                    ("best_model_path", .string("/ckpt/epoch=29.ckpt")), ("current_score", .tensor(key: "\(best)", dtype: .float32, shape: [])),
+                    ("dirpath", .string("/ckpt")), ("best_k_models", .dict([("/ckpt/epoch=29.ckpt", .tensor(key: "\(best)", dtype: .float32, shape: []))])),
+                    ("kth_best_model_path", .string("/ckpt/epoch=29.ckpt")), ("kth_value", .tensor(key: "\(best)", dtype: .float32, shape: [])),
+                    ("last_model_path", .string(""))])),
+            ])),
+            ("optimizer_states", .list([.dict([("state", .intDict(optimizerState)), ("param_groups", .list([.dict([
+                ("lr", .float(1e-4)), ("betas", .tuple([.float(0.9), .float(0.999)])), ("eps", .float(1e-8)),
+                ("weight_decay", .float(5e-4)), ("amsgrad", .bool(false)), ("foreach", .none), ("maximize", .bool(false)),
+                ("capturable", .bool(false)), ("differentiable", .bool(false)), ("fused", .none),
+                ("initial_lr", .float(1e-4)), ("params", .list((0..<sd.count).map { .int($0) }))])]))])])),
+            ("lr_schedulers", .list([.dict([("T_0", .int(10)), ("T_i", .int(20)), ("T_mult", .int(2)), ("eta_min", .float(1e-6)),
+                                            ("T_cur", .int(9)), ("base_lrs", .list([.float(1e-4)])), ("last_epoch", .int(29)),
+                                            ("_step_count", .int(30)), ("verbose", .bool(false)), ("_get_lr_called_within_step", .bool(false)),
+                                            ("_last_lr", .list([.float(2.5e-6)]))])])),
+        ])
+        let bytes = TorchArchiveWriter.archive(prefix: "archive", pickle: PickleWriter.encode(root), storages: storages)
+        let path = Fix.write(bytes, "upstream.ckpt")
+        let m = try CheckpointModel(path: path)
+        XCTAssertEqual(m.checkpoint.kind, .lightning)
+        XCTAssertEqual(m.size, .small)
+        XCTAssertFalse(m.checkpoint.topLevelKeys.contains("hyper_parameters"))
+        XCTAssertEqual(try m.weights(), try CheckpointModel(path: Fix.smallStateDict).weights())
+        let r = try Fix.runClef(["info", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("loops, callbacks, optimizer_states, lr_schedulers"), r.stdout)
+    }
+}
