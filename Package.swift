@@ -42,6 +42,8 @@ let package = Package(
                 swiftSettings: kernelFlags),
         .target(name: "CLEFEngine", dependencies: ["CLEFArch", "CLEFBlob", "CLEFFloat", "CLEFQuant"],
                 path: "Sources/CLEFEngine", swiftSettings: kernelFlags),
+        .target(name: "CLEFStream", dependencies: ["CLEFArch", "CLEFSignal", "CLEFEngine"], path: "Sources/CLEFStream",
+                swiftSettings: kernelFlags),
         .target(name: "CLEFSignal", path: "Sources/CLEFSignal", swiftSettings: kernelFlags),
         // Host-only code (Foundation allowed).
         .target(name: "CLEFData", dependencies: ["CLEFSignal"], path: "Sources/CLEFData",
@@ -51,9 +53,9 @@ let package = Package(
         .target(name: "CLEFExport", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFCheckpoint", "CLEFData"],
                 path: "Sources/CLEFExport", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData",
-                                                      "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport"],
+                                                      "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream"],
                           path: "Tools/clef", swiftSettings: fast),
-        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "clef"],
+        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "clef"],
                     path: "Tests/CLEFTests", swiftSettings: fast),
     ]
 )

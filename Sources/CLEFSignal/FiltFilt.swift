@@ -160,3 +160,33 @@ public enum CLEFBandpass {
     public static let sampleRate = 500.0
     public static let filter = IIRFilter(b: b, a: a)
 }
+
+/// The per-window preprocessing CLEF trains with (band-pass filtfilt over the window, z-score),
+/// with its scratch allocated once, so batch and stream run the very same arithmetic.
+public final class WindowPreprocessor {
+    public let length: Int
+    let filter: IIRFilter
+    let input: UnsafeMutablePointer<Double>
+    let filtered: UnsafeMutablePointer<Double>
+    let scratch: UnsafeMutablePointer<Double>
+
+    public init(length: Int, filter: IIRFilter = CLEFBandpass.filter) {
+        precondition(length > filter.padLength, "a window must be longer than the filter padding")
+        self.length = length
+        self.filter = filter
+        input = .allocate(capacity: length)
+        filtered = .allocate(capacity: length)
+        scratch = .allocate(capacity: filter.scratchCount(length: length))
+    }
+
+    deinit {
+        input.deallocate(); filtered.deallocate(); scratch.deallocate()
+    }
+
+    /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input.
+    public func run(_ window: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        for i in 0..<length { input[i] = Double(window[i]) }
+        filter.filtfilt(input, length: length, output: filtered, scratch: scratch)
+        zscore(filtered, count: length, output: output)
+    }
+}

@@ -13,6 +13,9 @@ let usage = """
 usage: clef <command> [options]
 
 commands:
+  stream [--model M] [--record PATH] [--hop N] [--precision P] [--noise bw|ma:SNRdB] [--lead-off S]
+         [--clip COUNTS] [--drop S] [--nan S] [--all-faults] [--minutes M] [--realtime] [--jsonl OUT] [--quiet]
+                                               the wearable stream (default: bundled model and record)
   info MODEL                                   file format, size, parameter count, embedding dim, tensors
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
                                                embeddings [N, D] as raw little-endian float32
@@ -37,6 +40,7 @@ func main() -> Int32 {
         case "embed": try Embed.run(args)
         case "bench": try Bench.run(args)
         case "export": try Export.run(args)
+        case "stream": try Stream.run(args)
         case "quant-sensitivity": try Sensitivity.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)

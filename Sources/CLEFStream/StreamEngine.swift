@@ -1,0 +1,137 @@
+import CLEFArch
+import CLEFSignal
+import CLEFEngine
+
+/// The encoder fed one sample at a time, as on a wearable: a ring buffer of the last window, and
+/// every `hop` samples the embedding of the latest full window after the training
+/// preprocessing, with a signal-quality verdict. No allocation after set-up; non-finite samples
+/// never reach the encoder. Embedded-Swift-clean.
+public struct SignalQuality: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Samples that never arrived (dropped), replaced by the last good value.
+    public static let missing = SignalQuality(rawValue: 1)
+    /// NaN or infinite samples, replaced by the last good value.
+    public static let nonFinite = SignalQuality(rawValue: 2)
+    /// Samples at the ADC rails.
+    public static let clipped = SignalQuality(rawValue: 4)
+    /// A flat run (electrode off) of at least `flatRunSamples`.
+    public static let leadOff = SignalQuality(rawValue: 8)
+
+    public var isClean: Bool { rawValue == 0 }
+}
+
+public struct StreamConfig: Sendable {
+    public var windowLength = 5000
+    public var hop = 500
+    /// ADC counts per millivolt, and the ADC rails (counts at or beyond them are clipped).
+    public var countsPerMillivolt: Float = 1000
+    public var adcMin: Int32 = -32768
+    public var adcMax: Int32 = 32767
+    /// A run of identical samples this long (0.5 s) means the electrode is off.
+    public var flatRunSamples = 250
+    /// A window with more than this fraction of missing, non-finite or flat samples is unusable.
+    public var unusableFraction: Float = 0.1
+    public init() {}
+}
+
+public struct Emission {
+    /// Samples pushed so far (the window ends here).
+    public var sampleCount: Int
+    public var quality: SignalQuality
+    /// False: the window was not embedded (too much of it is missing, non-finite or flat).
+    public var usable: Bool
+    /// Samples of the window that were flagged.
+    public var flaggedSamples: Int
+}
+
+public final class StreamEngine {
+    public let engine: Engine
+    public let config: StreamConfig
+    let ring: UnsafeMutablePointer<Float>
+    let flags: UnsafeMutablePointer<UInt8>
+    let window: UnsafeMutablePointer<Float>
+    let input: UnsafeMutablePointer<Float>
+    public let embedding: UnsafeMutablePointer<Float>
+    let preprocessor: WindowPreprocessor
+    let workspace: EngineWorkspace
+    var head = 0
+    public private(set) var count = 0
+    var lastGood: Float = 0
+    var runLength = 0
+    var previous: Float = .nan
+
+    public init(engine: Engine, config: StreamConfig) {
+        precondition(config.hop >= 1 && config.windowLength >= 64, "hop >= 1 and window >= 64 samples")
+        self.engine = engine
+        self.config = config
+        let n = config.windowLength
+        ring = .allocate(capacity: n); ring.initialize(repeating: 0, count: n)
+        flags = .allocate(capacity: n); flags.initialize(repeating: 0, count: n)
+        window = .allocate(capacity: n); window.initialize(repeating: 0, count: n)
+        input = .allocate(capacity: n * engine.config.inChannels)
+        input.initialize(repeating: 0, count: n * engine.config.inChannels)
+        embedding = .allocate(capacity: engine.config.embeddingDim)
+        embedding.initialize(repeating: 0, count: engine.config.embeddingDim)
+        preprocessor = WindowPreprocessor(length: n)
+        workspace = EngineWorkspace(engine: engine, maxLength: n)
+    }
+
+    deinit {
+        ring.deallocate(); flags.deallocate(); window.deallocate(); input.deallocate(); embedding.deallocate()
+    }
+
+    /// One ADC sample in counts.
+    public func push(counts: Int32) -> Emission? {
+        var f: UInt8 = 0
+        if counts <= config.adcMin || counts >= config.adcMax { f |= SignalQuality.clipped.rawValue }
+        return store(Float(counts) / config.countsPerMillivolt, flags: f)
+    }
+
+    /// One sample in millivolts; NaN or infinity is flagged and replaced by the last good value.
+    public func push(millivolts v: Float) -> Emission? {
+        if !v.isFinite { return store(lastGood, flags: SignalQuality.nonFinite.rawValue) }
+        return store(v, flags: 0)
+    }
+
+    /// A sample that never arrived (a dropped packet): flagged, held at the last good value.
+    public func pushMissing() -> Emission? { store(lastGood, flags: SignalQuality.missing.rawValue) }
+
+    func store(_ v: Float, flags f: UInt8) -> Emission? {
+        var f = f
+        if f & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue) == 0 { lastGood = v }
+        runLength = (v == previous) ? runLength + 1 : 1
+        previous = v
+        if runLength >= config.flatRunSamples { f |= SignalQuality.leadOff.rawValue }
+        ring[head] = v
+        flags[head] = f
+        head = head + 1 == config.windowLength ? 0 : head + 1
+        count += 1
+        guard count >= config.windowLength, (count - config.windowLength) % config.hop == 0 else { return nil }
+        return emit()
+    }
+
+    /// Embeds the latest window into `embedding` (unless unusable).
+    func emit() -> Emission {
+        let n = config.windowLength
+        var quality: UInt8 = 0
+        var bad = 0
+        for i in 0..<n {
+            let j = head + i < n ? head + i : head + i - n
+            window[i] = ring[j]
+            quality |= flags[j]
+            if flags[j] & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
+                bad += 1
+            }
+        }
+        let usable = Float(bad) <= config.unusableFraction * Float(n)
+        if usable { embedWindow(window, into: embedding) }
+        return Emission(sampleCount: count, quality: SignalQuality(rawValue: quality), usable: usable, flaggedSamples: bad)
+    }
+
+    /// The batch path the stream is checked against: preprocess one window of millivolts and embed it.
+    public func embedWindow(_ mv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        preprocessor.run(mv, output: input)
+        engine.embed(input, length: config.windowLength, workspace: workspace, output: out)
+    }
+}

@@ -1,0 +1,108 @@
+import XCTest
+import Foundation
+import CLEFArch
+import CLEFCheckpoint
+import CLEFBlob
+import CLEFEngine
+import CLEFExport
+import CLEFData
+import CLEFSignal
+import CLEFStream
+
+/// The stream engine against the batch path, on real records, and under every fault kind.
+final class StreamTests: XCTestCase {
+    nonisolated(unsafe) static var engines: [BlobPrecision: (Engine, UnsafeMutableRawBufferPointer)] = {
+        let m = try! CheckpointModel(path: Fix.smallCkpt)
+        let calib = try! ECGWindows.load([Fix.path("ecg/cinc2021/E07500"), Fix.path("ecg/cinc2021/HR06000")], maxPerRecord: 1).windows.map(\.window)
+        let stats = CalibrationStats(encoder: m.encoder, windows: calib)
+        var out: [BlobPrecision: (Engine, UnsafeMutableRawBufferPointer)] = [:]
+        for p in BlobPrecision.allCases {
+            let bytes = try! Exporter.export(weights: try! m.weights(), config: m.config, size: .small,
+                                             options: Exporter.Options(precision: p), calibration: stats)
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+            bytes.withUnsafeBytes { buf.copyMemory(from: $0) }
+            out[p] = (try! Engine(blob: try! BlobReader(UnsafeRawBufferPointer(buf))), buf)   // kept for the process
+        }
+        return out
+    }()
+
+    /// Emission at sample t equals the batch engine on the same window, bit for bit, for every
+    /// precision and for hops that do and do not divide the window.
+    func testStreamEqualsBatchBitForBit() throws {
+        let sim = try WearableSimulator(record: Fix.path("ecg/cinc2017/A00001"), seconds: 16)
+        let samples = sim.samples()
+        let mv: [Float] = samples.map { if case .counts(let c) = $0 { return Float(c) / 1000 } else { return .nan } }
+        for p in BlobPrecision.allCases {
+            let engine = Self.engines[p]!.0
+            for hop in [500, 333, 1250] {
+                var config = StreamConfig()
+                config.hop = hop
+                let stream = StreamEngine(engine: engine, config: config)
+                let batchPre = WindowPreprocessor(length: 5000)
+                let ws = EngineWorkspace(engine: engine, maxLength: 5000)
+                var x = [Float](repeating: 0, count: 5000), y = [Float](repeating: 0, count: 256)
+                var emissions = 0
+                for (i, s) in samples.enumerated() {
+                    guard case .counts(let c) = s, let e = stream.push(counts: c) else { continue }
+                    XCTAssertEqual(e.sampleCount, i + 1)
+                    XCTAssertTrue(e.usable && e.quality.isClean)
+                    Array(mv[(i + 1 - 5000)...i]).withUnsafeBufferPointer { batchPre.run($0.baseAddress!, output: &x) }
+                    engine.embed(x, length: 5000, workspace: ws, output: &y)
+                    XCTAssertEqual(Array(UnsafeBufferPointer(start: stream.embedding, count: 256)), y, "\(p.name) hop \(hop) at \(i + 1)")
+                    emissions += 1
+                }
+                XCTAssertEqual(emissions, (samples.count - 5000) / hop + 1, "\(p.name) hop \(hop)")
+            }
+        }
+    }
+
+    /// Every fault kind: each window touching a fault is flagged, none silently clean; every hop
+    /// gives a finite embedding or an explicit unusable.
+    func testFaultsAreFlagged() throws {
+        var f = WearableSimulator.Faults()
+        f.noiseRecord = Fix.path("ecg/nstdb/ma")
+        f.snrDB = 6
+        f.clipCounts = 900
+        f.leadOff = [(20, 4)]
+        f.drops = [(45, 300)]
+        f.nonFinite = [70]
+        let sim = try WearableSimulator(record: Fix.path("ecg/cinc2017/A00003"), seconds: 90, faults: f)
+        let samples = sim.samples()
+        var config = StreamConfig()
+        (config.adcMin, config.adcMax) = sim.rails
+        let stream = StreamEngine(engine: Self.engines[.q8]!.0, config: config)
+        var unusable = 0, flagged = 0, total = 0
+        for (i, s) in samples.enumerated() {
+            let e: Emission?
+            switch s {
+            case .counts(let c): e = stream.push(counts: c)
+            case .missing: e = stream.pushMissing()
+            case .nonFinite: e = stream.push(millivolts: .nan)
+            }
+            guard let e else { continue }
+            total += 1
+            let window = (i + 1 - 5000)...i
+            let faulty = samples[window].contains { s in
+                switch s {
+                case .missing, .nonFinite: return true
+                case .counts(let c): return c <= -900 || c >= 900
+                }
+            } || window.overlaps(10_000..<12_000)
+            if faulty { XCTAssertFalse(e.quality.isClean, "window ending \(i + 1) has a fault but is clean") }
+            if !e.quality.isClean { flagged += 1 }
+            if e.usable {
+                XCTAssertTrue((0..<256).allSatisfy { stream.embedding[$0].isFinite })
+            } else { unusable += 1 }
+        }
+        XCTAssertEqual(total, (samples.count - 5000) / 500 + 1)
+        XCTAssertGreaterThan(flagged, 0)
+        print("fault run: \(total) windows, \(flagged) flagged, \(unusable) unusable")
+    }
+
+    func testDefaultStreamCommandRuns() throws {
+        let r = try Fix.runClef(["stream", "--model", Fix.smallCkpt, "--record", Fix.path("ecg/cinc2017/A00001"), "--hop", "2500"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("windows 5, usable 5"), r.stdout)   // 30 s record, 10 s window, 5 s hop
+        XCTAssertTrue(r.stdout.contains("quality clean"), r.stdout)
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import CLEFArch
+import CLEFBlob
+import CLEFEngine
+import CLEFExport
+import CLEFCheckpoint
+import CLEFData
+import CLEFStream
+
+/// `clef stream`: the product's main job. A simulated wearable streams a real record sample by
+/// sample into the stream engine; one line (or JSON object) per hop.
+enum Stream {
+    static let defaultModel = "Fixtures/clef-small-seed1/clef_small_seed1.ckpt"
+    static let defaultRecord = "Fixtures/ecg/cinc2017/A00003"
+    static let defaultCalibration = "Fixtures/ecg/cinc2021"
+
+    /// A bundled file: relative to the working directory, else to the package the binary was built in.
+    static func bundled(_ rel: String) -> String {
+        if FileManager.default.fileExists(atPath: rel) || FileManager.default.fileExists(atPath: rel + ".hea") { return rel }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let p = dir.appendingPathComponent(rel).path
+            if FileManager.default.fileExists(atPath: p) || FileManager.default.fileExists(atPath: p + ".hea") { return p }
+            dir = dir.deletingLastPathComponent()
+        }
+        return rel
+    }
+
+    static func rssKB() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+
+    static func run(_ args: [String]) throws {
+        let o = try Options(args, flags: ["realtime", "quiet", "all-faults"],
+                            known: ["model", "record", "hop", "precision", "noise", "lead-off", "clip", "drop", "nan",
+                                    "jsonl", "minutes", "calibration"])
+        let modelPath = o.string("model") ?? bundled(defaultModel)
+        let record = o.string("record") ?? bundled(defaultRecord)
+        let hop = try o.int("hop", default: 500)
+        // The engine: a blob as it is, or a checkpoint at the requested precision.
+        var file = try ModelFile(path: modelPath)
+        if let p = o.string("precision") {
+            guard let precision = BlobPrecision.named(p) else { throw UsageError(description: "--precision must be f32, f16, q8 or q16") }
+            if let ck = file.checkpoint, precision != .f32 {
+                let calib = o.string("calibration") ?? bundled(defaultCalibration)
+                let windows = try ECGWindows.load([calib], maxPerRecord: 4).windows.map(\.window)
+                let stats = CalibrationStats(encoder: ck.encoder, windows: windows)
+                let bytes = try Exporter.export(weights: try ck.weights(), config: ck.config, size: ck.size,
+                                                options: Exporter.Options(precision: precision), calibration: stats)
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("clef-stream-\(getpid()).clefw").path
+                FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                file = try ModelFile(path: tmp)
+            } else if file.engine.precision != precision {
+                throw UsageError(description: "\(modelPath) is a \(file.engine.precision.name) blob; --precision \(p) needs a checkpoint")
+            }
+        }
+        // The simulated device and its faults.
+        var faults = WearableSimulator.Faults()
+        if let n = o.string("noise") {
+            let parts = n.split(separator: ":")
+            guard parts.count == 2, ["bw", "ma"].contains(String(parts[0])), let snr = Double(parts[1]) else {
+                throw UsageError(description: "--noise must be bw:SNRdB or ma:SNRdB (nstdb baseline wander / muscle artifact)")
+            }
+            faults.noiseRecord = bundled("Fixtures/ecg/nstdb/" + parts[0])
+            faults.snrDB = snr
+        }
+        func seconds(_ name: String) throws -> Double? {
+            guard let v = o.string(name) else { return nil }
+            guard let d = Double(v), d >= 0 else { throw UsageError(description: "--\(name) takes a time in seconds") }
+            return d
+        }
+        if let t = try seconds("lead-off") { faults.leadOff.append((t, 3)) }
+        if let t = try seconds("drop") { faults.drops.append((t, 250)) }
+        if let t = try seconds("nan") { faults.nonFinite.append(t) }
+        if let c = o.string("clip") {
+            guard let v = Int32(c), v > 0 else { throw UsageError(description: "--clip takes ADC counts") }
+            faults.clipCounts = v
+        }
+        let minutes = o.string("minutes").flatMap(Double.init)
+        if o.flag("all-faults") {
+            // Every fault kind, spread over the run (10 minutes unless --minutes says otherwise).
+            let total = (minutes ?? 10) * 60
+            faults.noiseRecord = faults.noiseRecord ?? bundled("Fixtures/ecg/nstdb/ma")
+            faults.snrDB = o.string("noise") == nil ? 6 : faults.snrDB
+            faults.clipCounts = faults.clipCounts ?? 900
+            for k in stride(from: 30.0, to: total, by: 120) {
+                faults.leadOff.append((k, 4)); faults.drops.append((k + 40, 300)); faults.nonFinite.append(k + 80)
+            }
+        }
+        let duration = minutes.map { $0 * 60 } ?? ((o.flag("all-faults")) ? 600 : nil)
+        let sim = try WearableSimulator(record: record, seconds: duration, faults: faults)
+        var config = StreamConfig()
+        config.hop = hop
+        config.countsPerMillivolt = Float(sim.countsPerMillivolt)
+        (config.adcMin, config.adcMax) = sim.rails
+        let stream = StreamEngine(engine: file.engine, config: config)
+        let samples = sim.samples()
+        let jsonl: FileHandle? = try o.string("jsonl").map { p in
+            guard FileManager.default.createFile(atPath: p, contents: nil), let h = FileHandle(forWritingAtPath: p) else {
+                throw UsageError(description: "\(p): cannot write")
+            }
+            return h
+        }
+        let expected = max(0, (samples.count - config.windowLength) / hop + 1)
+        let quiet = o.flag("quiet") || expected > 600
+        print("clef stream: \(file.engine.precision.name) \(Net1DConfig.size(forBaseFilters: file.engine.config.baseFilters).map { "\($0.name)" } ?? "") model \(modelPath)")
+        print("record \(record): \(String(format: "%.1f", Double(samples.count) / 500)) s of lead I at 500 Hz, hop \(hop) samples (\(String(format: "%.2f", Double(hop) / 500)) s), \(expected) windows")
+        let rss0 = rssKB()
+        var emitted = 0, usable = 0, flagged = 0
+        var computeMs: [Double] = []
+        let start = Date()
+        var lastProgress = Date()
+        for (i, s) in samples.enumerated() {
+            if o.flag("realtime") {
+                let due = start.addingTimeInterval(Double(i) / 500)
+                let wait = due.timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let e: Emission?
+            switch s {
+            case .counts(let c): e = stream.push(counts: c)
+            case .missing: e = stream.pushMissing()
+            case .nonFinite: e = stream.push(millivolts: .nan)
+            }
+            guard let e else { continue }
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            computeMs.append(ms)
+            emitted += 1
+            if e.usable { usable += 1 }
+            if !e.quality.isClean { flagged += 1 }
+            var norm: Float = 0
+            if e.usable { for c in 0..<file.engine.config.embeddingDim { norm += stream.embedding[c] * stream.embedding[c] } }
+            let q = qualityText(e.quality)
+            let t = Double(e.sampleCount) / 500
+            let finite = e.usable ? (0..<file.engine.config.embeddingDim).allSatisfy { stream.embedding[$0].isFinite } : true
+            if !finite { throw UsageError(description: "non-finite embedding at \(t) s: engine fault") }
+            if !quiet {
+                print(String(format: "%8.1f s  %@  quality %@  %6.2f ms", t,
+                             e.usable ? String(format: "|e| %8.4f", norm.squareRoot()) : "unusable        ", q, ms))
+            } else if Date().timeIntervalSince(lastProgress) > 2 {
+                FileHandle.standardError.write(Data(String(format: "\r  %d / %d windows (%.0f%%)", emitted, expected, 100 * Double(emitted) / Double(max(1, expected))).utf8))
+                lastProgress = Date()
+            }
+            if let jsonl {
+                var obj = "{\"t\": \(t), \"samples\": \(e.sampleCount), \"quality\": \"\(q)\", \"usable\": \(e.usable), \"flagged_samples\": \(e.flaggedSamples), \"compute_ms\": \(ms)"
+                if e.usable {
+                    obj += ", \"embedding\": [" + (0..<file.engine.config.embeddingDim).map { "\(stream.embedding[$0])" }.joined(separator: ",") + "]"
+                }
+                jsonl.write(Data((obj + "}\n").utf8))
+            }
+        }
+        if quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+        try jsonl?.close()
+        let rss1 = rssKB()
+        let mean = computeMs.reduce(0, +) / Double(max(1, computeMs.count))
+        let sorted = computeMs.sorted()
+        let p99 = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+        print("windows \(emitted), usable \(usable), flagged \(flagged) | compute per hop mean \(String(format: "%.2f", mean)) ms, p99 \(String(format: "%.2f", p99)) ms")
+        print(String(format: "one core sustains %.0f simultaneous 500 Hz streams at this hop (hop time / mean compute)", Double(hop) / 500 * 1000 / max(mean, 1e-6)))
+        print("resident memory: \(rss0) kB before the stream, \(rss1) kB after")
+    }
+
+    static func qualityText(_ q: SignalQuality) -> String {
+        if q.isClean { return "clean" }
+        var parts: [String] = []
+        if q.contains(.missing) { parts.append("missing") }
+        if q.contains(.nonFinite) { parts.append("nonfinite") }
+        if q.contains(.clipped) { parts.append("clipped") }
+        if q.contains(.leadOff) { parts.append("lead-off") }
+        return parts.joined(separator: "+")
+    }
+}
