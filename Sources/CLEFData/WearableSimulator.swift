@@ -27,63 +27,59 @@ public struct WearableSimulator {
 
     public static let sampleRate = 500
     public let name: String
-    /// The record's lead I (or single lead) in mV at 500 Hz, repeated to the requested duration.
-    public let millivolts: [Double]
+    /// The record's lead I (or single lead) in mV at 500 Hz; the stream loops over it.
+    public let record: [Double]
+    /// Scaled real noise added to the record (looped), empty without noise.
+    let noise: [Double]
+    /// Samples in the stream.
+    public let count: Int
     public let countsPerMillivolt: Double
     public let adcBits: Int
     public let faults: Faults
 
-    public init(record: String, seconds: Double? = nil, countsPerMillivolt: Double = 1000, adcBits: Int = 16,
+    public init(record path: String, seconds: Double? = nil, countsPerMillivolt: Double = 1000, adcBits: Int = 16,
                 faults: Faults = Faults()) throws {
-        let rec = try WFDBRecord(path: record)
+        let rec = try WFDBRecord(path: path)
         guard let x = ECGWindows.leadI(rec) else {
-            throw DataError(file: record, field: "signals", reason: "has no lead I and is not single-lead")
+            throw DataError(file: path, field: "signals", reason: "has no lead I and is not single-lead")
         }
-        name = record
-        var mv = x
-        if let seconds {
-            let n = Int(seconds * Double(Self.sampleRate))
-            mv = (0..<n).map { x[$0 % x.count] }
-        }
-        if let noise = faults.noiseRecord {
-            let nr = try WFDBRecord(path: noise)
-            var nz = ECGWindows.resampled(nr.physical(0), from: nr.samplingFrequency)
+        name = path
+        record = x
+        count = seconds.map { Int($0 * Double(Self.sampleRate)) } ?? x.count
+        var nz: [Double] = []
+        if let noisePath = faults.noiseRecord {
+            let nr = try WFDBRecord(path: noisePath)
+            nz = ECGWindows.resampled(nr.physical(0), from: nr.samplingFrequency)
             let m = nz.reduce(0, +) / Double(nz.count)
             nz = nz.map { $0 - m }
-            let ps = mv.reduce(0) { $0 + $1 * $1 } / Double(mv.count)
-            let mean = mv.reduce(0, +) / Double(mv.count)
-            let sigPower = ps - mean * mean
+            let mean = x.reduce(0, +) / Double(x.count)
+            let sigPower = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(x.count)
             let noisePower = nz.reduce(0) { $0 + $1 * $1 } / Double(nz.count)
             let k = (sigPower / (noisePower * pow(10, faults.snrDB / 10))).squareRoot()
-            for i in 0..<mv.count { mv[i] += k * nz[i % nz.count] }
+            nz = nz.map { $0 * k }
         }
-        millivolts = mv
+        noise = nz
         self.countsPerMillivolt = countsPerMillivolt
         self.adcBits = adcBits
         self.faults = faults
     }
 
-    /// The sample stream the device would deliver.
-    public func samples() -> [Sample] {
-        let hi = Int32((1 << (adcBits - 1)) - 1), lo = -hi - 1
-        let rail = faults.clipCounts.map { min($0, hi) } ?? hi
-        var out: [Sample] = millivolts.map { v in
-            let c = (v * countsPerMillivolt).rounded()
-            return .counts(Int32(max(Double(-rail), min(Double(rail), c))))
-        }
-        _ = lo
+    /// Sample `i` of the stream, computed on demand (a 24-hour stream holds no more memory than a
+    /// minute).
+    public func sample(_ i: Int) -> Sample {
         let fs = Double(Self.sampleRate)
-        for (start, seconds) in faults.leadOff {
-            let a = Int(start * fs), b = min(out.count, a + Int(seconds * fs))
-            if a < b { for i in a..<b { out[i] = .counts(0) } }
-        }
-        for (start, n) in faults.drops {
-            let a = Int(start * fs)
-            for i in a..<min(out.count, a + n) { out[i] = .missing }
-        }
-        for t in faults.nonFinite where Int(t * fs) < out.count { out[Int(t * fs)] = .nonFinite }
-        return out
+        let t = Double(i) / fs
+        for (start, n) in faults.drops where i >= Int(start * fs) && i < Int(start * fs) + n { return .missing }
+        for s in faults.nonFinite where i == Int(s * fs) { return .nonFinite }
+        for (start, seconds) in faults.leadOff where t >= start && t < start + seconds { return .counts(0) }
+        var v = record[i % record.count]
+        if !noise.isEmpty { v += noise[i % noise.count] }
+        let rail = Double(rails.1)
+        return .counts(Int32(max(-rail, min(rail, (v * countsPerMillivolt).rounded()))))
     }
+
+    /// The whole stream (tests; the command line uses `sample(_:)`).
+    public func samples() -> [Sample] { (0..<count).map(sample) }
 
     /// ADC rails as the stream engine sees them.
     public var rails: (Int32, Int32) {

@@ -97,23 +97,23 @@ enum Stream {
         config.countsPerMillivolt = Float(sim.countsPerMillivolt)
         (config.adcMin, config.adcMax) = sim.rails
         let stream = StreamEngine(engine: file.engine, config: config)
-        let samples = sim.samples()
         let jsonl: FileHandle? = try o.string("jsonl").map { p in
             guard FileManager.default.createFile(atPath: p, contents: nil), let h = FileHandle(forWritingAtPath: p) else {
                 throw UsageError(description: "\(p): cannot write")
             }
             return h
         }
-        let expected = max(0, (samples.count - config.windowLength) / hop + 1)
+        let expected = max(0, (sim.count - config.windowLength) / hop + 1)
         let quiet = o.flag("quiet") || expected > 600
         print("clef stream: \(file.engine.precision.name) \(Net1DConfig.size(forBaseFilters: file.engine.config.baseFilters).map { "\($0.name)" } ?? "") model \(modelPath)")
-        print("record \(record): \(String(format: "%.1f", Double(samples.count) / 500)) s of lead I at 500 Hz, hop \(hop) samples (\(String(format: "%.2f", Double(hop) / 500)) s), \(expected) windows")
+        print("record \(record): \(String(format: "%.1f", Double(sim.count) / 500)) s of lead I at 500 Hz, hop \(hop) samples (\(String(format: "%.2f", Double(hop) / 500)) s), \(expected) windows")
         let rss0 = rssKB()
         var emitted = 0, usable = 0, flagged = 0
         var computeMs: [Double] = []
         let start = Date()
         var lastProgress = Date()
-        for (i, s) in samples.enumerated() {
+        for i in 0..<sim.count {
+            let s = sim.sample(i)
             if o.flag("realtime") {
                 let due = start.addingTimeInterval(Double(i) / 500)
                 let wait = due.timeIntervalSinceNow
