@@ -34,13 +34,13 @@ let package = Package(
     targets: [
         // Embedded-Swift-clean engine code: no Foundation, typed throws, no allocation per window.
         .target(name: "CLEFArch", path: "Sources/CLEFArch", swiftSettings: fast),
-        .target(name: "CLEFKernels", path: "Sources/CLEFKernels", swiftSettings: kernelFlags),
+        .target(name: "CLEFKernels", dependencies: ["CLEFArch"], path: "Sources/CLEFKernels", swiftSettings: kernelFlags),
         .target(name: "CLEFFloat", dependencies: ["CLEFArch", "CLEFKernels"],
                 path: "Sources/CLEFFloat", swiftSettings: kernelFlags),
         .target(name: "CLEFBlob", dependencies: ["CLEFArch"], path: "Sources/CLEFBlob", swiftSettings: kernelFlags),
         .target(name: "CLEFQuant", dependencies: ["CLEFArch", "CLEFKernels", "CLEFBlob"], path: "Sources/CLEFQuant",
                 swiftSettings: kernelFlags),
-        .target(name: "CLEFEngine", dependencies: ["CLEFArch", "CLEFBlob", "CLEFFloat", "CLEFQuant"],
+        .target(name: "CLEFEngine", dependencies: ["CLEFArch", "CLEFKernels", "CLEFBlob", "CLEFFloat", "CLEFQuant"],
                 path: "Sources/CLEFEngine", swiftSettings: kernelFlags),
         .target(name: "CLEFStream", dependencies: ["CLEFArch", "CLEFSignal", "CLEFEngine"], path: "Sources/CLEFStream",
                 swiftSettings: kernelFlags),

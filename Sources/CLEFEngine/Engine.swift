@@ -2,6 +2,7 @@ import CLEFArch
 import CLEFBlob
 import CLEFFloat
 import CLEFQuant
+import CLEFKernels
 
 /// One encoder built from a weight blob, whatever its precision; enum dispatch, no existentials.
 /// Embedded-Swift-clean: `embed` allocates nothing (all buffers live in the `EngineWorkspace`).

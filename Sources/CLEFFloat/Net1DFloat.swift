@@ -207,23 +207,10 @@ public final class FloatWorkspace {
 
     public init(config: Net1DConfig, maxLength: Int) {
         self.maxLength = maxLength
-        var act = 0, mid1 = 0, mid2 = 0, prep = 0, small = 0
-        let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
-                             kernel: config.kernelSize, stride: 2)
-        var len = stem.outLength(maxLength)
-        prep = stem.preparedCount(maxLength)
-        act = config.baseFilters * len
-        for b in config.blocks {
-            let c2 = ConvShape(inChannels: b.middleChannels, outChannels: b.middleChannels, groups: b.groups,
-                               kernel: b.kernelSize, stride: b.stride)
-            let lo = c2.outLength(len)
-            prep = max(prep, b.inChannels * len, c2.preparedCount(len))
-            mid1 = max(mid1, b.middleChannels * len)
-            mid2 = max(mid2, b.middleChannels * lo)
-            act = max(act, b.inChannels * len, b.outChannels * lo)
-            small = max(small, b.outChannels + b.outChannels / 2)
-            len = lo
-        }
+        let plan = ArenaPlan(config: config, maxLength: maxLength)
+        // The float path keeps swish(x) in `prep` too, so it holds the largest of the three.
+        let act = plan.activation, mid1 = plan.mid1, mid2 = plan.mid2, small = plan.seVector * 3 / 2
+        let prep = max(plan.stemPrepared, plan.act, plan.prepared)
         func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
             p.initialize(repeating: 0, count: max(n, 1))
