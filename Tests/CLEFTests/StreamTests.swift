@@ -106,3 +106,27 @@ final class StreamTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("quality clean"), r.stdout)
     }
 }
+
+final class HeadTests: XCTestCase {
+    /// MIT-BIH 100: 2239 normal, 33 atrial premature and 1 ventricular beat (database README).
+    func testAnnotationsAndHeartRateWindows() throws {
+        let ann = try WFDBAnnotations(path: Fix.path("ecg/mitdb/100.atr"))
+        XCTAssertEqual(ann.annotations.filter { $0.code == 1 }.count, 2239)
+        XCTAssertEqual(ann.annotations.filter { $0.code == 8 }.count, 33)
+        XCTAssertEqual(ann.annotations.filter { $0.code == 5 }.count, 1)
+        XCTAssertTrue(ann.annotations.contains { $0.aux == "(N" })
+        let w = try HeartRateWindows.load([Fix.path("ecg/cpsc2021/data_21_7")])
+        XCTAssertEqual(w.count, 46)
+        XCTAssertTrue(w.allSatisfy { $0.bpm > 40 && $0.bpm < 120 && $0.window.count == 5000 })
+    }
+
+    func testRidgeRecoversALinearMap() {
+        var g = SystemRandomNumberGenerator()
+        let x: [[Float]] = (0..<200).map { _ in (0..<8).map { _ in Float.random(in: -1...1, using: &g) } }
+        let y = x.map { 60 + 3 * Double($0[0]) - 2 * Double($0[5]) }
+        let h = RidgeHead(features: x, targets: y, alpha: 1e-6)
+        XCTAssertEqual(h.weights[0], 3, accuracy: 1e-4)
+        XCTAssertEqual(h.weights[5], -2, accuracy: 1e-4)
+        XCTAssertEqual(h.intercept, 60, accuracy: 1e-4)
+    }
+}

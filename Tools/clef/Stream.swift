@@ -35,7 +35,7 @@ enum Stream {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["realtime", "quiet", "all-faults"],
                             known: ["model", "record", "hop", "precision", "noise", "lead-off", "clip", "drop", "nan",
-                                    "jsonl", "minutes", "calibration"])
+                                    "jsonl", "minutes", "calibration", "head"])
         let modelPath = o.string("model") ?? bundled(defaultModel)
         let record = o.string("record") ?? bundled(defaultRecord)
         let hop = try o.int("hop", default: 500)
@@ -97,6 +97,7 @@ enum Stream {
         config.countsPerMillivolt = Float(sim.countsPerMillivolt)
         (config.adcMin, config.adcMax) = sim.rails
         let stream = StreamEngine(engine: file.engine, config: config)
+        let head = try o.string("head").map { try Heads.load($0, dim: file.engine.config.embeddingDim) }
         let jsonl: FileHandle? = try o.string("jsonl").map { p in
             guard FileManager.default.createFile(atPath: p, contents: nil), let h = FileHandle(forWritingAtPath: p) else {
                 throw UsageError(description: "\(p): cannot write")
@@ -138,15 +139,17 @@ enum Stream {
             let t = Double(e.sampleCount) / 500
             let finite = e.usable ? (0..<file.engine.config.embeddingDim).allSatisfy { stream.embedding[$0].isFinite } : true
             if !finite { throw UsageError(description: "non-finite embedding at \(t) s: engine fault") }
+            let bpm = (e.usable ? head?.predict(UnsafePointer(stream.embedding)) : nil)
             if !quiet {
-                print(String(format: "%8.1f s  %@  quality %@  %6.2f ms", t,
-                             e.usable ? String(format: "|e| %8.4f", norm.squareRoot()) : "unusable        ", q, ms))
+                let value = !e.usable ? "unusable        " : bpm.map { String(format: "HR %6.1f bpm  ", $0) } ?? String(format: "|e| %8.4f", norm.squareRoot())
+                print(String(format: "%8.1f s  %@  quality %@  %6.2f ms", t, value, q, ms))
             } else if Date().timeIntervalSince(lastProgress) > 2 {
                 FileHandle.standardError.write(Data(String(format: "\r  %d / %d windows (%.0f%%)", emitted, expected, 100 * Double(emitted) / Double(max(1, expected))).utf8))
                 lastProgress = Date()
             }
             if let jsonl {
                 var obj = "{\"t\": \(t), \"samples\": \(e.sampleCount), \"quality\": \"\(q)\", \"usable\": \(e.usable), \"flagged_samples\": \(e.flaggedSamples), \"compute_ms\": \(ms)"
+                if let bpm { obj += ", \"hr_bpm\": \(bpm)" }
                 if e.usable {
                     obj += ", \"embedding\": [" + (0..<file.engine.config.embeddingDim).map { "\(stream.embedding[$0])" }.joined(separator: ",") + "]"
                 }

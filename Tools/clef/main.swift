@@ -16,6 +16,8 @@ commands:
   stream [--model M] [--record PATH] [--hop N] [--precision P] [--noise bw|ma:SNRdB] [--lead-off S]
          [--clip COUNTS] [--drop S] [--nan S] [--all-faults] [--minutes M] [--realtime] [--jsonl OUT] [--quiet]
                                                the wearable stream (default: bundled model and record)
+  heads [--model M] [--records R...] [--output H.head]
+                                               heart-rate head: leave-one-record-out error, fitted head
   info MODEL                                   file format, size, parameter count, embedding dim, tensors
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
                                                embeddings [N, D] as raw little-endian float32
@@ -41,6 +43,7 @@ func main() -> Int32 {
         case "bench": try Bench.run(args)
         case "export": try Export.run(args)
         case "stream": try Stream.run(args)
+        case "heads": try Heads.run(args)
         case "quant-sensitivity": try Sensitivity.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)

@@ -1,0 +1,60 @@
+import Foundation
+import CLEFArch
+import CLEFEngine
+import CLEFExport
+import CLEFData
+
+/// `clef heads`: fits the heart-rate head (ridge on embeddings of beat-annotated windows),
+/// reports its leave-one-record-out error, and writes it for `clef stream --head`.
+enum Heads {
+    static let defaultRecords = ["Fixtures/ecg/mitdb/100", "Fixtures/ecg/cpsc2021/data_101_6", "Fixtures/ecg/cpsc2021/data_21_7"]
+
+    static func run(_ args: [String]) throws {
+        let o = try Options(args, known: ["model", "records", "output"], repeatable: ["records"])
+        let model = try ModelFile(path: o.string("model") ?? Stream.bundled(Stream.defaultModel))
+        let records = o.all("records").isEmpty ? defaultRecords.map(Stream.bundled) : o.all("records")
+        let data = try HeartRateWindows.load(records)
+        guard Set(data.map(\.record)).count >= 2 else { throw UsageError(description: "need beat-annotated windows from at least two records") }
+        let emb = model.engine.embedAll(data.map(\.window))
+        print("heart-rate head: \(data.count) windows from \(records.count) records, \(model.engine.precision.name) embeddings")
+        var allErr = 0.0, allBase = 0.0
+        for r in records {
+            let train = data.indices.filter { data[$0].record != r }, test = data.indices.filter { data[$0].record == r }
+            guard !test.isEmpty, !train.isEmpty else { continue }
+            let head = RidgeHead(features: train.map { emb[$0] }, targets: train.map { data[$0].bpm })
+            let mean = train.map { data[$0].bpm }.reduce(0, +) / Double(train.count)
+            let err = test.map { abs(head.predict(emb[$0]) - data[$0].bpm) }.reduce(0, +)
+            let base = test.map { abs(mean - data[$0].bpm) }.reduce(0, +)
+            allErr += err; allBase += base
+            let hr = test.map { data[$0].bpm }
+            print(String(format: "  held out %@: %d windows, HR %.0f-%.0f bpm, MAE %.2f bpm (predicting the training mean: %.2f)",
+                         (r as NSString).lastPathComponent, test.count, hr.min()!, hr.max()!, err / Double(test.count), base / Double(test.count)))
+        }
+        print(String(format: "leave-one-record-out MAE %.2f bpm (training-mean baseline %.2f bpm)", allErr / Double(data.count), allBase / Double(data.count)))
+        if let out = o.string("output") {
+            let head = RidgeHead(features: emb, targets: data.map(\.bpm))
+            var text = "clef-head hr-ridge \(head.weights.count)\n\(head.intercept)\n"
+            text += head.weights.map { "\($0)" }.joined(separator: "\n") + "\n"
+            try text.write(toFile: out, atomically: true, encoding: .utf8)
+            print("wrote \(out) (fitted on all \(data.count) windows)")
+        }
+    }
+
+    /// Reads a head written by `clef heads --output`.
+    static func load(_ path: String, dim: Int) throws -> RidgeHead {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw UsageError(description: "\(path): cannot read head") }
+        let lines = text.split(separator: "\n").map(String.init)
+        guard lines.count == dim + 2, lines[0] == "clef-head hr-ridge \(dim)", let b = Double(lines[1]) else {
+            throw UsageError(description: "\(path): not a heart-rate head for a \(dim)-dimensional embedding")
+        }
+        var w: [Double] = []
+        for (i, l) in lines.dropFirst(2).enumerated() {
+            guard let v = Double(l), v.isFinite else { throw UsageError(description: "\(path): weight \(i) is not a number") }
+            w.append(v)
+        }
+        var h = RidgeHead(features: [[0], [1]], targets: [0, 0], alpha: 1)
+        h.weights = w
+        h.intercept = b
+        return h
+    }
+}
