@@ -74,3 +74,45 @@ public enum HeartRateWindows {
         return out
     }
 }
+
+/// AF vs non-AF 10 s windows as `af_windows.py` makes them: cinc2017 labels (A = AF; N, O = not;
+/// '~' dropped), and for annotated records the rhythm annotations ('(AFIB' vs any other rhythm;
+/// windows more than 90% one way, others dropped). Lead I or the single lead; first lead otherwise.
+public enum AFWindows {
+    public static func load(_ records: [String], strideSeconds: Double = 5) throws -> [(record: String, window: [Float], af: Bool)] {
+        var out: [(String, [Float], Bool)] = []
+        for r in records {
+            let rec = try WFDBRecord(path: r)
+            let dir = (r as NSString).deletingLastPathComponent
+            let name = (r as NSString).lastPathComponent
+            let x = ECGWindows.leadI(rec) ?? ECGWindows.resampled(rec.physical(0), from: rec.samplingFrequency)
+            let windows = ECGWindows.windows(x, strideSeconds: strideSeconds, maxCount: Int.max)
+            let refPath = (dir as NSString).appendingPathComponent("REFERENCE.csv")
+            if let ref = try? String(contentsOfFile: refPath, encoding: .utf8),
+               let line = ref.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(name + ",") }) {
+                let label = line.split(separator: ",").last.map(String.init) ?? "~"
+                guard label != "~" else { continue }
+                for (_, w) in windows { out.append((r, w, label == "A")) }
+                continue
+            }
+            // Rhythm annotations: AF mask at the native rate.
+            let ann = try WFDBAnnotations(path: r + ".atr")
+            var af = [Bool](repeating: false, count: rec.sampleCount)
+            var current = "", start = 0
+            for a in ann.annotations where a.aux.hasPrefix("(") {
+                if current == "(AFIB" { for i in start..<min(a.sample, af.count) { af[i] = true } }
+                current = a.aux
+                start = a.sample
+            }
+            if current == "(AFIB" { for i in start..<af.count { af[i] = true } }
+            let ratio = rec.samplingFrequency / 500
+            for (s, w) in windows {
+                let a = Int(Double(s) * ratio), b = min(af.count, Int(Double(s + 5000) * ratio))
+                guard b > a else { continue }
+                let frac = Double(af[a..<b].filter { $0 }.count) / Double(b - a)
+                if frac > 0.9 { out.append((r, w, true)) } else if frac < 0.1 { out.append((r, w, false)) }
+            }
+        }
+        return out
+    }
+}

@@ -10,7 +10,7 @@ enum Heads {
     static let defaultRecords = ["Fixtures/ecg/mitdb/100", "Fixtures/ecg/cpsc2021/data_101_6", "Fixtures/ecg/cpsc2021/data_21_7"]
 
     static func run(_ args: [String]) throws {
-        let o = try Options(args, known: ["model", "records", "output"], repeatable: ["records"])
+        let o = try Options(args, known: ["model", "records", "af-records", "output"], repeatable: ["records", "af-records"])
         let model = try ModelFile(path: o.string("model") ?? Stream.bundled(Stream.defaultModel))
         let records = o.all("records").isEmpty ? defaultRecords.map(Stream.bundled) : o.all("records")
         let data = try HeartRateWindows.load(records)
@@ -31,6 +31,9 @@ enum Heads {
                          (r as NSString).lastPathComponent, test.count, hr.min()!, hr.max()!, err / Double(test.count), base / Double(test.count)))
         }
         print(String(format: "leave-one-record-out MAE %.2f bpm (training-mean baseline %.2f bpm)", allErr / Double(data.count), allBase / Double(data.count)))
+        try atrialFibrillation(model, records: o.all("af-records").isEmpty
+            ? ECGWindows.recordPaths(Stream.bundled("Fixtures/ecg/cinc2017")) + ["Fixtures/ecg/cpsc2021/data_101_6", "Fixtures/ecg/cpsc2021/data_21_7", "Fixtures/ecg/mitdb/100"].map(Stream.bundled)
+            : o.all("af-records").flatMap(ECGWindows.recordPaths))
         if let out = o.string("output") {
             let head = RidgeHead(features: emb, targets: data.map(\.bpm))
             var text = "clef-head hr-ridge \(head.weights.count)\n\(head.intercept)\n"
@@ -38,6 +41,33 @@ enum Heads {
             try text.write(toFile: out, atomically: true, encoding: .utf8)
             print("wrote \(out) (fitted on all \(data.count) windows)")
         }
+    }
+
+    /// AF vs not: logistic head, leave-one-record-out. AF here comes mostly from one database
+    /// (cinc2017 handheld recordings), so a probe can learn the source instead of the rhythm.
+    static func atrialFibrillation(_ model: ModelFile, records: [String]) throws {
+        let data = try AFWindows.load(records)
+        let emb = model.engine.embedAll(data.map(\.window))
+        let names = Array(Set(data.map(\.record))).sorted()
+        print("AF head: \(data.count) windows (\(data.filter(\.af).count) AF) from \(names.count) records")
+        var correct = 0, tp = 0, pos = 0, tn = 0, neg = 0, scored = 0
+        for r in names {
+            let train = data.indices.filter { data[$0].record != r }, test = data.indices.filter { data[$0].record == r }
+            guard Set(train.map { data[$0].af }).count == 2 else { continue }
+            let head = LogisticHead(features: train.map { emb[$0] }, labels: train.map { data[$0].af })
+            var ok = 0
+            for i in test {
+                let p = head.probability(emb[i]) > 0.5
+                if p == data[i].af { ok += 1 }
+                if data[i].af { pos += 1; if p { tp += 1 } } else { neg += 1; if !p { tn += 1 } }
+            }
+            correct += ok; scored += test.count
+            print(String(format: "  held out %@: %d windows (%d AF), %d correct", (r as NSString).lastPathComponent, test.count,
+                         test.filter { data[$0].af }.count, ok))
+        }
+        let sens = Double(tp) / Double(max(1, pos)), spec = Double(tn) / Double(max(1, neg))
+        print(String(format: "leave-one-record-out accuracy %.3f, sensitivity %.3f, specificity %.3f, balanced %.3f (%d windows)",
+                     Double(correct) / Double(max(1, scored)), sens, spec, (sens + spec) / 2, scored))
     }
 
     /// Reads a head written by `clef heads --output`.
