@@ -129,4 +129,20 @@ final class HeadTests: XCTestCase {
         XCTAssertEqual(h.weights[5], -2, accuracy: 1e-4)
         XCTAssertEqual(h.intercept, 60, accuracy: 1e-4)
     }
+
+    func testAFWindowsAndLogisticHead() throws {
+        let w = try AFWindows.load([Fix.path("ecg/cinc2017/A00004"), Fix.path("ecg/cinc2017/A00001"),
+                                    Fix.path("ecg/cinc2017/A00205"), Fix.path("ecg/cpsc2021/data_101_6")])
+        XCTAssertEqual(w.filter { $0.record.hasSuffix("A00004") }.map(\.af), [Bool](repeating: true, count: 5))
+        XCTAssertEqual(w.filter { $0.record.hasSuffix("A00001") }.map(\.af), [Bool](repeating: false, count: 5))
+        XCTAssertTrue(w.filter { $0.record.hasSuffix("A00205") }.isEmpty, "noisy '~' records are dropped")
+        let cpsc = w.filter { $0.record.hasSuffix("data_101_6") }
+        XCTAssertTrue(cpsc.contains { $0.af } && cpsc.contains { !$0.af }, "paroxysmal AF record has both")
+        var g = SystemRandomNumberGenerator()
+        let x: [[Float]] = (0..<300).map { _ in (0..<4).map { _ in Float.random(in: -1...1, using: &g) } }
+        let y = x.map { $0[1] - 0.5 * $0[2] > 0 }
+        let h = LogisticHead(features: x, labels: y, l2: 1e-3)
+        let acc = zip(x, y).filter { (h.probability($0.0) > 0.5) == $0.1 }.count
+        XCTAssertGreaterThan(acc, 285)
+    }
 }
