@@ -52,10 +52,11 @@ let package = Package(
                 path: "Sources/CLEFCheckpoint", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "CLEFExport", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFCheckpoint", "CLEFData"],
                 path: "Sources/CLEFExport", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "CLEFRisk", path: "Sources/CLEFRisk", swiftSettings: fast),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData",
-                                                      "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream"],
+                                                      "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk"],
                           path: "Tools/clef", swiftSettings: fast),
-        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "clef"],
+        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk", "clef"],
                     path: "Tests/CLEFTests", swiftSettings: fast),
     ]
 )

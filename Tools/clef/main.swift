@@ -18,6 +18,7 @@ commands:
                                                the wearable stream (default: bundled model and record)
   heads [--model M] [--records R...] [--output H.head]
                                                heart-rate head: leave-one-record-out error, fitted head
+  risk --metadata IN.csv --out OUT.csv         SCORE2 / SCORE2-OP risk per record (record,model,risk_percent,mask,reason)
   info MODEL                                   file format, size, parameter count, embedding dim, tensors
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
                                                embeddings [N, D] as raw little-endian float32
@@ -44,6 +45,7 @@ func main() -> Int32 {
         case "export": try Export.run(args)
         case "stream": try Stream.run(args)
         case "heads": try Heads.run(args)
+        case "risk": try Risk.run(args)
         case "quant-sensitivity": try Sensitivity.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)
