@@ -146,3 +146,21 @@ final class HeadTests: XCTestCase {
         XCTAssertGreaterThan(acc, 285)
     }
 }
+
+final class ReuseTests: XCTestCase {
+    /// Why the stream recomputes every window: the training preprocessing (filtfilt over the
+    /// window, z-score of the window) changes every input sample from one hop to the next, so no
+    /// encoder stage sees a bit-identical input and nothing can be reused without changing results.
+    func testConsecutiveWindowsShareNoIdenticalInput() throws {
+        let rec = try WFDBRecord(path: Fix.path("ecg/cinc2017/A00003"))
+        let x = ECGWindows.leadI(rec)!.map(Float.init)
+        let pre = WindowPreprocessor(length: 5000)
+        var a = [Float](repeating: 0, count: 5000), b = a
+        Array(x[0..<5000]).withUnsafeBufferPointer { pre.run($0.baseAddress!, output: &a) }
+        Array(x[500..<5500]).withUnsafeBufferPointer { pre.run($0.baseAddress!, output: &b) }
+        let same = (0..<4500).filter { a[500 + $0] == b[$0] }.count
+        let maxDiff = (0..<4500).map { abs(a[500 + $0] - b[$0]) }.max()!
+        print("overlapping samples bit-identical after preprocessing: \(same) of 4500 (max difference \(maxDiff))")
+        XCTAssertLessThan(same, 45)
+    }
+}
