@@ -53,10 +53,13 @@ let package = Package(
         .target(name: "CLEFExport", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFCheckpoint", "CLEFData"],
                 path: "Sources/CLEFExport", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "CLEFRisk", path: "Sources/CLEFRisk", swiftSettings: fast),
+        // The float trainer (sibling of the engine): losses, backward passes, optimiser.
+        .target(name: "CLEFTrain", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFRisk"], path: "Sources/CLEFTrain",
+                swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData",
                                                       "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk"],
                           path: "Tools/clef", swiftSettings: fast),
-        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk", "clef"],
+        .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk", "CLEFTrain", "clef"],
                     path: "Tests/CLEFTests", swiftSettings: fast),
     ]
 )
