@@ -1,5 +1,6 @@
 import XCTest
 import CLEFTrain
+import CLEFCheckpoint
 
 /// CLEF and InfoNCE losses against the oracle (Fixtures/clef-loss) and their gradients against
 /// central finite differences.
@@ -43,5 +44,40 @@ final class LossTests: XCTestCase {
             }
             XCTAssertLessThan(worst, 1e-6 * max(1, scale) + 1e-8, clef ? "clef" : "infonce")
         }
+    }
+}
+
+final class BackpropTests: XCTestCase {
+    /// Every parameter's gradient of the CLEF loss for the fixture batch, against the oracle's
+    /// float64 gradients, within 1e-4 of each tensor's largest magnitude.
+    func testEveryParameterGradientMatchesTheOracle() throws {
+        let m = try CheckpointModel(path: Fix.smallCkpt)
+        let net = ReferenceNet1D(config: m.config, params: try m.weights())
+        let views = try Fix.f32("clef-loss/views.f32").map(Double.init)
+        let windows = (0..<8).map { Array(views[($0 * 5000)..<(($0 + 1) * 5000)]) }
+        let risk = try Fix.f32("clef-loss/risk.f32").map(Double.init), mask = try Fix.f32("clef-loss/mask.f32").map(Double.init)
+        var scratch: [String: [Double]] = [:]
+        let z = windows.map { net.forwardBackward($0, length: 5000, embeddingGradient: { _ in [Double](repeating: 0, count: 256) }, grads: &scratch) }
+        let loss = ContrastiveLoss.clef(z: z, risk: risk, mask: mask)
+        XCTAssertEqual(loss.loss, 0.35042950002196066, accuracy: 1e-9)
+        var grads: [String: [Double]] = [:]
+        for (i, w) in windows.enumerated() {
+            _ = net.forwardBackward(w, length: 5000, embeddingGradient: { _ in loss.gradient[i] }, grads: &grads)
+        }
+        var worst = 0.0, worstName = ""
+        var checked = 0
+        for s in m.config.parameterSpecs where s.role == .weight {
+            let ref = try Fix.f32("clef-loss/grads/\(s.name).f32").map(Double.init)
+            let got = grads[s.name]!
+            XCTAssertEqual(got.count, ref.count, s.name)
+            let scale = ref.map { abs($0) }.max()!
+            let err = zip(got, ref).map { abs($0 - $1) }.max()! / max(scale, 1e-30)
+            if err > worst { worst = err; worstName = s.name }
+            XCTAssertLessThan(err, 1e-4, s.name)
+            checked += 1
+        }
+        XCTAssertEqual(checked, 102)
+        print("gradients of \(checked) parameters: worst error \(worst) of the tensor's max (\(worstName))")
+        XCTAssertNil(grads["first_bn.weight"], "BatchNorm parameters get no gradient")
     }
 }
