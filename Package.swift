@@ -54,7 +54,7 @@ let package = Package(
                 path: "Sources/CLEFExport", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "CLEFRisk", path: "Sources/CLEFRisk", swiftSettings: fast),
         // The float trainer (sibling of the engine): losses, backward passes, optimiser.
-        .target(name: "CLEFTrain", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFRisk"], path: "Sources/CLEFTrain",
+        .target(name: "CLEFTrain", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFRisk", "CLEFCheckpoint"], path: "Sources/CLEFTrain",
                 swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData",
                                                       "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk"],
