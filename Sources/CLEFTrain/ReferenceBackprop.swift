@@ -74,15 +74,24 @@ public struct ReferenceNet1D {
         var mean: [Double], h: [Double], g: [Double], s: [Double]
     }
 
+    /// Everything the backward pass needs from one window's forward pass.
+    public struct Trace {
+        let input: [Double], length: Int, pre: [Double], blocks: [BlockCache], finalLength: Int
+        public let embedding: [Double]
+    }
+
     /// Embedding of one window and, given dLoss/dEmbedding, the gradient of every parameter
     /// (accumulated into `grads`).
     public func forwardBackward(_ input: [Double], length: Int, embeddingGradient: (([Double]) -> [Double]),
                                 grads: inout [String: [Double]]) -> [Double] {
+        let t = forward(input, length: length)
+        backward(t, embeddingGradient(t.embedding), grads: &grads)
+        return t.embedding
+    }
+
+    /// The forward pass, keeping what the backward pass needs.
+    public func forward(_ input: [Double], length: Int) -> Trace {
         func p(_ n: String) -> [Double] { params[n]! }
-        func add(_ n: String, _ g: [Double]) {
-            if grads[n] == nil { grads[n] = [Double](repeating: 0, count: g.count) }
-            for i in 0..<g.count { grads[n]![i] += g[i] }
-        }
         let stem = Conv(name: "first_conv", cin: config.inChannels, cout: config.baseFilters, groups: 1, k: config.kernelSize, stride: 2)
         let (pre, l0) = Self.conv(input, length, stem, p("first_conv.conv.weight"), p("first_conv.conv.bias"))
         var x = pre.map(Self.swish)
@@ -128,8 +137,19 @@ public struct ReferenceNet1D {
         }
         let d = config.embeddingDim
         let emb = (0..<d).map { ch in (0..<len).reduce(0.0) { $0 + x[ch * len + $1] } / Double(len) }
-        let dEmb = embeddingGradient(emb)
-        // Backward.
+        return Trace(input: input, length: length, pre: pre, blocks: caches, finalLength: len, embedding: emb)
+    }
+
+    /// Accumulates into `grads` the parameter gradients for dLoss/dEmbedding `dEmb`.
+    public func backward(_ trace: Trace, _ dEmb: [Double], grads: inout [String: [Double]]) {
+        func p(_ n: String) -> [Double] { params[n]! }
+        func add(_ n: String, _ g: [Double]) {
+            if grads[n] == nil { grads[n] = [Double](repeating: 0, count: g.count) }
+            for i in 0..<g.count { grads[n]![i] += g[i] }
+        }
+        let caches = trace.blocks, len = trace.finalLength, d = config.embeddingDim
+        let stem = Conv(name: "first_conv", cin: config.inChannels, cout: config.baseFilters, groups: 1, k: config.kernelSize, stride: 2)
+        let input = trace.input, length = trace.length, pre = trace.pre
         var dx = [Double](repeating: 0, count: d * len)
         for ch in 0..<d { for t in 0..<len { dx[ch * len + t] = dEmb[ch] / Double(len) } }
         for (bi, spec) in config.blocks.enumerated().reversed() {
@@ -187,6 +207,5 @@ public struct ReferenceNet1D {
         let dPre = (0..<dx.count).map { dx[$0] * Self.swishGrad(pre[$0]) }
         let (_, dws, dbs) = Self.convBackward(input, length, stem, p("first_conv.conv.weight"), dPre)
         add("first_conv.conv.weight", dws); add("first_conv.conv.bias", dbs)
-        return emb
     }
 }

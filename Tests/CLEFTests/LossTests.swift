@@ -136,3 +136,44 @@ final class TrainStepTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-5)
     }
 }
+
+final class CheckpointWriterTests: XCTestCase {
+    /// A written checkpoint reads back (weights, AdamW state, scheduler) through our reader, and,
+    /// when the oracle venv exists, through torch.load(weights_only=True).
+    func testWrittenCheckpointRoundTrips() throws {
+        let ck = try TorchCheckpoint(path: Fix.smallCkpt)
+        let m = try CheckpointModel(checkpoint: ck)
+        let names = m.config.parameterSpecs.filter { $0.role != .unusedBuffer }.map(\.name)
+        let sched = CosineWarmRestarts(tCur: 3)
+        let opt = try AdamW.restore(from: ck, parameterNames: names, lr: sched.lr)
+        let path = Fix.temp("written.ckpt")
+        try LightningCheckpointWriter.write(path: path, config: m.config, params: try m.weights(), optimizer: opt,
+                                            scheduler: sched, epoch: 3, globalStep: 3, loss: "clef")
+        let back = try CheckpointModel(path: path)
+        XCTAssertEqual(try back.weights(), try m.weights())
+        let opt2 = try AdamW.restore(from: back.checkpoint, parameterNames: names, lr: sched.lr)
+        XCTAssertEqual(opt2.state.count, opt.state.count)
+        XCTAssertEqual(opt2.state["stage_list.3.block_list.1.conv2.conv.weight"]?.expAvgSq, opt.state["stage_list.3.block_list.1.conv2.conv.weight"]?.expAvgSq)
+        XCTAssertEqual(back.checkpoint.tree.lookup(back.checkpoint.tree.root, "epoch"), .int(3))
+        let python = "/root/.cache/clef-oracle-venv/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else { return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", """
+        import sys, torch
+        ck = torch.load(sys.argv[1], weights_only=True)
+        sd = {k[9:]: v for k, v in ck['state_dict'].items()}
+        assert len(sd) == 257, len(sd)
+        assert ck['optimizer_states'][0]['param_groups'][0]['betas'] == (0.9, 0.999)
+        assert int(ck['optimizer_states'][0]['state'][0]['step']) == 3
+        print('torch ok', ck['epoch'], ck['lr_schedulers'][0]['T_cur'])
+        """, path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertTrue(text.contains("torch ok 3 3"), text)
+    }
+}
