@@ -54,10 +54,10 @@ let package = Package(
                 path: "Sources/CLEFExport", swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "CLEFRisk", path: "Sources/CLEFRisk", swiftSettings: fast),
         // The float trainer (sibling of the engine): losses, backward passes, optimiser.
-        .target(name: "CLEFTrain", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFRisk", "CLEFCheckpoint"], path: "Sources/CLEFTrain",
+        .target(name: "CLEFTrain", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFRisk", "CLEFCheckpoint", "CLEFSignal", "CLEFData"], path: "Sources/CLEFTrain",
                 swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "clef", dependencies: ["CLEFArch", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData",
-                                                      "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk"],
+                                                      "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk", "CLEFTrain"],
                           path: "Tools/clef", swiftSettings: fast),
         .testTarget(name: "CLEFTests", dependencies: ["CLEFArch", "CLEFKernels", "CLEFFloat", "CLEFCheckpoint", "CLEFSignal", "CLEFData", "CLEFBlob", "CLEFQuant", "CLEFEngine", "CLEFExport", "CLEFStream", "CLEFRisk", "CLEFTrain", "clef"],
                     path: "Tests/CLEFTests", swiftSettings: fast),

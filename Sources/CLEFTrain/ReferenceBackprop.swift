@@ -4,7 +4,7 @@ import CLEFArch
 /// A plain, double-precision forward and backward pass of Net1D: the trainer's reference for every
 /// layer's gradient (checked against the oracle's float64 gradients). Written for clarity, not
 /// speed. Tensors are [channels][length] row-major `[Double]`.
-public struct ReferenceNet1D {
+public struct ReferenceNet1D: Sendable {
     public let config: Net1DConfig
     public var params: [String: [Double]]
 
@@ -13,7 +13,7 @@ public struct ReferenceNet1D {
         self.params = params.mapValues { $0.map(Double.init) }
     }
 
-    struct Conv { let name: String; let cin: Int; let cout: Int; let groups: Int; let k: Int; let stride: Int }
+    struct Conv: Sendable { let name: String; let cin: Int; let cout: Int; let groups: Int; let k: Int; let stride: Int }
 
     static func conv(_ x: [Double], _ len: Int, _ c: Conv, _ w: [Double], _ b: [Double]) -> ([Double], Int) {
         let lo = (len + c.stride - 1) / c.stride
@@ -69,13 +69,13 @@ public struct ReferenceNet1D {
     static func swish(_ v: Double) -> Double { v * sigmoid(v) }
     static func swishGrad(_ v: Double) -> Double { let s = sigmoid(v); return s * (1 + v * (1 - s)) }
 
-    struct BlockCache {
+    struct BlockCache: Sendable {
         var x: [Double], len: Int, a1: [Double], m1: [Double], m2: [Double], lo: Int, m3: [Double], o: [Double]
         var mean: [Double], h: [Double], g: [Double], s: [Double]
     }
 
     /// Everything the backward pass needs from one window's forward pass.
-    public struct Trace {
+    public struct Trace: Sendable {
         let input: [Double], length: Int, pre: [Double], blocks: [BlockCache], finalLength: Int
         public let embedding: [Double]
     }

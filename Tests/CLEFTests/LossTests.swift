@@ -177,3 +177,32 @@ final class CheckpointWriterTests: XCTestCase {
         XCTAssertTrue(text.contains("torch ok 3 3"), text)
     }
 }
+
+final class TrainerTests: XCTestCase {
+    /// 4 steps in one go equal 2 steps, a checkpoint, and 2 resumed steps, bit for bit; the
+    /// checkpoint loads as a model.
+    func testResumeEqualsUninterruptedRun() throws {
+        let data = try PretrainingData(recordPaths: [Fix.path("ecg/cinc2021/E07500"), Fix.path("ecg/cinc2021/HR06000")],
+                                       noisePaths: [Fix.path("ecg/nstdb/bw"), Fix.path("ecg/nstdb/ma")])
+        var o = Trainer.Options()
+        o.pairs = 2; o.steps = 4; o.stepsPerEpoch = 2; o.threads = 2; o.seed = 5
+        o.metadata = ["E07500": (3.5, 0)]
+        let a = try Trainer(options: o, data: data, resume: nil)
+        var losses: [Double] = []
+        for _ in 0..<4 { losses.append(a.step()) }
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+        let b = try Trainer(options: o, data: data, resume: nil)
+        _ = b.step(); _ = b.step()
+        let path = Fix.temp("resume.ckpt")
+        try b.saveCheckpoint(path)
+        let c = try Trainer(options: o, data: data, resume: path)
+        XCTAssertEqual(c.globalStep, 2)
+        XCTAssertEqual(c.epoch, 1)
+        XCTAssertEqual(c.scheduler.lr, a.scheduler.lr == 0 ? 0 : CosineWarmRestarts(tCur: 1).lr, accuracy: 0)
+        XCTAssertEqual(c.step(), losses[2])
+        XCTAssertEqual(c.step(), losses[3])
+        XCTAssertEqual(c.params, a.params)
+        XCTAssertEqual(c.optimizer.state["first_conv.conv.weight"]?.expAvg, a.optimizer.state["first_conv.conv.weight"]?.expAvg)
+        XCTAssertEqual(try CheckpointModel(path: path).size, .small)
+    }
+}

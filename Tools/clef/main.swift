@@ -18,6 +18,9 @@ commands:
                                                the wearable stream (default: bundled model and record)
   heads [--model M] [--records R...] [--output H.head]
                                                heart-rate head: leave-one-record-out error, fitted head
+  train --data PATH... [--metadata CSV] [--size small] [--loss clef|infonce] [--batch 32] [--epochs E | --steps S]
+        [--steps-per-epoch 100] [--seed N] [--threads T] [--resume CKPT] --out DIR
+                                               pretraining (reference float64 backprop: correct, slow)
   risk --metadata IN.csv --out OUT.csv         SCORE2 / SCORE2-OP risk per record (record,model,risk_percent,mask,reason)
   info MODEL                                   file format, size, parameter count, embedding dim, tensors
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
@@ -46,6 +49,7 @@ func main() -> Int32 {
         case "stream": try Stream.run(args)
         case "heads": try Heads.run(args)
         case "risk": try Risk.run(args)
+        case "train": try Train.run(args)
         case "quant-sensitivity": try Sensitivity.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)
