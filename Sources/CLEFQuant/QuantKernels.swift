@@ -70,19 +70,7 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
             let b = Acc(biasRequant[2 * co])
             let orow = out + co * outLength
             for t in 0..<outLength {
-                var acc = b
-                for ci in 0..<cinG {
-                    let wr = w + ci * k
-                    for p in 0..<s {
-                        let row = base + (ci * s + p) * rowLength + t
-                        var tap = p, j = 0
-                        while tap < k {
-                            acc = acc &+ Acc(wr[tap]) &* Acc(row[j])
-                            tap += s
-                            j += 1
-                        }
-                    }
-                }
+                let acc = accumulate(base, w, t: t, rowLength: rowLength, start: b)
                 orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), rq), lo, hi))
             }
         }
@@ -90,6 +78,28 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
 }
 
 extension QuantConv {
+    /// bias + sum over the group's inputs and taps for output step `t` (the scalar loop; `w` points
+    /// at the output channel's weights, `base` at its group's prepared rows).
+    @inline(__always)
+    func accumulate<In: FixedWidthInteger, Acc: FixedWidthInteger>(_ base: UnsafePointer<In>, _ w: UnsafePointer<Weight>, t: Int,
+                                                                  rowLength: Int, start: Acc) -> Acc {
+        let cinG = shape.inPerGroup, s = shape.stride, k = shape.kernel
+        var acc = start
+        for ci in 0..<cinG {
+            let wr = w + ci * k
+            for p in 0..<s {
+                let row = base + (ci * s + p) * rowLength + t
+                var tap = p, j = 0
+                while tap < k {
+                    acc = acc &+ Acc(truncatingIfNeeded: wr[tap]) &* Acc(truncatingIfNeeded: row[j])
+                    tap += s
+                    j += 1
+                }
+            }
+        }
+        return acc
+    }
+
     /// The q8 convolution, 16 time steps at a time in two SIMD8<Int32> accumulators; the same
     /// integer sums as the scalar loop, so the results are bit-identical.
     func runInt8<Out: FixedWidthInteger>(_ prepared: UnsafePointer<Int8>, rowLength: Int, outLength: Int,
@@ -132,19 +142,7 @@ extension QuantConv {
                     }
                     t += 16
                 } else {
-                    var acc = b
-                    for ci in 0..<cinG {
-                        let wr = w + ci * k
-                        for p in 0..<s {
-                            let row = base + (ci * s + p) * rowLength + t
-                            var tap = p, j = 0
-                            while tap < k {
-                                acc = acc &+ Int32(wr[tap]) &* Int32(row[j])
-                                tap += s
-                                j += 1
-                            }
-                        }
-                    }
+                    let acc = accumulate(base, weight + co * cinG * k, t: t, rowLength: rowLength, start: b)
                     orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), rq), lo, hi))
                     t += 1
                 }
