@@ -50,7 +50,9 @@ enum Stream {
                 let bytes = try Exporter.export(weights: try ck.weights(), config: ck.config, size: ck.size,
                                                 options: Exporter.Options(precision: precision), calibration: stats)
                 let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("clef-stream-\(getpid()).clefw").path
-                FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
+                guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else {
+                    throw UsageError(description: "\(tmp): cannot write the converted model")
+                }
                 defer { try? FileManager.default.removeItem(atPath: tmp) }
                 file = try ModelFile(path: tmp)
             } else if file.engine.precision != precision {
