@@ -51,7 +51,6 @@ enum Sensitivity {
                 let spec = model.config.parameterSpecs.first { $0.name == name }!
                 let outs = spec.shape[0], per = w.count / outs
                 let taps = spec.shape.count == 3 ? spec.shape[2] : 1
-                var inScale = [Float](repeating: 1, count: per / taps * max(1, w.count / per / outs))
                 let kind: ActivationKind? = name.hasSuffix("conv1.conv.weight") ? .act1 : name.hasSuffix("conv2.conv.weight") ? .act2
                     : name.hasSuffix("conv3.conv.weight") ? .act3 : nil
                 let block = model.config.blocks.firstIndex { name.hasPrefix($0.name + ".") }
@@ -59,18 +58,14 @@ enum Sensitivity {
                 if fold, let kind, let block, let st = stats.point(ActivationPoint(block: block, kind: kind)) {
                     full = zip(st.channelMin, st.channelMax).map { max($1, 0) - min($0, 0) }
                 }
-                _ = inScale
-                inScale = []
                 var out = w
                 for o in 0..<outs {
                     let g = full.isEmpty ? 0 : o / (outs / (full.count / (per / taps)))
                     func sc(_ i: Int) -> Float { full.isEmpty ? 1 : max(full[g * (per / taps) + i / taps], 1e-6) }
                     var m: Float = 0
                     for i in 0..<per { m = max(m, abs(w[o * per + i] * sc(i))) }
-                    let step = m > 0 ? m / 127 : 1
                     let levels: Float = (keepStem16 && name.hasPrefix("first_conv")) ? 32767 : 127
                     let st = m > 0 ? m / levels : 1
-                    _ = step
                     for i in 0..<per { out[o * per + i] = ((w[o * per + i] * sc(i)) / st).rounded() * st / sc(i) }
                 }
                 q[name] = out
