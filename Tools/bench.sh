@@ -9,6 +9,8 @@ V="${CLEF_ORACLE_VENV:-/root/.cache/clef-oracle-venv}/bin/python"
 SHARED="${CLEF_SHARED:-../shared}"
 out=$(mktemp -d)
 .build/release/clef bench --json --repeats 100 > "$out/swift.jsonl"
+# One training step of 32 pairs (reference float64 backprop) on 1 and 2 threads.
+for t in 1 2; do .build/release/clef bench --train --threads $t --json >> "$out/swift.jsonl"; done
 # Engines from blobs of the bundled checkpoint (q8/q16 calibrated on bundled records).
 for p in f16 q8 q16; do
   .build/release/clef export --checkpoint Fixtures/clef-small-seed1/clef_small_seed1.ckpt --precision $p \
@@ -39,6 +41,12 @@ def ratio(a, b):
 for n in ("1,1,5000", "32,1,5000"):
     ratio(f"swift f32 small fwd ({n})", f"torch small fwd ({n})")
 ratio("swift f32 small fwd (1,1,5000)", "ORT small fwd (1,1,5000)")
+for t in (1, 2):
+    ratio_t = lambda: None
+    a, b = f"swift small train step 32 pairs", f"torch small train step 32 pairs thr{t}"
+    rows_t = [r for r in rows if r["case"] == a and r.get("threads") == t]
+    if rows_t and b in med:
+        print(f"{a} thr{t} / torch: {rows_t[0]['median_ms'] / med[b]:.1f}x ({rows_t[0]['median_ms']:.0f} ms vs {med[b]:.0f} ms)")
 for p in ("f16", "q8", "q16"):
     ratio(f"swift {p} small fwd (1,1,5000)", "ORT int8 small fwd (1,1,5000)")
 PY

@@ -3,13 +3,15 @@ import CLEFArch
 import CLEFFloat
 import CLEFCheckpoint
 import CLEFEngine
+import CLEFTrain
 
 /// `clef bench`: single-thread float32 forward timings. Tools/bench.sh runs it next to the
 /// PyTorch / ONNX Runtime anchors in one go and prints the ratios.
 enum Bench {
     static func run(_ args: [String]) throws {
-        let o = try Options(args, flags: ["json"], known: ["model", "repeats", "size"])
+        let o = try Options(args, flags: ["json", "train"], known: ["model", "repeats", "size", "threads"])
         let repeats = try o.int("repeats", default: 50)
+        if o.flag("train") { return try benchTrain(threads: try o.int("threads", default: 1), json: o.flag("json")) }
         let encoder: Net1DFloat
         if let path = o.string("model"), ModelFile.isBlob(path) {
             return try benchBlob(path, repeats: repeats, json: o.flag("json"))
@@ -84,6 +86,51 @@ enum Bench {
         }
     }
 
+    /// One CLEF training step of 32 pairs (64 windows of 5000 samples), small model, random
+    /// weights and inputs, as bench_torch.py's train-step case.
+    static func benchTrain(threads: Int, json: Bool) throws {
+        let config = Net1DConfig.preset(.small)
+        var rng = SplitMix64(seed: 3)
+        var params: [String: [Double]] = [:]
+        for s in config.parameterSpecs where s.role == .weight {
+            params[s.name] = (0..<s.elementCount).map { _ in Double(rng.nextGaussianish()) * 0.05 }
+        }
+        let net = ReferenceNet1D(config: config, params: params.mapValues { $0.map(Float.init) })
+        let windows = (0..<64).map { _ in (0..<5000).map { _ in Double(rng.nextGaussianish()) } }
+        let risk = (0..<32).map { _ in Double(rng.nextGaussianish()) }, mask = (0..<32).map { _ in Double(abs(rng.nextGaussianish())) / 3 }
+        var p32 = params.mapValues { $0.map(Float.init) }
+        var opt = AdamW()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let out = TraceBox(64)
+        DispatchQueue.concurrentPerform(iterations: threads) { w in
+            for i in stride(from: w, to: 64, by: threads) { out.set(i, net.forward(windows[i], length: 5000)) }
+        }
+        let loss = ContrastiveLoss.clef(z: out.items.map { $0!.embedding }, risk: risk, mask: mask)
+        let grads = GradBox(64)
+        let dz = loss.gradient
+        DispatchQueue.concurrentPerform(iterations: threads) { w in
+            for i in stride(from: w, to: 64, by: threads) {
+                var g: [String: [Double]] = [:]
+                net.backward(out.items[i]!, dz[i], grads: &g)
+                grads.set(i, g)
+            }
+        }
+        var total: [String: [Float]] = [:]
+        for (name, v) in grads.items[0]! {
+            var acc = v
+            for i in 1..<64 { let o = grads.items[i]![name]!; for k in 0..<acc.count { acc[k] += o[k] } }
+            total[name] = acc.map(Float.init)
+        }
+        opt.step(params: &p32, grads: total)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        let name = "swift small train step 32 pairs"
+        if json {
+            print("{\"case\": \"\(name)\", \"threads\": \(threads), \"median_ms\": \(ms), \"mean_ms\": \(ms), \"repeats\": 1}")
+        } else {
+            print(String(format: "%@ thr %d  %.0f ms (reference float64 backprop)", name, threads, ms))
+        }
+    }
+
     static func randomEncoder(_ config: Net1DConfig) throws -> Net1DFloat {
         var rng = SplitMix64(seed: 7)
         var table: [String: [Float]] = [:]
@@ -113,4 +160,18 @@ struct SplitMix64 {
         for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 24) }
         return (s - 2) * 1.7320508
     }
+}
+
+final class TraceBox: @unchecked Sendable {
+    private(set) var items: [ReferenceNet1D.Trace?]
+    private let lock = NSLock()
+    init(_ n: Int) { items = Array(repeating: nil, count: n) }
+    func set(_ i: Int, _ v: ReferenceNet1D.Trace) { lock.lock(); items[i] = v; lock.unlock() }
+}
+
+final class GradBox: @unchecked Sendable {
+    private(set) var items: [[String: [Double]]?]
+    private let lock = NSLock()
+    init(_ n: Int) { items = Array(repeating: nil, count: n) }
+    func set(_ i: Int, _ v: [String: [Double]]) { lock.lock(); items[i] = v; lock.unlock() }
 }

@@ -19,6 +19,11 @@ small = cr.build_encoder("small").eval()
 for shape, reps in (((1, 1, 5000), 100), ((32, 1, 5000), 10)):
     r = bt.bench_forward(small, shape, 5, reps)
     print(json.dumps(dict(case=f"torch small fwd ({','.join(map(str, shape))})", threads=1, **r)))
+for threads in (1, 2):
+    torch.set_num_threads(threads)
+    r = bt.bench_train_step(32, 1, 3)
+    print(json.dumps(dict(case=f"torch small train step 32 pairs thr{threads}", threads=threads, **r)))
+torch.set_num_threads(1)
 with contextlib.redirect_stdout(sys.stderr):  # the ONNX exporter prints progress
     res, how = bt.bench_ort(small, 5, 100, threads=1)
 if res is not None:
