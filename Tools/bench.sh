@@ -42,7 +42,6 @@ for n in ("1,1,5000", "32,1,5000"):
     ratio(f"swift f32 small fwd ({n})", f"torch small fwd ({n})")
 ratio("swift f32 small fwd (1,1,5000)", "ORT small fwd (1,1,5000)")
 for t in (1, 2):
-    ratio_t = lambda: None
     a, b = f"swift small train step 32 pairs", f"torch small train step 32 pairs thr{t}"
     rows_t = [r for r in rows if r["case"] == a and r.get("threads") == t]
     if rows_t and b in med:
