@@ -70,6 +70,18 @@ public func packConvWeights(_ w: UnsafePointer<Float>, shape: ConvShape, into pa
 @discardableResult
 public func prepareConvInput(_ x: UnsafePointer<Float>, channels: Int, length: Int, shape: ConvShape,
                              into out: UnsafeMutablePointer<Float>) -> Int {
+    preparePhaseSplit(x, channels: channels, length: length, shape: shape, padValue: { _ in 0 }, into: out)
+}
+
+/// Same padding and phase split for any element type, shared by the float and integer engines:
+/// channel `c` is padded with `padValue(c)` (0.0, or the channel's zero point), and phase row p of
+/// a channel holds the padded samples p, p + stride, p + 2 stride, ...
+@discardableResult
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Int8)
+@_specialize(exported: true, where T == Int16)
+public func preparePhaseSplit<T>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
+                                 padValue: (Int) -> T, into out: UnsafeMutablePointer<T>) -> Int {
     let s = shape.stride
     let rowLen = shape.rowLength(length)
     let o = shape.outLength(length)
@@ -77,17 +89,18 @@ public func prepareConvInput(_ x: UnsafePointer<Float>, channels: Int, length: I
     let left = total / 2
     for c in 0..<channels {
         let src = x + c * length
+        let pad = padValue(c)
         for p in 0..<s {
             let row = out + (c * s + p) * rowLen
             if s == 1 {
-                row.update(repeating: 0, count: min(left, rowLen))
+                row.update(repeating: pad, count: min(left, rowLen))
                 let n = max(0, min(length, rowLen - left))
                 (row + left).update(from: src, count: n)
-                if left + n < rowLen { (row + left + n).update(repeating: 0, count: rowLen - left - n) }
+                if left + n < rowLen { (row + left + n).update(repeating: pad, count: rowLen - left - n) }
             } else {
                 for j in 0..<rowLen {
                     let i = j * s + p - left
-                    row[j] = (i >= 0 && i < length) ? src[i] : 0
+                    row[j] = (i >= 0 && i < length) ? src[i] : pad
                 }
             }
         }

@@ -12,23 +12,8 @@ import CLEFKernels
 public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
                                                     padValues channelParams: UnsafePointer<Int32>?,
                                                     into out: UnsafeMutablePointer<T>) -> Int {
-    let s = shape.stride
-    let rowLen = shape.rowLength(length)
-    let o = shape.outLength(length)
-    let total = max(0, (o - 1) * s + shape.kernel - length)
-    let left = total / 2
-    for c in 0..<channels {
-        let src = x + c * length
-        let padValue = T(truncatingIfNeeded: channelParams.map { $0[2 * c] } ?? 0)
-        for p in 0..<s {
-            let row = out + (c * s + p) * rowLen
-            for j in 0..<rowLen {
-                let i = j * s + p - left
-                row[j] = (i >= 0 && i < length) ? src[i] : padValue
-            }
-        }
-    }
-    return rowLen
+    preparePhaseSplit(x, channels: channels, length: length, shape: shape,
+                      padValue: { c in T(truncatingIfNeeded: channelParams.map { $0[2 * c] } ?? 0) }, into: out)
 }
 
 /// One integer convolution: weights [out][in/groups][kernel] (PyTorch order) and per
