@@ -7,7 +7,7 @@ import Foundation
 /// row max not detached and the 1e-8; alignment MSE over the full 2B x 2B; their mean.
 /// Rows 0..<B of `z` are view one, B..<2B view two. Host-only.
 public enum ContrastiveLoss {
-    public struct Result {
+    public struct Result: Sendable {
         public var loss: Double
         public var nce: Double
         public var align: Double

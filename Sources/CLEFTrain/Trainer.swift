@@ -3,9 +3,9 @@ import CLEFArch
 import CLEFCheckpoint
 import CLEFRisk
 
-/// CLEF / InfoNCE pretraining: two augmented views per window, the reference float64
-/// forward/backward on every view (in parallel), AdamW and the per-epoch cosine schedule,
-/// a Lightning checkpoint per epoch, a CSV loss log. Correct first; not yet fast.
+/// CLEF / InfoNCE pretraining: two augmented views per window, the float32 forward/backward
+/// (`Net1DGradient`) on every view in parallel, AdamW and the per-epoch cosine schedule,
+/// a Lightning checkpoint per epoch, a CSV loss log.
 public final class Trainer {
     public struct Options {
         public var size: ModelSize = .small
@@ -32,6 +32,7 @@ public final class Trainer {
     public var globalStep = 0
     public var epoch = 0
     let config: Net1DConfig
+    var buffers: StepBuffers?
 
     public init(options: Options, data: PretrainingData, resume: String?) throws {
         self.options = options
@@ -70,38 +71,21 @@ public final class Trainer {
         // Each step's batch depends only on (seed, step), so a resumed run sees the same data.
         var rng = SplitMix(seed: options.seed &+ UInt64(globalStep + 1) &* 0x9E37_79B9_7F4A_7C15)
         let b = options.pairs
-        var v1: [[Double]] = [], v2: [[Double]] = [], risk: [Double] = [], mask: [Double] = []
+        var windows: [[Float]] = [], v2: [[Float]] = [], risk: [Double] = [], mask: [Double] = []
         for _ in 0..<b {
             let (r, a, c) = data.pair(&rng)
-            v1.append(a.map(Double.init)); v2.append(c.map(Double.init))
+            windows.append(a); v2.append(c)
             let name = (data.records[r].name as NSString).lastPathComponent
             let meta = options.metadata[name]
             risk.append(meta?.0 ?? .nan); mask.append(meta?.1 ?? 1)
         }
-        let windows = v1 + v2
-        let net = ReferenceNet1D(config: config, params: params)
-        let traces = Slots<ReferenceNet1D.Trace>(windows.count)
-        let workers = max(1, min(options.threads, windows.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for i in stride(from: w, to: windows.count, by: workers) { traces.set(i, net.forward(windows[i], length: PretrainingData.window)) }
+        windows += v2
+        if buffers?.traces.count != windows.count {
+            buffers = StepBuffers(config: config, length: PretrainingData.window, windows: windows.count, threads: options.threads)
         }
-        let z = traces.items.map { $0!.embedding }
-        let result = options.loss == "infonce" ? ContrastiveLoss.infoNCE(z: z) : ContrastiveLoss.clef(z: z, risk: risk, mask: mask)
-        let partialSlots = Slots<[String: [Double]]>(windows.count)
-        let dz = result.gradient
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            for i in stride(from: w, to: windows.count, by: workers) {
-                var g: [String: [Double]] = [:]
-                net.backward(traces.items[i]!, dz[i], grads: &g)
-                partialSlots.set(i, g)
-            }
-        }
-        let partial = partialSlots.items.map { $0! }
-        var grads: [String: [Float]] = [:]
-        for (name, _) in partial[0] {
-            var acc = [Double](repeating: 0, count: partial[0][name]!.count)
-            for p in partial { for (k, v) in p[name]!.enumerated() { acc[k] += v } }
-            grads[name] = acc.map(Float.init)
+        let (loss, grads) = Self.lossAndGradients(config: config, params: params, windows: windows,
+                                                  threads: options.threads, buffers: buffers) { z in
+            options.loss == "infonce" ? ContrastiveLoss.infoNCE(z: z) : ContrastiveLoss.clef(z: z, risk: risk, mask: mask)
         }
         optimizer.lr = scheduler.lr
         optimizer.step(params: &params, grads: grads)
@@ -110,12 +94,59 @@ public final class Trainer {
             epoch += 1
             scheduler.step()
         }
-        return result.loss
+        return loss
+    }
+
+    /// The loss of a batch of windows (view one then view two) and the gradient of every trainable
+    /// parameter, with the float32 path (`Net1DGradient`) on `threads` threads; per-thread gradient
+    /// sums are added in Double.
+    public static func lossAndGradients(config: Net1DConfig, params: [String: [Float]], windows: [[Float]], threads: Int,
+                                        buffers: StepBuffers? = nil,
+                                        loss: ([[Double]]) -> ContrastiveLoss.Result) -> (Double, [String: [Float]]) {
+        let n = windows.count, len = windows[0].count
+        let net = try! Net1DGradient(config: config, params: params, length: len)
+        let buf = buffers ?? StepBuffers(config: config, length: len, windows: n, threads: threads)
+        precondition(buf.traces.count == n && buf.length == len, "step buffers sized for another batch")
+        let workers = buf.workers, traces = buf.traces
+        for w in workers { w.reset() }
+        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+            for i in stride(from: w, to: n, by: workers.count) {
+                windows[i].withUnsafeBufferPointer { net.forward($0.baseAddress!, worker: workers[w], into: traces[i]) }
+            }
+        }
+        let result = loss(traces.map { $0.embedding.map(Double.init) })
+        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+            for i in stride(from: w, to: n, by: workers.count) {
+                windows[i].withUnsafeBufferPointer {
+                    net.backward(traces[i], input: $0.baseAddress!, dEmb: result.gradient[i].map(Float.init), worker: workers[w])
+                }
+            }
+        }
+        var grads: [String: [Float]] = [:]
+        let parts = workers.map { $0.gradients() }
+        for name in net.names {
+            var acc = [Double](repeating: 0, count: parts[0][name]!.count)
+            for p in parts { for (k, v) in p[name]!.enumerated() { acc[k] += Double(v) } }
+            grads[name] = acc.map(Float.init)
+        }
+        return (result.loss, grads)
     }
 
     public func saveCheckpoint(_ path: String) throws {
         try LightningCheckpointWriter.write(path: path, config: config, params: params, optimizer: optimizer,
                                             scheduler: scheduler, epoch: epoch, globalStep: globalStep, loss: options.loss)
+    }
+}
+
+/// What a training step reuses from the last: per-thread workers and per-window traces.
+public final class StepBuffers: @unchecked Sendable {
+    public let length: Int
+    let workers: [Net1DGradient.Worker]
+    let traces: [Net1DGradient.Trace]
+    public init(config: Net1DConfig, length: Int, windows: Int, threads: Int) {
+        self.length = length
+        workers = (0..<max(1, min(threads, windows))).map { _ in Net1DGradient.Worker(config: config, length: length) }
+        traces = (0..<windows).map { _ in Net1DGradient.Trace(config: config, length: length) }
     }
 }
 

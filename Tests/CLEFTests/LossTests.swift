@@ -80,6 +80,35 @@ final class BackpropTests: XCTestCase {
         print("gradients of \(checked) parameters: worst error \(worst) of the tensor's max (\(worstName))")
         XCTAssertNil(grads["first_bn.weight"], "BatchNorm parameters get no gradient")
     }
+
+    /// The trainer's float32 path (engine forward + gradient kernels) against the oracle's float64
+    /// gradients, within 1e-4 of each tensor's largest magnitude, and against the float64 reference.
+    func testFloat32GradientsMatchTheOracle() throws {
+        let m = try CheckpointModel(path: Fix.smallCkpt)
+        let net = try Net1DGradient(config: m.config, params: try m.weights(), length: 5000)
+        let views = try Fix.f32("clef-loss/views.f32")
+        let risk = try Fix.f32("clef-loss/risk.f32").map(Double.init), mask = try Fix.f32("clef-loss/mask.f32").map(Double.init)
+        let worker = net.makeWorker()
+        let traces = views.withUnsafeBufferPointer { v in (0..<8).map { net.forward(v.baseAddress! + $0 * 5000, worker: worker) } }
+        let loss = ContrastiveLoss.clef(z: traces.map { $0.embedding.map(Double.init) }, risk: risk, mask: mask)
+        XCTAssertEqual(loss.loss, 0.35042950002196066, accuracy: 1e-5)
+        views.withUnsafeBufferPointer { v in
+            for i in 0..<8 { net.backward(traces[i], input: v.baseAddress! + i * 5000, dEmb: loss.gradient[i].map(Float.init), worker: worker) }
+        }
+        let grads = worker.gradients()
+        var worst = 0.0, worstName = ""
+        for s in m.config.parameterSpecs where s.role == .weight {
+            let ref = try Fix.f32("clef-loss/grads/\(s.name).f32").map(Double.init)
+            let got = grads[s.name]!.map(Double.init)
+            XCTAssertEqual(got.count, ref.count, s.name)
+            let scale = ref.map { abs($0) }.max()!
+            let err = zip(got, ref).map { abs($0 - $1) }.max()! / max(scale, 1e-30)
+            if err > worst { worst = err; worstName = s.name }
+            XCTAssertLessThan(err, 1e-4, s.name)
+        }
+        XCTAssertEqual(grads.count, 102)
+        print("float32 gradients of \(grads.count) parameters: worst error \(worst) of the tensor's max (\(worstName))")
+    }
 }
 
 final class TrainStepTests: XCTestCase {

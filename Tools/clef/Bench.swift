@@ -95,39 +95,28 @@ enum Bench {
         for s in config.parameterSpecs where s.role == .weight {
             params[s.name] = (0..<s.elementCount).map { _ in Double(rng.nextGaussianish()) * 0.05 }
         }
-        let net = ReferenceNet1D(config: config, params: params.mapValues { $0.map(Float.init) })
-        let windows = (0..<64).map { _ in (0..<5000).map { _ in Double(rng.nextGaussianish()) } }
+        let windows = (0..<64).map { _ in (0..<5000).map { _ in rng.nextGaussianish() } }
         let risk = (0..<32).map { _ in Double(rng.nextGaussianish()) }, mask = (0..<32).map { _ in Double(abs(rng.nextGaussianish())) / 3 }
         var p32 = params.mapValues { $0.map(Float.init) }
         var opt = AdamW()
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let out = TraceBox(64)
-        DispatchQueue.concurrentPerform(iterations: threads) { w in
-            for i in stride(from: w, to: 64, by: threads) { out.set(i, net.forward(windows[i], length: 5000)) }
-        }
-        let loss = ContrastiveLoss.clef(z: out.items.map { $0!.embedding }, risk: risk, mask: mask)
-        let grads = GradBox(64)
-        let dz = loss.gradient
-        DispatchQueue.concurrentPerform(iterations: threads) { w in
-            for i in stride(from: w, to: 64, by: threads) {
-                var g: [String: [Double]] = [:]
-                net.backward(out.items[i]!, dz[i], grads: &g)
-                grads.set(i, g)
+        // Warm-up step (page faults, allocator), then the timed ones.
+        var times: [Double] = []
+        let buffers = StepBuffers(config: config, length: 5000, windows: 64, threads: threads)
+        for rep in 0..<4 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let (_, total) = Trainer.lossAndGradients(config: config, params: p32, windows: windows, threads: threads,
+                                                      buffers: buffers) {
+                ContrastiveLoss.clef(z: $0, risk: risk, mask: mask)
             }
+            opt.step(params: &p32, grads: total)
+            if rep > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
         }
-        var total: [String: [Float]] = [:]
-        for (name, v) in grads.items[0]! {
-            var acc = v
-            for i in 1..<64 { let o = grads.items[i]![name]!; for k in 0..<acc.count { acc[k] += o[k] } }
-            total[name] = acc.map(Float.init)
-        }
-        opt.step(params: &p32, grads: total)
-        let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        let s = times.sorted(), median = s[s.count / 2]
         let name = "swift small train step 32 pairs"
         if json {
-            print("{\"case\": \"\(name)\", \"threads\": \(threads), \"median_ms\": \(ms), \"mean_ms\": \(ms), \"repeats\": 1}")
+            print("{\"case\": \"\(name)\", \"threads\": \(threads), \"median_ms\": \(median), \"mean_ms\": \(times.reduce(0, +) / Double(times.count)), \"min_ms\": \(s[0]), \"repeats\": \(times.count)}")
         } else {
-            print(String(format: "%@ thr %d  %.0f ms (reference float64 backprop)", name, threads, ms))
+            print(String(format: "%@ thr %d  median %.0f ms  min %.0f ms  (%d reps)", name, threads, median, s[0], times.count))
         }
     }
 
@@ -160,18 +149,4 @@ struct SplitMix64 {
         for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 24) }
         return (s - 2) * 1.7320508
     }
-}
-
-final class TraceBox: @unchecked Sendable {
-    private(set) var items: [ReferenceNet1D.Trace?]
-    private let lock = NSLock()
-    init(_ n: Int) { items = Array(repeating: nil, count: n) }
-    func set(_ i: Int, _ v: ReferenceNet1D.Trace) { lock.lock(); items[i] = v; lock.unlock() }
-}
-
-final class GradBox: @unchecked Sendable {
-    private(set) var items: [[String: [Double]]?]
-    private let lock = NSLock()
-    init(_ n: Int) { items = Array(repeating: nil, count: n) }
-    func set(_ i: Int, _ v: [String: [Double]]) { lock.lock(); items[i] = v; lock.unlock() }
 }
