@@ -171,7 +171,9 @@ public struct BlobReader {
     }
 
     public func tensor(_ name: String) -> BlobTensor? {
-        for t in tensors where t.name == name { return t }
+        // Byte comparison: String == needs the Unicode normalisation tables, which a firmware
+        // image would have to link (and names are ASCII).
+        for t in tensors where t.name.utf8.elementsEqual(name.utf8) { return t }
         return nil
     }
 

@@ -125,6 +125,7 @@ public struct Net1DFloat {
             observe(point, p, c, l)
         }
         var x = ws.bufA, o = ws.bufB
+        markLayer(0)
         // Stem: conv k16 stride 2, Swish.
         var len = length
         let sl = stem.shape.outLength(len)
@@ -136,6 +137,7 @@ public struct Net1DFloat {
         stage(ActivationPoint(block: -1, kind: .output), x, config.baseFilters, len)
 
         for (bi, b) in blocks.enumerated() {
+            markLayer(bi + 1)
             let spec = b.spec
             let lo = b.conv2.shape.outLength(len)
             // conv1 (1x1) on swish(x) (the first block skips that swish).
@@ -175,9 +177,11 @@ public struct Net1DFloat {
             len = lo
             stage(ActivationPoint(block: bi, kind: .output), x, spec.outChannels, len)
         }
+        markLayer(blocks.count + 1)
         let d = config.embeddingDim
         let inv = 1 / Float(len)
         for c in 0..<d { output[c] = sum(x + c * len, count: len) * inv }
+        markLayer(blocks.count + 2)
     }
 
     @inline(__always)

@@ -77,9 +77,11 @@ public func prepareConvInput(_ x: UnsafePointer<Float>, channels: Int, length: I
 /// channel `c` is padded with `padValue(c)` (0.0, or the channel's zero point), and phase row p of
 /// a channel holds the padded samples p, p + stride, p + 2 stride, ...
 @discardableResult
+#if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Int8)
 @_specialize(exported: true, where T == Int16)
+#endif
 public func preparePhaseSplit<T>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
                                  padValue: (Int) -> T, into out: UnsafeMutablePointer<T>) -> Int {
     let s = shape.stride

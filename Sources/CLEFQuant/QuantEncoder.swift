@@ -135,13 +135,16 @@ public struct QuantEncoder<Act: QuantActivation> {
 
     /// Embeds one window of int16 codes [inChannels][length] (value = code * inputScale) into
     /// int32 codes [embeddingDim] (value = code * outputScale).
+    #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
     @_specialize(exported: true, where Act == Int8)
     @_specialize(exported: true, where Act == Int16)
+    #endif
     public func forward(_ input: UnsafePointer<Int16>, length: Int, workspace ws: QuantWorkspace<Act>,
                         output: UnsafeMutablePointer<Int32>) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
         var x = ws.bufA, o = ws.bufB
         var len = length
+        markLayer(0)
         // Stem: int16 input, conv to int16, Swish table to the residual stream.
         let sl = stem.shape.outLength(len)
         let rl = prepareQuantInput(input, channels: config.inChannels, length: len, shape: stem.shape, padValues: nil,
@@ -151,7 +154,8 @@ public struct QuantEncoder<Act: QuantActivation> {
             x[i] = Int16(truncatingIfNeeded: stemSwish.table(Int32(x[i])))
         }
         len = sl
-        for b in blocks {
+        for (bi, b) in blocks.enumerated() {
+            markLayer(bi + 1)
             let spec = b.spec
             let lo2 = b.conv2.shape.outLength(len)
             // conv1 (1x1): on Swish(x) as Act codes, or on x itself in the first block.
@@ -210,6 +214,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             len = lo2
         }
         // Final mean over time, in Q8 of the last block's scale.
+        markLayer(blocks.count + 1)
         let zy = Int64(blocks[blocks.count - 1].p(.zOutput))
         for c in 0..<config.embeddingDim {
             var s: Int64 = 0
@@ -217,11 +222,14 @@ public struct QuantEncoder<Act: QuantActivation> {
             for t in 0..<len { s = s &+ (Int64(row[t]) &- zy) }
             output[c] = Int32(truncatingIfNeeded: roundedDivide(s &* 256, Int64(len)))
         }
+        markLayer(blocks.count + 2)
     }
 
     /// Swish table on int16 codes, then each channel requantised to its own `Act` scale.
+    #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
     @_specialize(exported: true, where Act == Int8)
     @_specialize(exported: true, where Act == Int16)
+    #endif
     func activate(_ a: ActivationStep, _ src: UnsafePointer<Int16>, channels: Int, length: Int, inZero: Int32,
                   outZero: Int32, into dst: UnsafeMutablePointer<Act>) {
         let rq = a.channelRequant!

@@ -7,8 +7,10 @@ import CLEFKernels
 /// `prepareConvInput`. `channelParams` are the per-channel (zero point, multiplier) pairs of the
 /// input's activation step; nil pads with 0.
 @discardableResult
+#if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
 @_specialize(exported: true, where T == Int8)
 @_specialize(exported: true, where T == Int16)
+#endif
 public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
                                                     padValues channelParams: UnsafePointer<Int32>?,
                                                     into out: UnsafeMutablePointer<T>) -> Int {
@@ -33,9 +35,11 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
     }
 
     /// out = clamp(zOut + requant(bias + sum w * prepared)).
+    #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
     @_specialize(exported: true, where Weight == Int8, In == Int8, Out == Int16, Acc == Int32)
     @_specialize(exported: true, where Weight == Int8, In == Int16, Out == Int16, Acc == Int64)
     @_specialize(exported: true, where Weight == Int16, In == Int16, Out == Int16, Acc == Int64)
+    #endif
     public func run<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
         _ prepared: UnsafePointer<In>, rowLength: Int, outLength: Int, accumulator: Acc.Type,
         outZero: Int32, out: UnsafeMutablePointer<Out>) {

@@ -116,10 +116,22 @@ public struct IIRFilter: Sendable {
         }
     }
 
+    /// a * b as p + e exactly (Dekker's product with Veltkamp's split). Not an FMA: the error term
+    /// is the same exact value either way, but a C library's `fma` may be a plain multiply-add
+    /// (newlib's is), which would silently change the filter on a microcontroller.
     @inline(__always)
     static func twoProduct(_ a: Double, _ b: Double) -> (Double, Double) {
         let p = a * b
-        return (p, a.addingProduct(b, 1).isNaN ? 0 : (-p).addingProduct(a, b))
+        guard p.isFinite, abs(a) < 0x1p995, abs(b) < 0x1p995 else { return (p, 0) }
+        let (ah, al) = split(a), (bh, bl) = split(b)
+        return (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+
+    @inline(__always)
+    static func split(_ a: Double) -> (Double, Double) {
+        let c = 134_217_729.0 * a   // 2^27 + 1
+        let hi = c - (c - a)
+        return (hi, a - hi)
     }
 
     @inline(__always)

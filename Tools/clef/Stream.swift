@@ -35,7 +35,7 @@ enum Stream {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["realtime", "quiet", "all-faults"],
                             known: ["model", "record", "hop", "precision", "noise", "lead-off", "clip", "drop", "nan",
-                                    "jsonl", "minutes", "calibration", "head"])
+                                    "jsonl", "minutes", "calibration", "head", "save-signal"])
         let modelPath = o.string("model") ?? bundled(defaultModel)
         let record = o.string("record") ?? bundled(defaultRecord)
         let hop = try o.int("hop", default: 500)
@@ -106,6 +106,7 @@ enum Stream {
             }
             return h
         }
+        if let path = o.string("save-signal") { try saveSignal(sim, config: config, path: path) }
         let expected = max(0, (sim.count - config.windowLength) / hop + 1)
         let quiet = o.flag("quiet") || expected > 600
         print("clef stream: \(file.engine.precision.name) \(Net1DConfig.size(forBaseFilters: file.engine.config.baseFilters).map { "\($0.name)" } ?? "") model \(modelPath)")
@@ -175,6 +176,24 @@ enum Stream {
         print("windows \(emitted), usable \(usable), flagged \(flagged) | compute per hop mean \(String(format: "%.2f", mean)) ms, p99 \(String(format: "%.2f", p99)) ms")
         print(String(format: "one core sustains %.0f simultaneous 500 Hz streams at this hop (hop time / mean compute)", Double(hop) / 500 * 1000 / max(mean, 1e-6)))
         print("resident memory: \(rss0) kB before the stream, \(rss1) kB after")
+    }
+
+    /// Writes the simulated ADC stream for the firmware image (Firmware-Sim/App/main.swift reads it):
+    /// "CLEFSIG1", hop, sample count (int32), counts per mV (float32), ADC rails (int32 x 2), 0,
+    /// then int16 counts, all little-endian. Missing or non-finite samples have no ADC code, so a
+    /// stream with those faults is refused.
+    static func saveSignal(_ sim: WearableSimulator, config: StreamConfig, path: String) throws {
+        var out = [UInt8]("CLEFSIG1".utf8)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        put(Int32(config.hop)); put(Int32(sim.count)); put(config.countsPerMillivolt.bitPattern)
+        put(config.adcMin); put(config.adcMax); put(Int32(0))
+        for i in 0..<sim.count {
+            guard case .counts(let c) = sim.sample(i) else {
+                throw UsageError(description: "--save-signal: sample \(i) is missing or non-finite; the firmware signal holds ADC counts only")
+            }
+            put(Int16(clamping: c))
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(out)) else { throw UsageError(description: "\(path): cannot write") }
     }
 
     static func qualityText(_ q: SignalQuality) -> String {

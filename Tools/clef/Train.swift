@@ -8,7 +8,7 @@ import CLEFData
 enum Train {
     static func run(_ args: [String]) throws {
         let o = try Options(args, known: ["data", "metadata", "size", "loss", "batch", "epochs", "steps", "seed", "threads",
-                                          "out", "resume", "steps-per-epoch", "noise"], repeatable: ["data", "noise"])
+                                          "out", "resume", "steps-per-epoch", "noise", "lr"], repeatable: ["data", "noise"])
         guard !o.all("data").isEmpty else { throw UsageError(description: "clef train needs --data PATH... (WFDB records or folders)") }
         var opt = Trainer.Options()
         opt.out = try o.required("out")
@@ -21,6 +21,10 @@ enum Train {
         opt.pairs = try o.int("batch", default: 32)
         opt.stepsPerEpoch = try o.int("steps-per-epoch", default: 100)
         opt.seed = UInt64(try o.int("seed", default: 1))
+        if let lr = o.string("lr") {
+            guard let v = Double(lr), v > 0, v.isFinite else { throw UsageError(description: "--lr must be a positive number, got '\(lr)'") }
+            opt.lr = v
+        }
         opt.threads = try o.int("threads", default: ProcessInfo.processInfo.activeProcessorCount)
         if o.string("epochs") != nil && o.string("steps") != nil { throw UsageError(description: "give --epochs or --steps, not both") }
         opt.steps = o.string("epochs") != nil ? try o.int("epochs", default: 1) * opt.stepsPerEpoch : try o.int("steps", default: opt.stepsPerEpoch)
