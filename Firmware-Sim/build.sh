@@ -3,7 +3,7 @@
 # sources as the host build), the start-up code with the cross gcc, the weight blob and test
 # signal linked into flash.
 #   bash Firmware-Sim/build.sh m4|m7|rv32 BLOB.clefw SIGNAL.sig OUT_DIR
-# Writes OUT_DIR/fw.elf and OUT_DIR/fw.map. Needs gcc-arm-none-eabi + libnewlib-arm-none-eabi
+# Writes OUT_DIR/fw.elf and OUT_DIR/fw.map (Swift objects are reused while the sources are unchanged). Needs gcc-arm-none-eabi + libnewlib-arm-none-eabi
 # (m4, m7) or gcc-riscv64-unknown-elf + picolibc-riscv64-unknown-elf (rv32).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"; root="$(dirname "$here")"
@@ -15,24 +15,29 @@ case $target in
           -Wl,--defsym=__aeabi_h2f=__gnu_h2f_ieee -Wl,--defsym=__aeabi_f2h=__gnu_f2h_ieee); start=cortexm.c ;;
   m7) triple=armv7em-none-none-eabi; swiftcpu=(-target-cpu cortex-m7 -Xcc -mfloat-abi=hard -Xcc -mfpu=fpv5-d16)
       cc=arm-none-eabi-gcc; ccflags=(-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16 -fshort-enums)
-      ld=(--specs=nano.specs --specs=nosys.specs -T "$here/support/mps2.ld"
+      ld=(--specs=nano.specs --specs=nosys.specs -T "$here/support/mps2.ld" -Wl,--defsym=__psram_base=0x60000000
           -Wl,--defsym=__aeabi_h2f=__gnu_h2f_ieee -Wl,--defsym=__aeabi_f2h=__gnu_f2h_ieee); start=cortexm.c ;;
   rv32) triple=riscv32-none-none-eabi; swiftcpu=(-Xcc -march=rv32imac_zicsr -Xcc -mabi=ilp32)
-      cc=riscv64-unknown-elf-gcc; ccflags=(-march=rv32imac_zicsr -mabi=ilp32 -mcmodel=medany)
-      ld=(--specs=picolibc.specs -T "$here/support/virt.ld"); start=riscv.c ;;
+      cc=riscv64-unknown-elf-gcc; ccflags=(-march=rv32imac -mabi=ilp32 -mcmodel=medany --specs=picolibc.specs)
+      ld=(-T "$here/support/virt.ld"); start=riscv.c ;;
   *) echo "build.sh: target must be m4, m7 or rv32" >&2; exit 2 ;;
 esac
 modules=(CLEFArch CLEFKernels CLEFFloat CLEFBlob CLEFQuant CLEFEngine CLEFSignal CLEFStream)
-objs=()
-for m in "${modules[@]}"; do
+objs=(); for m in "${modules[@]}"; do objs+=("$out/$m.o"); done
+# The Swift objects depend on the sources only: rebuilt when a source is newer than the stamp
+# (so one target's code links with several blobs and signals).
+stamp="$out/.swift-$target"
+if [ ! -f "$stamp" ] || [ -n "$(find "$root/Sources" "$here/App" "$here/support/include" -newer "$stamp" -name '*.swift' -o -newer "$stamp" -name '*.h' | head -1)" ]; then
+  for m in "${modules[@]}"; do
+    swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -O -target $triple "${swiftcpu[@]}" \
+      -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" \
+      -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" -c "$root"/Sources/"$m"/*.swift -o "$out/$m.o"
+  done
   swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -O -target $triple "${swiftcpu[@]}" \
-    -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" \
-    -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" -c "$root"/Sources/"$m"/*.swift -o "$out/$m.o"
-  objs+=("$out/$m.o")
-done
-swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -O -target $triple "${swiftcpu[@]}" \
-  -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" -I "$here/support/include" \
-  -module-name Firmware -c "$here/App/main.swift" -o "$out/Firmware.o"
+    -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" -I "$here/support/include" \
+    -module-name Firmware -c "$here/App/main.swift" -o "$out/Firmware.o"
+  touch "$stamp"
+fi
 cat > "$out/payload.S" <<ASM
   .section .fw_payload, "a"
   .balign 16
@@ -46,7 +51,11 @@ ASM
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/common.c" -o "$out/common.o"
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/$start" -o "$out/start.o"
 $cc "${ccflags[@]}" -c "$out/payload.S" -o "$out/payload.o"
+extra=()
+if [ $target = rv32 ]; then
+  $cc "${ccflags[@]}" -O2 -c "$here/support/half.c" -o "$out/half.o"; extra+=("$out/half.o")
+fi
 $cc "${ccflags[@]}" -nostartfiles -Wl,--gc-sections -Wl,-Map="$out/fw.map" "${ld[@]}" \
-  "$out/start.o" "$out/common.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" \
+  "$out/start.o" "$out/common.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
   -lm -o "$out/fw.elf"
 echo "$out/fw.elf"

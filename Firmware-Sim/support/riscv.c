@@ -26,12 +26,12 @@ __attribute__((aligned(4))) static void trap_handler(void) { fw_write("fw: trap\
 void fw_reset(void) {
     memcpy(__data_start, __data_load, (size_t)(__data_end - __data_start));
     memset(__bss_start, 0, (size_t)(__bss_end - __bss_start));
-    __asm__ volatile("csrw mtvec, %0" :: "r"(trap_handler));
+    __asm__ volatile(".option push\n .option arch, +zicsr\n csrw mtvec, %0\n .option pop" :: "r"(trap_handler));
     fw_paint_stack();
     fw_exit(clef_firmware_main());
 }
 
 __attribute__((naked, section(".text.start"))) void _start(void) {
     __asm__ volatile(".option push\n .option norelax\n la gp, __global_pointer$\n .option pop\n"
-                     " la sp, __stack_top\n j fw_reset");
+                     " la sp, __stack_top\n la t0, fw_reset\n jr t0");
 }

@@ -4,7 +4,9 @@ import CLEFCheckpoint
 
 /// Writes a PyTorch Lightning `.ckpt` (torch zip, pickle protocol 2, only the GLOBALs a
 /// weights-only load allows): `backbone.`-prefixed state_dict with the BatchNorm entries,
-/// AdamW `optimizer_states`, the scheduler in `lr_schedulers`, `epoch`, `global_step`.
+/// AdamW `optimizer_states`, the scheduler in `lr_schedulers`, `epoch`, `global_step`. With
+/// `weightsOnly` the optimiser and scheduler lists are empty: a third of the size, for embedding
+/// and export (not for resuming).
 public enum LightningCheckpointWriter {
     /// BatchNorm entries as a fresh module has them (never applied; kept so strict loads work).
     public static func defaultTensor(_ spec: ParameterSpec) -> [Float] {
@@ -13,7 +15,8 @@ public enum LightningCheckpointWriter {
     }
 
     public static func write(path: String, config: Net1DConfig, params: [String: [Float]], optimizer: AdamW,
-                             scheduler: CosineWarmRestarts, epoch: Int, globalStep: Int, loss: String) throws {
+                             scheduler: CosineWarmRestarts, epoch: Int, globalStep: Int, loss: String,
+                             weightsOnly: Bool = false) throws {
         var storages: [(key: String, bytes: [UInt8])] = []
         func floatStorage(_ v: [Float]) -> String {
             let key = "\(storages.count)"
@@ -37,7 +40,7 @@ public enum LightningCheckpointWriter {
             if s.role != .unusedBuffer { names.append(s.name) }
         }
         var state: [(Int, PickleObject)] = []
-        for (i, n) in names.enumerated() {
+        for (i, n) in names.enumerated() where !weightsOnly {
             guard let st = optimizer.state[n] else { continue }
             state.append((i, .dict([("step", .tensor(key: floatStorage([Float(st.step)]), dtype: .float32, shape: [])),
                                     ("exp_avg", .tensor(key: floatStorage(st.expAvg), dtype: .float32, shape: config.parameterSpecs.first { $0.name == n }!.shape)),
@@ -58,8 +61,8 @@ public enum LightningCheckpointWriter {
         let root = PickleObject.dict([
             ("epoch", .int(epoch)), ("global_step", .int(globalStep)), ("pytorch-lightning_version", .string("2.6.6")),
             ("state_dict", .orderedDict(sd)), ("loops", .dict([])), ("callbacks", .dict([])),
-            ("optimizer_states", .list([.dict([("state", .intDict(state)), ("param_groups", .list([group]))])])),
-            ("lr_schedulers", .list([sched])), ("hparams_name", .string("kwargs")),
+            ("optimizer_states", .list(weightsOnly ? [] : [.dict([("state", .intDict(state)), ("param_groups", .list([group]))])])),
+            ("lr_schedulers", .list(weightsOnly ? [] : [sched])), ("hparams_name", .string("kwargs")),
             ("hyper_parameters", .dict([("size", .string(size)), ("in_channels", .int(config.inChannels)), ("loss", .string(loss)),
                                         ("temperature", .float(0.07)), ("lr", .float(scheduler.baseLR)),
                                         ("weight_decay", .float(optimizer.weightDecay)), ("beta1", .float(optimizer.beta1)),

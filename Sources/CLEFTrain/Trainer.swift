@@ -132,9 +132,10 @@ public final class Trainer {
         return (result.loss, grads)
     }
 
-    public func saveCheckpoint(_ path: String) throws {
+    public func saveCheckpoint(_ path: String, weightsOnly: Bool = false) throws {
         try LightningCheckpointWriter.write(path: path, config: config, params: params, optimizer: optimizer,
-                                            scheduler: scheduler, epoch: epoch, globalStep: globalStep, loss: options.loss)
+                                            scheduler: scheduler, epoch: epoch, globalStep: globalStep, loss: options.loss,
+                                            weightsOnly: weightsOnly)
     }
 }
 

@@ -10,7 +10,7 @@ import CLEFStream
 /// `clef stream`: the product's main job. A simulated wearable streams a real record sample by
 /// sample into the stream engine; one line (or JSON object) per hop.
 enum Stream {
-    static let defaultModel = "Fixtures/clef-small-seed1/clef_small_seed1.ckpt"
+    static let defaultModel = "Fixtures/clef-small-realecg/clef_small_realecg_swift.ckpt"
     static let defaultRecord = "Fixtures/ecg/cinc2017/A00003"
     static let defaultCalibration = "Fixtures/ecg/cinc2021"
 

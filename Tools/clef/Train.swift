@@ -64,6 +64,9 @@ enum Train {
         }
         try log.close()
         FileHandle.standardError.write(Data("\n".utf8))
-        print("wrote \((opt.out as NSString).appendingPathComponent("last.ckpt")) and \(logPath)")
+        // The final weights alone (no optimiser state): what `clef export`, `embed` and `stream` need.
+        let weights = (opt.out as NSString).appendingPathComponent("model.ckpt")
+        try trainer.saveCheckpoint(weights, weightsOnly: true)
+        print("wrote \((opt.out as NSString).appendingPathComponent("last.ckpt")) (resumable), \(weights) (weights only) and \(logPath)")
     }
 }
