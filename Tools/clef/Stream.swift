@@ -178,22 +178,11 @@ enum Stream {
         print("resident memory: \(rss0) kB before the stream, \(rss1) kB after")
     }
 
-    /// Writes the simulated ADC stream for the firmware image (Firmware-Sim/App/main.swift reads it):
-    /// "CLEFSIG1", hop, sample count (int32), counts per mV (float32), ADC rails (int32 x 2), 0,
-    /// then int16 counts, all little-endian. Missing or non-finite samples have no ADC code, so a
-    /// stream with those faults is refused.
+    /// Writes the simulated ADC stream for the firmware image (`WearableSimulator.firmwareSignal`).
     static func saveSignal(_ sim: WearableSimulator, config: StreamConfig, path: String) throws {
-        var out = [UInt8]("CLEFSIG1".utf8)
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
-        put(Int32(config.hop)); put(Int32(sim.count)); put(config.countsPerMillivolt.bitPattern)
-        put(config.adcMin); put(config.adcMax); put(Int32(0))
-        for i in 0..<sim.count {
-            guard case .counts(let c) = sim.sample(i) else {
-                throw UsageError(description: "--save-signal: sample \(i) is missing or non-finite; the firmware signal holds ADC counts only")
-            }
-            put(Int16(clamping: c))
+        guard FileManager.default.createFile(atPath: path, contents: Data(try sim.firmwareSignal(hop: config.hop))) else {
+            throw UsageError(description: "\(path): cannot write")
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(out)) else { throw UsageError(description: "\(path): cannot write") }
     }
 
     static func qualityText(_ q: SignalQuality) -> String {

@@ -1,0 +1,118 @@
+import XCTest
+import Foundation
+import CLEFArch
+import CLEFCheckpoint
+import CLEFBlob
+import CLEFEngine
+import CLEFExport
+import CLEFData
+import CLEFStream
+
+/// The firmware image (Firmware-Sim: Embedded Swift engine + stream, bare-metal start-up) under
+/// QEMU against the host stream engine on the same blob and signal, bit for bit. Runs for each
+/// target whose cross tools are installed (skips otherwise): Cortex-M4F (mps2-an386), Cortex-M7
+/// (mps2-an500), RV32IMAC (virt). `CLEF_FIRMWARE_TARGETS` / `CLEF_FIRMWARE_PRECISIONS` narrow it.
+final class FirmwareTests: XCTestCase {
+    struct Target { let name: String; let tools: [String]; let qemu: [String] }
+    static let targets = [
+        Target(name: "m4", tools: ["arm-none-eabi-gcc", "qemu-system-arm"], qemu: ["qemu-system-arm", "-M", "mps2-an386"]),
+        Target(name: "m7", tools: ["arm-none-eabi-gcc", "qemu-system-arm"], qemu: ["qemu-system-arm", "-M", "mps2-an500"]),
+        Target(name: "rv32", tools: ["riscv64-unknown-elf-gcc", "qemu-system-riscv32"],
+               qemu: ["qemu-system-riscv32", "-M", "virt", "-bios", "none"]),
+    ]
+
+    static func onPath(_ tool: String) -> Bool {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
+            FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)")
+        }
+    }
+
+    static func run(_ args: [String], timeout: Double) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["timeout", "\(Int(timeout))"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Embeddings the image printed: one [UInt32] of float bit patterns per usable emission, with
+    /// the emission's sample count.
+    static func parse(_ text: String) -> [(samples: Int, bits: [UInt32])] {
+        var out: [(Int, [UInt32])] = []
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("E ") {
+                let f = line.split(separator: " ")
+                out.append((Int(f[1]) ?? -1, []))
+            } else if line.hasPrefix("V "), !out.isEmpty {
+                out[out.count - 1].1 += line.dropFirst(2).split(separator: " ").compactMap { UInt32($0, radix: 16) }
+            }
+        }
+        return out
+    }
+
+    func testFirmwareMatchesTheHostBitForBit() throws {
+        let env = ProcessInfo.processInfo.environment
+        let wanted = env["CLEF_FIRMWARE_TARGETS"].map { $0.split(separator: " ").map(String.init) } ?? ["m4", "m7", "rv32"]
+        let targets = Self.targets.filter { wanted.contains($0.name) && $0.tools.allSatisfy(Self.onPath) }
+        guard !targets.isEmpty else { throw XCTSkip("no cross tools / QEMU installed (see Firmware-Sim/README.md)") }
+        let precisions = (env["CLEF_FIRMWARE_PRECISIONS"] ?? "q8 q16 f16").split(separator: " ").compactMap { BlobPrecision.named(String($0)) }
+
+        // Blobs of the bundled model, and a real handheld record streamed through the simulated ADC.
+        let m = try CheckpointModel(path: Fix.path("clef-small-realecg/clef_small_realecg_swift.ckpt"))
+        let calib = try ECGWindows.load([Fix.path("ecg/cinc2021/E07500"), Fix.path("ecg/cinc2021/HR06000")], maxPerRecord: 1).windows.map(\.window)
+        let stats = CalibrationStats(encoder: m.encoder, windows: calib)
+        let sim = try WearableSimulator(record: Fix.path("ecg/cinc2017/A00003"), seconds: 11)
+        let hop = 500
+        let signal = Fix.write(try sim.firmwareSignal(hop: hop), "fw-signal.bin")
+        var config = StreamConfig()
+        config.hop = hop
+        config.countsPerMillivolt = Float(sim.countsPerMillivolt)
+        (config.adcMin, config.adcMax) = sim.rails
+
+        for p in precisions {
+            let bytes = try Exporter.export(weights: try m.weights(), config: m.config, size: .small,
+                                            options: Exporter.Options(precision: p), calibration: stats)
+            let blobPath = Fix.write(bytes, "fw-\(p.name).clefw")
+            // Host reference: the same stream engine on the same counts.
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+            defer { buf.deallocate() }
+            bytes.withUnsafeBytes { buf.copyMemory(from: $0) }
+            let stream = StreamEngine(engine: try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf))), config: config)
+            var host: [(Int, [UInt32])] = []
+            for i in 0..<sim.count {
+                guard case .counts(let c) = sim.sample(i) else { continue }
+                if let e = stream.push(counts: c), e.usable {
+                    host.append((e.sampleCount, (0..<m.config.embeddingDim).map { stream.embedding[$0].bitPattern }))
+                }
+            }
+            XCTAssertEqual(host.count, 2)
+            for t in targets {
+                let out = Fix.temp("fw-\(t.name)")
+                let build = try Self.run(["bash", Fix.root.appendingPathComponent("Firmware-Sim/build.sh").path, t.name, blobPath, signal, out],
+                                         timeout: 900)
+                XCTAssertEqual(build.status, 0, "build \(t.name): \(build.output.suffix(3000))")
+                guard build.status == 0 else { continue }
+                let qemu = try Self.run(t.qemu + ["-nographic", "-monitor", "none", "-serial", "none",
+                                                  "-semihosting-config", "enable=on,target=native", "-kernel", out + "/fw.elf"],
+                                        timeout: 300)
+                XCTAssertEqual(qemu.status, 0, "\(t.name) \(p.name): \(qemu.output.suffix(2000))")
+                let fw = Self.parse(qemu.output)
+                XCTAssertEqual(fw.count, host.count, "\(t.name) \(p.name): emissions")
+                var differing = 0
+                for (a, b) in zip(host, fw) {
+                    XCTAssertEqual(a.0, b.samples)
+                    XCTAssertEqual(b.bits.count, a.1.count)
+                    differing += zip(a.1, b.bits).filter { $0 != $1 }.count
+                }
+                XCTAssertEqual(differing, 0, "\(t.name) \(p.name): \(differing) embedding values differ from the host")
+                print("firmware \(t.name) \(p.name): \(fw.count) windows, \(differing) values differ from the host; "
+                      + (qemu.output.split(separator: "\n").first { $0.hasPrefix("M ") }.map(String.init) ?? ""))
+            }
+        }
+    }
+}
