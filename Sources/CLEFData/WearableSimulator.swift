@@ -92,14 +92,15 @@ public struct WearableSimulator {
 extension WearableSimulator {
     /// The first `count` samples (all by default) as the firmware image's test signal
     /// (Firmware-Sim/App/main.swift reads it): "CLEFSIG1", hop, sample count (int32), counts per
-    /// mV (float32), ADC rails (int32 x 2), 0, then int16 counts, all little-endian. Missing or
+    /// mV (float32), ADC rails (int32 x 2), flags (bit 0: float32 preprocessing), then int16
+    /// counts, all little-endian. Missing or
     /// non-finite samples have no ADC code, so a stream with those faults is refused.
-    public func firmwareSignal(hop: Int, count n: Int? = nil) throws -> [UInt8] {
+    public func firmwareSignal(hop: Int, count n: Int? = nil, flags: UInt32 = 0) throws -> [UInt8] {
         let n = min(n ?? count, count)
         var out = [UInt8]("CLEFSIG1".utf8)
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         put(Int32(hop)); put(Int32(n)); put(Float(countsPerMillivolt).bitPattern)
-        put(rails.0); put(rails.1); put(Int32(0))
+        put(rails.0); put(rails.1); put(flags)
         for i in 0..<n {
             guard case .counts(let c) = sample(i) else {
                 throw DataError(file: name, field: "sample \(i)", reason: "is missing or non-finite; the firmware signal holds ADC counts only")

@@ -177,28 +177,47 @@ public enum CLEFBandpass {
 /// with its scratch allocated once, so batch and stream run the very same arithmetic.
 public final class WindowPreprocessor {
     public let length: Int
+    public let mode: Preprocessing
     let filter: IIRFilter
     let input: UnsafeMutablePointer<Double>
     let filtered: UnsafeMutablePointer<Double>
     let scratch: UnsafeMutablePointer<Double>
+    let scratch32: UnsafeMutablePointer<Float>
 
-    public init(length: Int, filter: IIRFilter = CLEFBandpass.filter) {
-        precondition(length > filter.padLength, "a window must be longer than the filter padding")
+    public init(length: Int, mode: Preprocessing = .exact, filter: IIRFilter = CLEFBandpass.filter) {
+        precondition(length > filter.padLength && length > CLEFBandpass.sos.padLength,
+                     "a window must be longer than the filter padding")
         self.length = length
+        self.mode = mode
         self.filter = filter
-        input = .allocate(capacity: length)
+        // The float32 path needs only its own scratch and the Double copy for the z-score sums.
+        input = .allocate(capacity: mode == .exact ? length : 1)
         filtered = .allocate(capacity: length)
-        scratch = .allocate(capacity: filter.scratchCount(length: length))
+        scratch = .allocate(capacity: mode == .exact ? filter.scratchCount(length: length) : 1)
+        scratch32 = .allocate(capacity: mode == .float32 ? CLEFBandpass.sos.scratchCount(length: length) + length : 1)
     }
 
     deinit {
-        input.deallocate(); filtered.deallocate(); scratch.deallocate()
+        input.deallocate(); filtered.deallocate(); scratch.deallocate(); scratch32.deallocate()
+    }
+
+    /// Bytes of scratch this preprocessor holds (for memory reports).
+    public var byteCount: Int {
+        mode == .exact ? (2 * length + filter.scratchCount(length: length)) * 8 + 4
+            : length * 8 + (CLEFBandpass.sos.scratchCount(length: length) + length) * 4 + 16
     }
 
     /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input.
     public func run(_ window: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        for i in 0..<length { input[i] = Double(window[i]) }
-        filter.filtfilt(input, length: length, output: filtered, scratch: scratch)
+        switch mode {
+        case .exact:
+            for i in 0..<length { input[i] = Double(window[i]) }
+            filter.filtfilt(input, length: length, output: filtered, scratch: scratch)
+        case .float32:
+            let y = scratch32 + CLEFBandpass.sos.scratchCount(length: length)
+            CLEFBandpass.sos.filtfilt(window, length: length, output: y, scratch: scratch32)
+            for i in 0..<length { filtered[i] = Double(y[i]) }
+        }
         zscore(filtered, count: length, output: output)
     }
 }

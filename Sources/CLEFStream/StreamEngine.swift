@@ -32,6 +32,8 @@ public struct StreamConfig: Sendable {
     public var flatRunSamples = 250
     /// A window with more than this fraction of missing, non-finite or flat samples is unusable.
     public var unusableFraction: Float = 0.1
+    /// The band-pass: scipy-exact (default, what CLEF trains with) or the float32 device path.
+    public var preprocessing: Preprocessing = .exact
     public init() {}
 }
 
@@ -73,7 +75,7 @@ public final class StreamEngine {
         input.initialize(repeating: 0, count: n * engine.config.inChannels)
         embedding = .allocate(capacity: engine.config.embeddingDim)
         embedding.initialize(repeating: 0, count: engine.config.embeddingDim)
-        preprocessor = WindowPreprocessor(length: n)
+        preprocessor = WindowPreprocessor(length: n, mode: config.preprocessing)
         workspace = EngineWorkspace(engine: engine, maxLength: n)
     }
 

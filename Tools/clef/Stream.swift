@@ -35,7 +35,7 @@ enum Stream {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["realtime", "quiet", "all-faults"],
                             known: ["model", "record", "hop", "precision", "noise", "lead-off", "clip", "drop", "nan",
-                                    "jsonl", "minutes", "calibration", "head", "save-signal"])
+                                    "jsonl", "minutes", "calibration", "head", "save-signal", "preprocess"])
         let modelPath = o.string("model") ?? bundled(defaultModel)
         let record = o.string("record") ?? bundled(defaultRecord)
         let hop = try o.int("hop", default: 500)
@@ -96,6 +96,11 @@ enum Stream {
         let sim = try WearableSimulator(record: record, seconds: duration, faults: faults)
         var config = StreamConfig()
         config.hop = hop
+        switch o.string("preprocess") ?? "exact" {
+        case "exact": config.preprocessing = .exact
+        case "float32": config.preprocessing = .float32
+        default: throw UsageError(description: "--preprocess must be exact (scipy float64, as in training) or float32 (device sections)")
+        }
         config.countsPerMillivolt = Float(sim.countsPerMillivolt)
         (config.adcMin, config.adcMax) = sim.rails
         let stream = StreamEngine(engine: file.engine, config: config)
@@ -180,7 +185,7 @@ enum Stream {
 
     /// Writes the simulated ADC stream for the firmware image (`WearableSimulator.firmwareSignal`).
     static func saveSignal(_ sim: WearableSimulator, config: StreamConfig, path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(try sim.firmwareSignal(hop: config.hop))) else {
+        guard FileManager.default.createFile(atPath: path, contents: Data(try sim.firmwareSignal(hop: config.hop, flags: UInt32(config.preprocessing.rawValue)))) else {
             throw UsageError(description: "\(path): cannot write")
         }
     }
