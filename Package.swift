@@ -38,7 +38,9 @@ let package = Package(
         .target(name: "CLEFFloat", dependencies: ["CLEFArch", "CLEFKernels"],
                 path: "Sources/CLEFFloat", swiftSettings: kernelFlags),
         .target(name: "CLEFBlob", dependencies: ["CLEFArch"], path: "Sources/CLEFBlob", swiftSettings: kernelFlags),
-        .target(name: "CLEFQuant", dependencies: ["CLEFArch", "CLEFKernels", "CLEFBlob"], path: "Sources/CLEFQuant",
+        // Integer dot products with the Arm DSP extension (SMLAD) and a portable fallback, in C.
+        .target(name: "CLEFDSP", path: "Sources/CLEFDSP", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CLEFQuant", dependencies: ["CLEFArch", "CLEFKernels", "CLEFBlob", "CLEFDSP"], path: "Sources/CLEFQuant",
                 swiftSettings: kernelFlags),
         .target(name: "CLEFEngine", dependencies: ["CLEFArch", "CLEFKernels", "CLEFBlob", "CLEFFloat", "CLEFQuant"],
                 path: "Sources/CLEFEngine", swiftSettings: kernelFlags),

@@ -27,14 +27,15 @@ objs=(); for m in "${modules[@]}"; do objs+=("$out/$m.o"); done
 # The Swift objects depend on the sources only: rebuilt when a source is newer than the stamp
 # (so one target's code links with several blobs and signals).
 stamp="$out/.swift-$target"
-if [ ! -f "$stamp" ] || [ -n "$(find "$root/Sources" "$here/App" "$here/support/include" -newer "$stamp" -name '*.swift' -o -newer "$stamp" -name '*.h' | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find "$root/Sources" "$here/App" "$here/support/include" -newer "$stamp" \( -name '*.swift' -o -name '*.h' \) | head -1)" ]; then
   for m in "${modules[@]}"; do
     swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -O -target $triple "${swiftcpu[@]}" \
       -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" \
-      -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" -c "$root"/Sources/"$m"/*.swift -o "$out/$m.o"
+      -I "$root/Sources/CLEFDSP/include" -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" -c "$root"/Sources/"$m"/*.swift -o "$out/$m.o"
   done
   swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -O -target $triple "${swiftcpu[@]}" \
     -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" -I "$here/support/include" \
+    -I "$root/Sources/CLEFDSP/include" \
     -module-name Firmware -c "$here/App/main.swift" -o "$out/Firmware.o"
   touch "$stamp"
 fi
@@ -49,6 +50,7 @@ fw_signal_start: .incbin "$signal"
 fw_signal_end:
 ASM
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/common.c" -o "$out/common.o"
+$cc "${ccflags[@]}" -O2 -ffunction-sections -I "$root/Sources/CLEFDSP/include" -c "$root/Sources/CLEFDSP/dsp.c" -o "$out/dsp.o"
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/$start" -o "$out/start.o"
 $cc "${ccflags[@]}" -c "$out/payload.S" -o "$out/payload.o"
 extra=()
@@ -56,6 +58,6 @@ if [ $target = rv32 ]; then
   $cc "${ccflags[@]}" -O2 -c "$here/support/half.c" -o "$out/half.o"; extra+=("$out/half.o")
 fi
 $cc "${ccflags[@]}" -nostartfiles -Wl,--gc-sections -Wl,-Map="$out/fw.map" "${ld[@]}" \
-  "$out/start.o" "$out/common.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
+  "$out/start.o" "$out/common.o" "$out/dsp.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
   -lm -o "$out/fw.elf"
 echo "$out/fw.elf"

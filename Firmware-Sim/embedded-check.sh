@@ -11,7 +11,7 @@ modules=(CLEFArch CLEFKernels CLEFFloat CLEFBlob CLEFQuant CLEFEngine CLEFSignal
 for t in "${targets[@]}"; do
   out=$(mktemp -d)
   for m in "${modules[@]}"; do
-    swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -Osize -target "$t" -I "$out" \
+    swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -Osize -target "$t" -I "$out" -I Sources/CLEFDSP/include \
       -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" -c Sources/"$m"/*.swift -o "$out/$m.o"
   done
   printf '%s: %s\n' "$t" "$(cd "$out" && for m in "${modules[@]}"; do printf '%s %s B, ' "$m" "$(stat -c %s "$m.o")"; done)"

@@ -17,7 +17,8 @@ public struct ArenaPlan {
                                kernel: b.kernelSize, stride: b.stride)
             let lo = c2.outLength(len)
             act = max(act, b.inChannels * len, b.middleChannels * len)
-            prepared = max(prepared, c2.preparedCount(len))
+            // The prepared conv2 input, or a transposed 1x1 input (the integer kernels' layout).
+            prepared = max(prepared, c2.preparedCount(len), b.inChannels * len, b.middleChannels * len)
             mid1 = max(mid1, b.middleChannels * len)
             mid2 = max(mid2, b.middleChannels * lo)
             activation = max(activation, b.inChannels * len, b.outChannels * lo)

@@ -147,9 +147,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         markLayer(0)
         // Stem: int16 input, conv to int16, Swish table to the residual stream.
         let sl = stem.shape.outLength(len)
-        let rl = prepareQuantInput(input, channels: config.inChannels, length: len, shape: stem.shape, padValues: nil,
-                                   into: ws.stemPrep)
-        stem.run(ws.stemPrep, rowLength: rl, outLength: sl, accumulator: Int64.self, outZero: stemZero, out: x)
+        stem.apply(input, length: len, padValues: nil, scratch: ws.stemPrep, accumulator: Int64.self, outZero: stemZero, out: x)
         for i in 0..<(config.baseFilters * sl) {
             x[i] = Int16(truncatingIfNeeded: stemSwish.table(Int32(x[i])))
         }
@@ -161,24 +159,23 @@ public struct QuantEncoder<Act: QuantActivation> {
             // conv1 (1x1): on Swish(x) as Act codes, or on x itself in the first block.
             if let a1 = b.act1 {
                 activate(a1, x, channels: spec.inChannels, length: len, inZero: b.p(.zInput), outZero: b.p(.zSwish1), into: ws.act)
-                b.conv1.run(UnsafePointer(ws.act), rowLength: len, outLength: len, accumulator: Act.Accumulator.self,
-                            outZero: b.p(.zMid1), out: ws.mid1)
+                b.conv1.apply(UnsafePointer(ws.act), length: len, padValues: nil, scratch: ws.prep,
+                              accumulator: Act.Accumulator.self, outZero: b.p(.zMid1), out: ws.mid1)
             } else {
-                b.conv1.run(UnsafePointer(x), rowLength: len, outLength: len, accumulator: Int64.self,
-                            outZero: b.p(.zMid1), out: ws.mid1)
+                // The first block reads the int16 stem output; `o` is free until conv3.
+                b.conv1.apply(UnsafePointer(x), length: len, padValues: nil, scratch: o, accumulator: Int64.self,
+                              outZero: b.p(.zMid1), out: ws.mid1)
             }
             // conv2 (grouped, strided) on Swish(conv1), padded with each channel's zero point.
             activate(b.act2, ws.mid1, channels: spec.middleChannels, length: len, inZero: b.p(.zMid1),
                      outZero: b.p(.zSwish2), into: ws.act)
-            let r2 = prepareQuantInput(ws.act, channels: spec.middleChannels, length: len, shape: b.conv2.shape,
-                                       padValues: b.act2.channelRequant, into: ws.prep)
-            b.conv2.run(ws.prep, rowLength: r2, outLength: lo2, accumulator: Act.Accumulator.self, outZero: b.p(.zMid2),
-                        out: ws.mid2)
+            b.conv2.apply(UnsafePointer(ws.act), length: len, padValues: b.act2.channelRequant, scratch: ws.prep,
+                          accumulator: Act.Accumulator.self, outZero: b.p(.zMid2), out: ws.mid2)
             // conv3 (1x1) on Swish(conv2).
             activate(b.act3, ws.mid2, channels: spec.middleChannels, length: lo2, inZero: b.p(.zMid2),
                      outZero: b.p(.zSwish3), into: ws.act)
-            b.conv3.run(UnsafePointer(ws.act), rowLength: lo2, outLength: lo2, accumulator: Act.Accumulator.self,
-                        outZero: b.p(.zConv3), out: o)
+            b.conv3.apply(UnsafePointer(ws.act), length: lo2, padValues: nil, scratch: ws.prep,
+                          accumulator: Act.Accumulator.self, outZero: b.p(.zConv3), out: o)
             squeezeExcite(b, o, length: lo2, ws: ws)
             // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o.
             let zo = Int64(b.p(.zConv3)), zx = Int64(b.p(.zInput)), zy = Int64(b.p(.zOutput))

@@ -1,4 +1,5 @@
 import CLEFKernels
+import CLEFDSP
 
 /// Integer kernels: same-padded grouped Conv1d with int8 weights, dense layers and the prepared
 /// (padded, phase-split) input layout shared with the float kernels. Embedded-Swift-clean.
@@ -43,12 +44,6 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
     public func run<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
         _ prepared: UnsafePointer<In>, rowLength: Int, outLength: Int, accumulator: Acc.Type,
         outZero: Int32, out: UnsafeMutablePointer<Out>) {
-        if In.self == Int8.self && Acc.self == Int32.self && Weight.self == Int8.self {
-            // q8: int8 x int8 into int32 lanes (exact: |sum| < 255 * 127 * 2^16 for any CLEF layer).
-            runInt8(UnsafeRawPointer(prepared).assumingMemoryBound(to: Int8.self), rowLength: rowLength,
-                    outLength: outLength, outZero: outZero, out: out)
-            return
-        }
         let cinG = shape.inPerGroup, coutG = shape.outPerGroup, s = shape.stride, k = shape.kernel
         let lo = Int64(Out.min), hi = Int64(Out.max)
         for co in 0..<shape.outChannels {
@@ -88,54 +83,118 @@ extension QuantConv {
         }
         return acc
     }
+}
 
-    /// The q8 convolution, 16 time steps at a time in two SIMD8<Int32> accumulators; the same
-    /// integer sums as the scalar loop, so the results are bit-identical.
-    func runInt8<Out: FixedWidthInteger>(_ prepared: UnsafePointer<Int8>, rowLength: Int, outLength: Int,
-                                        outZero: Int32, out: UnsafeMutablePointer<Out>) {
-        let cinG = shape.inPerGroup, coutG = shape.outPerGroup, s = shape.stride, k = shape.kernel
-        let lo = Int64(Out.min), hi = Int64(Out.max)
-        let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-        @inline(__always) func load(_ p: UnsafePointer<Int8>) -> SIMD8<Int32> {
-            SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self))
+extension QuantConv {
+    /// Elements of `In` that `apply` needs as scratch for an input of `length` samples.
+    public func scratchCount(length: Int) -> Int {
+        max(shape.preparedCount(length), shape.inChannels * length)
+    }
+
+    /// The convolution of raw channel-first input `x` [inChannels][length], choosing the kernel:
+    /// int8 weights on int8 inputs, or on int16 inputs with fewer than 512 terms per sum, go to the
+    /// CLEFDSP dot products (SMLAD on Arm DSP cores) with int32 sums; int16 weights on int16
+    /// inputs (the stem) to the int64 one; anything else to the generic loop. Pointwise layers read
+    /// a transposed copy ([length][in], so the sum runs over contiguous bytes), the others
+    /// zero-point-padded rows (`padValues`: per-channel (zero point, multiplier) pairs, nil = 0).
+    /// Every path computes the same exact integer sums.
+    public func apply<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
+        _ x: UnsafePointer<In>, length: Int, padValues: UnsafePointer<Int32>?, scratch: UnsafeMutablePointer<In>,
+        accumulator: Acc.Type, outZero: Int32, out: UnsafeMutablePointer<Out>) {
+        let terms = shape.inPerGroup * shape.kernel
+        let int8Weights = Weight.self == Int8.self
+        let dsp32 = int8Weights && (In.self == Int8.self || (In.self == Int16.self && terms < 512))
+        let dsp64 = Weight.self == Int16.self && In.self == Int16.self
+        guard dsp32 || dsp64 else {
+            var rows = x, rowLength = length
+            if !shape.isPointwise {
+                rowLength = prepareQuantInput(x, channels: shape.inChannels, length: length, shape: shape,
+                                              padValues: padValues, into: scratch)
+                rows = UnsafePointer(scratch)
+            }
+            run(rows, rowLength: rowLength, outLength: shape.outLength(length), accumulator: Acc.self,
+                outZero: outZero, out: out)
+            return
         }
-        for co in 0..<shape.outChannels {
-            let g = co / coutG
-            let w = w8 + co * cinG * k
-            let base = prepared + g * cinG * s * rowLength
-            let rq = biasRequant[2 * co + 1]
-            let b = biasRequant[2 * co]
-            let orow = out + co * outLength
-            var t = 0
-            while t < outLength {
-                let full = t + 16 <= outLength
-                var a0 = SIMD8<Int32>(repeating: b), a1 = SIMD8<Int32>(repeating: b)
-                if full {
-                    for ci in 0..<cinG {
-                        let wr = w + ci * k
-                        for p in 0..<s {
-                            let row = base + (ci * s + p) * rowLength + t
-                            var tap = p, j = 0
-                            while tap < k {
-                                let wv = SIMD8<Int32>(repeating: Int32(wr[tap]))
-                                a0 = a0 &+ wv &* load(row + j)
-                                a1 = a1 &+ wv &* load(row + j + 8)
-                                tap += s
-                                j += 1
-                            }
-                        }
-                    }
-                    for i in 0..<8 {
-                        orow[t + i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(a0[i]), rq), lo, hi))
-                        orow[t + 8 + i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(a1[i]), rq), lo, hi))
-                    }
-                    t += 16
-                } else {
-                    let acc = accumulate(base, weight + co * cinG * k, t: t, rowLength: rowLength, start: b)
-                    orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), rq), lo, hi))
-                    t += 1
+        let lo = shape.outLength(length), s = shape.stride, k = shape.kernel
+        let cinG = shape.inPerGroup, coutG = shape.outPerGroup
+        let pointwise = shape.isPointwise && shape.groups == 1
+        // Layout: transposed for pointwise layers, else padded rows of (lo - 1) * s + k samples.
+        let rowLength = pointwise ? length : (lo - 1) * s + k
+        if pointwise {
+            for c in 0..<shape.inChannels {
+                let src = x + c * length
+                for t in 0..<length { scratch[t * shape.inChannels + c] = src[t] }
+            }
+        } else {
+            let left = max(0, (lo - 1) * s + k - length) / 2
+            for c in 0..<shape.inChannels {
+                let pad = In(truncatingIfNeeded: padValues.map { $0[2 * c] } ?? 0)
+                let row = scratch + c * rowLength, src = x + c * length
+                for v in 0..<rowLength {
+                    let i = v - left
+                    row[v] = (i >= 0 && i < length) ? src[i] : pad
                 }
             }
+        }
+        let outLo = Int64(Out.min), outHi = Int64(Out.max)
+        let chunk = 32
+        func store(_ co: Int, _ a: UnsafeMutablePointer<Int32>, _ t0: Int, _ n: Int) {
+            let rq = biasRequant[2 * co + 1], o = out + co * lo + t0
+            for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(a[i]), rq), outLo, outHi)) }
+        }
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * chunk) { wide in
+            let acc = UnsafeMutableRawPointer(wide.baseAddress!)
+            let a0 = acc.assumingMemoryBound(to: Int32.self), a1 = a0 + chunk
+            let a64 = wide.baseAddress!
+            for g in 0..<shape.groups {
+                var col = 0
+                while col < coutG {
+                    // Two output channels per pass (the second repeats the first if the group is odd).
+                    let co0 = g * coutG + col, co1 = g * coutG + min(col + 1, coutG - 1)
+                    var t0 = 0
+                    while t0 < lo {
+                        let n = min(chunk, lo - t0)
+                        if dsp64 {
+                            for i in 0..<n { a64[i] = Int64(biasRequant[2 * co0]) }
+                            let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
+                            let x16 = UnsafeRawPointer(scratch).assumingMemoryBound(to: Int16.self)
+                            for cl in 0..<cinG {
+                                clef_dot_s16_s64(x16 + (g * cinG + cl) * rowLength + t0 * s, Int32(s),
+                                                 w16 + (co0 * cinG + cl) * k, Int32(k), a64, Int32(n))
+                            }
+                            let rq = biasRequant[2 * co0 + 1], o = out + co0 * lo + t0
+                            for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(a64[i], rq), outLo, outHi)) }
+                        } else {
+                            for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
+                            let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                            if pointwise {
+                                dot2(scratch + t0 * cinG, xs: cinG, w8 + co0 * cinG, w8 + co1 * cinG, n: cinG, a0, a1, count: n)
+                            } else {
+                                for cl in 0..<cinG {
+                                    dot2(scratch + (g * cinG + cl) * rowLength + t0 * s, xs: s, w8 + (co0 * cinG + cl) * k,
+                                         w8 + (co1 * cinG + cl) * k, n: k, a0, a1, count: n)
+                                }
+                            }
+                            store(co0, a0, t0, n)
+                            if co1 != co0 { store(co1, a1, t0, n) }
+                        }
+                        t0 += n
+                    }
+                    col += dsp64 ? 1 : 2
+                }
+            }
+        }
+    }
+
+    /// The int8- or int16-input dot product of CLEFDSP.
+    @inline(__always)
+    func dot2<In: FixedWidthInteger>(_ x: UnsafePointer<In>, xs: Int, _ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, n: Int,
+                                     _ a0: UnsafeMutablePointer<Int32>, _ a1: UnsafeMutablePointer<Int32>, count: Int) {
+        if In.self == Int8.self {
+            clef_dot2_s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count))
+        } else {
+            clef_dot2_s16s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int16.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count))
         }
     }
 }

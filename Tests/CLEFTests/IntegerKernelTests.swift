@@ -43,7 +43,7 @@ final class IntegerKernelTests: XCTestCase {
                       ConvShape(inChannels: 8, outChannels: 12, groups: 1, kernel: 1, stride: 1),
                       ConvShape(inChannels: 6, outChannels: 9, groups: 3, kernel: 5, stride: 3)]
         for s in shapes {
-            for length in [1, 7, 16, 33] {
+            for length in [1, 7, 16, 33, 101] {
                 let x = (0..<(s.inChannels * length)).map { _ in Int8(g.int(-128...127)) }
                 let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { _ in Int8(g.int(-127...127)) }
                 let zIn = (0..<s.inChannels).map { _ in Int32(g.int(-128...127)) }
@@ -60,23 +60,72 @@ final class IntegerKernelTests: XCTestCase {
                     QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
                         .run(prep, rowLength: rl, outLength: o, accumulator: Int32.self, outZero: outZero, out: &y)
                 } }
+                // The dispatching entry point (CLEFDSP dot products) on the same int8 input, and on
+                // int16 inputs (int16 x int8 into int32) over their whole range.
+                let conv = w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in
+                    QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!) } }
+                var y8 = [Int16](repeating: 0, count: s.outChannels * o)
+                var scratch8 = [Int8](repeating: 0, count: conv.scratchCount(length: length))
+                conv.apply(x, length: length, padValues: params, scratch: &scratch8, accumulator: Int32.self, outZero: outZero, out: &y8)
+                let x16 = (0..<(s.inChannels * length)).map { _ in Int16(g.int(-32768...32767)) }
+                var y16 = [Int16](repeating: 0, count: s.outChannels * o)
+                var scratch16 = [Int16](repeating: 0, count: conv.scratchCount(length: length))
+                conv.apply(x16, length: length, padValues: params, scratch: &scratch16, accumulator: Int64.self, outZero: outZero, out: &y16)
+                withExtendedLifetime((w, br)) {
+                    check(y, x.map(Int64.init), "run"); check(y8, x.map(Int64.init), "apply int8")
+                    check(y16, x16.map(Int64.init), "apply int16")
+                }
                 // Plain reference: same padding, zero points as pad values.
-                let total = max(0, (o - 1) * s.stride + s.kernel - length), left = total / 2
-                for co in 0..<s.outChannels {
-                    let gi = co / s.outPerGroup
-                    for t in 0..<o {
-                        var acc = Int64(br[2 * co])
-                        for cl in 0..<s.inPerGroup {
-                            let ci = gi * s.inPerGroup + cl
-                            for k in 0..<s.kernel {
-                                let i = t * s.stride + k - left
-                                let v = (i >= 0 && i < length) ? Int64(x[ci * length + i]) : Int64(zIn[ci])
-                                acc += Int64(w[(co * s.inPerGroup + cl) * s.kernel + k]) * v
+                func check(_ y: [Int16], _ x: [Int64], _ what: String) {
+                    let total = max(0, (o - 1) * s.stride + s.kernel - length), left = total / 2
+                    for co in 0..<s.outChannels {
+                        let gi = co / s.outPerGroup
+                        for t in 0..<o {
+                            var acc = Int64(br[2 * co])
+                            for cl in 0..<s.inPerGroup {
+                                let ci = gi * s.inPerGroup + cl
+                                for k in 0..<s.kernel {
+                                    let i = t * s.stride + k - left
+                                    let v = (i >= 0 && i < length) ? x[ci * length + i] : Int64(zIn[ci])
+                                    acc += Int64(w[(co * s.inPerGroup + cl) * s.kernel + k]) * v
+                                }
                             }
+                            let want = max(-32768, min(32767, Int64(outZero) + reference(acc, br[2 * co + 1])))
+                            XCTAssertEqual(Int64(y[co * o + t]), want, "\(what) \(s) L=\(length) co=\(co) t=\(t)")
                         }
-                        let want = max(-32768, min(32767, Int64(outZero) + reference(acc, br[2 * co + 1])))
-                        XCTAssertEqual(Int64(y[co * o + t]), want, "\(s) L=\(length) co=\(co) t=\(t)")
                     }
+                }
+            }
+        }
+    }
+
+    /// The stem's path: int16 weights on int16 inputs into int64 (CLEFDSP's SMLALD kernel).
+    func testInt16StemConvMatchesPlainIntegerReference() {
+        var g = LCG(s: 29)
+        let s = ConvShape(inChannels: 2, outChannels: 5, groups: 1, kernel: 16, stride: 2)
+        for length in [1, 9, 100] {
+            let x = (0..<(s.inChannels * length)).map { _ in Int16(g.int(-32768...32767)) }
+            let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { _ in Int16(g.int(-32767...32767)) }
+            var br = [Int32]()
+            for _ in 0..<s.outChannels { br += [Int32(g.int(-100_000...100_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(14...20)))] }
+            let o = s.outLength(length)
+            var y = [Int16](repeating: 0, count: s.outChannels * o)
+            var scratch = [Int16](repeating: 0, count: s.preparedCount(length))
+            w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in
+                QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
+                    .apply(x, length: length, padValues: nil, scratch: &scratch, accumulator: Int64.self, outZero: 3, out: &y)
+            } }
+            let left = max(0, (o - 1) * s.stride + s.kernel - length) / 2
+            for co in 0..<s.outChannels {
+                for t in 0..<o {
+                    var acc = Int64(br[2 * co])
+                    for ci in 0..<s.inChannels {
+                        for k in 0..<s.kernel {
+                            let i = t * s.stride + k - left
+                            if i >= 0 && i < length { acc += Int64(w[(co * s.inChannels + ci) * s.kernel + k]) * Int64(x[ci * length + i]) }
+                        }
+                    }
+                    XCTAssertEqual(Int64(y[co * o + t]), max(-32768, min(32767, 3 + reference(acc, br[2 * co + 1]))), "L=\(length) co=\(co) t=\(t)")
                 }
             }
         }

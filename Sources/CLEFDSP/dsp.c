@@ -1,0 +1,106 @@
+// See include/clef_dsp.h. The DSP paths take 4 terms per step: one 32-bit load of 4 int8 (or two
+// of 2 int16) inputs, sign-extended into the pairs (x0, x2) and (x1, x3), against the weights
+// paired the same way, two SMLADs. The tile is 2 outputs x 2 channels so that every loaded word
+// is used twice.
+#include "clef_dsp.h"
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define CLEF_DSP 1
+#endif
+
+static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+#ifdef CLEF_DSP
+static inline int32_t ror8(int32_t v) { return (int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)); }
+/// (b0, b2) and (b1, b3) of a word of 4 int8, as int16 pairs.
+#define PAIRS8(v, lo, hi) do { lo = __sxtb16(v); hi = __sxtb16(ror8(v)); } while (0)
+/// (x0, x2) and (x1, x3) from two words (x0, x1) and (x2, x3) of int16.
+#define PAIRS16(a, b, lo, hi) do { \
+    lo = (int32_t)(((uint32_t)(a) & 0xFFFFu) | ((uint32_t)(b) << 16)); \
+    hi = (int32_t)(((uint32_t)(b) & 0xFFFF0000u) | ((uint32_t)(a) >> 16)); } while (0)
+#endif
+
+void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
+                  int32_t *acc0, int32_t *acc1, int32_t count) {
+    int32_t i = 0;
+#ifdef CLEF_DSP
+    const int32_t n4 = n & ~3;
+    for (; i + 2 <= count; i += 2) {
+        const int8_t *xa = x + i * xs, *xb = xa + xs;
+        int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1];
+        int32_t j = 0;
+        for (; j < n4; j += 4) {
+            int32_t wl0, wh0, wl1, wh1, xl, xh, v;
+            v = load32(w0 + j); PAIRS8(v, wl0, wh0);
+            v = load32(w1 + j); PAIRS8(v, wl1, wh1);
+            v = load32(xa + j); PAIRS8(v, xl, xh);
+            a0 = __smlad(xl, wl0, a0); a0 = __smlad(xh, wh0, a0);
+            b0 = __smlad(xl, wl1, b0); b0 = __smlad(xh, wh1, b0);
+            v = load32(xb + j); PAIRS8(v, xl, xh);
+            a1 = __smlad(xl, wl0, a1); a1 = __smlad(xh, wh0, a1);
+            b1 = __smlad(xl, wl1, b1); b1 = __smlad(xh, wh1, b1);
+        }
+        for (; j < n; j++) {
+            a0 += w0[j] * xa[j]; a1 += w0[j] * xb[j];
+            b0 += w1[j] * xa[j]; b1 += w1[j] * xb[j];
+        }
+        acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
+    }
+#endif
+    for (; i < count; i++) {
+        const int8_t *xi = x + i * xs;
+        int32_t a = acc0[i], b = acc1[i];
+        for (int32_t j = 0; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; }
+        acc0[i] = a; acc1[i] = b;
+    }
+}
+
+void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
+                     int32_t *acc0, int32_t *acc1, int32_t count) {
+    int32_t i = 0;
+#ifdef CLEF_DSP
+    const int32_t n4 = n & ~3;
+    for (; i + 2 <= count; i += 2) {
+        const int16_t *xa = x + i * xs, *xb = xa + xs;
+        int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1];
+        int32_t j = 0;
+        for (; j < n4; j += 4) {
+            int32_t wl0, wh0, wl1, wh1, xl, xh, v;
+            v = load32(w0 + j); PAIRS8(v, wl0, wh0);
+            v = load32(w1 + j); PAIRS8(v, wl1, wh1);
+            PAIRS16(load32(xa + j), load32(xa + j + 2), xl, xh);
+            a0 = __smlad(xl, wl0, a0); a0 = __smlad(xh, wh0, a0);
+            b0 = __smlad(xl, wl1, b0); b0 = __smlad(xh, wh1, b0);
+            PAIRS16(load32(xb + j), load32(xb + j + 2), xl, xh);
+            a1 = __smlad(xl, wl0, a1); a1 = __smlad(xh, wh0, a1);
+            b1 = __smlad(xl, wl1, b1); b1 = __smlad(xh, wh1, b1);
+        }
+        for (; j < n; j++) {
+            a0 += w0[j] * xa[j]; a1 += w0[j] * xb[j];
+            b0 += w1[j] * xa[j]; b1 += w1[j] * xb[j];
+        }
+        acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
+    }
+#endif
+    for (; i < count; i++) {
+        const int16_t *xi = x + i * xs;
+        int32_t a = acc0[i], b = acc1[i];
+        for (int32_t j = 0; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; }
+        acc0[i] = a; acc1[i] = b;
+    }
+}
+
+void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {
+    for (int32_t i = 0; i < count; i++) {
+        const int16_t *xi = x + i * xs;
+        int64_t a = acc[i];
+        int32_t j = 0;
+#ifdef CLEF_DSP
+        for (; j + 2 <= n; j += 2) a = __smlald(load32(xi + j), load32(w + j), a);
+#endif
+        for (; j < n; j++) a += (int32_t)w[j] * xi[j];
+        acc[i] = a;
+    }
+}

@@ -1,0 +1,27 @@
+// Integer dot-product kernels for the q8 / q16 engines. On Arm cores with the DSP extension
+// (Cortex-M4/M7/M33) they use the ACLE dual 16-bit multiply-accumulates (SMLAD, SMLALD) on
+// sign-extended byte pairs (SXTB16); elsewhere a portable C loop. Integer sums are exact, so both
+// give the same results bit for bit. Embedded-clean: no allocation, no libc.
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// For i in 0..<count: acc0[i] += sum_{j<n} w0[j] * x[i*xs + j], and the same for w1 / acc1
+/// (two output channels sharing the input). int8 x int8 into int32.
+void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
+                  int32_t *acc0, int32_t *acc1, int32_t count);
+
+/// As clef_dot2_s8 with int16 inputs (int16 x int8 into int32: the caller keeps the number of
+/// terms per sum below 512 so it cannot overflow).
+void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
+                     int32_t *acc0, int32_t *acc1, int32_t count);
+
+/// For i in 0..<count: acc[i] += sum_{j<n} w[j] * x[i*xs + j], int16 x int16 into int64.
+void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count);
+
+#ifdef __cplusplus
+}
+#endif
