@@ -129,12 +129,16 @@ public final class EngineWorkspace {
         case .q16:
             float = nil; q8 = nil; q16 = QuantWorkspace(config: c, maxLength: maxLength)
         }
-        codes = .allocate(capacity: c.inChannels * maxLength)
-        codes.initialize(repeating: 0, count: c.inChannels * maxLength)
+
         outCodes = .allocate(capacity: c.embeddingDim)
         outCodes.initialize(repeating: 0, count: c.embeddingDim)
-        halfInput = .allocate(capacity: c.inChannels * maxLength)
-        halfInput.initialize(repeating: 0, count: c.inChannels * maxLength)
+        // Only the f16 engine rounds its input in a copy; only the integer engines need codes.
+        let halfCount = engine.precision == .f16 ? c.inChannels * maxLength : 1
+        let codeCount = engine.precision == .q8 || engine.precision == .q16 ? c.inChannels * maxLength : 1
+        halfInput = .allocate(capacity: halfCount)
+        halfInput.initialize(repeating: 0, count: halfCount)
+        codes = .allocate(capacity: codeCount)
+        codes.initialize(repeating: 0, count: codeCount)
     }
 
     deinit {

@@ -79,6 +79,8 @@ public func requantIsValid(_ packed: Int32) -> Bool {
 /// accumulator: the 64-bit product is used when it cannot overflow, the 128-bit one otherwise.
 @inline(__always)
 public func requantize(_ acc: Int64, _ packed: Int32) -> Int64 {
+    let narrow = Int32(truncatingIfNeeded: acc)
+    if Int64(narrow) == acc { return requantize32(narrow, packed) }
     let mult = Int64(packed &>> 8)
     let r = 23 &+ Int64(Int8(truncatingIfNeeded: packed))
     if acc > -(1 << 39) && acc < (1 << 39) {
@@ -91,6 +93,17 @@ public func requantize(_ acc: Int64, _ packed: Int32) -> Int64 {
     return Int64(bitPattern: (UInt64(bitPattern: h2) &<< UInt64(64 &- r)) | (l2 &>> UInt64(r)))
 }
 
+/// `requantize` for an accumulator that fits in 32 bits, with the same result: the product of
+/// two sign-extended 32-bit values is one long multiply (SMULL) on a 32-bit core, where the
+/// general 64-bit path costs several multiplies and a range check.
+@inline(__always)
+public func requantize32(_ acc: Int32, _ packed: Int32) -> Int64 {
+    let r = 23 &+ Int64(Int8(truncatingIfNeeded: packed))
+    let p = Int64(acc) &* Int64(packed &>> 8)   // |p| < 2^54: no overflow
+    return (p &+ (Int64(1) &<< (r &- 1))) &>> r
+}
+
 @inline(__always)
 public func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { v < lo ? lo : (v > hi ? hi : v) }
+
 

@@ -155,6 +155,18 @@ public func zscore(_ x: UnsafePointer<Double>, count n: Int, output: UnsafeMutab
     for i in 0..<n { output[i] = Float((x[i] - mean) / sd) }
 }
 
+/// The same z-score of float32 values, summed in Double exactly as the Double version would
+/// after converting them (so both paths give the same bits).
+public func zscore(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
+    var mean = 0.0
+    for i in 0..<n { mean += Double(x[i]) }
+    mean /= Double(n)
+    var v = 0.0
+    for i in 0..<n { let d = Double(x[i]) - mean; v += d * d }
+    let sd = (v / Double(n)).squareRoot() + 1e-8
+    for i in 0..<n { output[i] = Float((Double(x[i]) - mean) / sd) }
+}
+
 /// The band-pass CLEF trains with: `scipy.signal.butter(5, [0.67, 40], btype='bandpass', fs=500)`,
 /// as scipy's exact float64 values. The tf-form filter is so ill-conditioned (poles near z = 1)
 /// that a 1e-12 relative change in a coefficient moves filtfilt's output by 5e-4 of the signal
@@ -190,9 +202,9 @@ public final class WindowPreprocessor {
         self.length = length
         self.mode = mode
         self.filter = filter
-        // The float32 path needs only its own scratch and the Double copy for the z-score sums.
+        // The float32 path needs only its own scratch (its z-score sums in Double on the fly).
         input = .allocate(capacity: mode == .exact ? length : 1)
-        filtered = .allocate(capacity: length)
+        filtered = .allocate(capacity: mode == .exact ? length : 1)
         scratch = .allocate(capacity: mode == .exact ? filter.scratchCount(length: length) : 1)
         scratch32 = .allocate(capacity: mode == .float32 ? CLEFBandpass.sos.scratchCount(length: length) + length : 1)
     }
@@ -204,7 +216,7 @@ public final class WindowPreprocessor {
     /// Bytes of scratch this preprocessor holds (for memory reports).
     public var byteCount: Int {
         mode == .exact ? (2 * length + filter.scratchCount(length: length)) * 8 + 4
-            : length * 8 + (CLEFBandpass.sos.scratchCount(length: length) + length) * 4 + 16
+            : (CLEFBandpass.sos.scratchCount(length: length) + length) * 4 + 16
     }
 
     /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input.
@@ -216,7 +228,8 @@ public final class WindowPreprocessor {
         case .float32:
             let y = scratch32 + CLEFBandpass.sos.scratchCount(length: length)
             CLEFBandpass.sos.filtfilt(window, length: length, output: y, scratch: scratch32)
-            for i in 0..<length { filtered[i] = Double(y[i]) }
+            zscore(y, count: length, output: output)
+            return
         }
         zscore(filtered, count: length, output: output)
     }

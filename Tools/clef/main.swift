@@ -20,7 +20,7 @@ commands:
                                                heart-rate head: leave-one-record-out error, fitted head
   train --data PATH... [--metadata CSV] [--size small] [--loss clef|infonce] [--batch 32] [--epochs E | --steps S]
         [--steps-per-epoch 100] [--seed N] [--threads T] [--resume CKPT] --out DIR
-                                               pretraining (reference float64 backprop: correct, slow)
+                                               CLEF / InfoNCE pretraining (float32 backprop), Lightning checkpoints
   risk --metadata IN.csv --out OUT.csv         SCORE2 / SCORE2-OP risk per record (record,model,risk_percent,mask,reason)
   info MODEL                                   file format, size, parameter count, embedding dim, tensors
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
@@ -29,6 +29,8 @@ commands:
          [--method mse|percentile|minmax] --output MODEL.clefw
                                                weight blob with a size and fidelity report
   bench [--model MODEL] [--repeats R]          forward timings for (1,1,5000) and (32,1,5000)
+  profile [--model M.clefw] [--device nrf52840|stm32l4r5|stm32h743|nrf5340|esp32c3] [--hop 1s] [--preprocess float32|exact] [--qemu]
+                                               per-layer instructions, cycles, ms, RAM and flash on a device (Firmware-Sim)
 
 MODEL is a Lightning .ckpt, a torch.save state_dict .pt or a CLEF weight blob (.clefw).
 """
@@ -51,6 +53,7 @@ func main() -> Int32 {
         case "risk": try Risk.run(args)
         case "train": try Train.run(args)
         case "quant-sensitivity": try Sensitivity.run(args)
+        case "profile": try Profile.run(args)
         case "-h", "--help", "help": print(usage)
         default: throw UsageError(description: "unknown command '\(command)'\n\n" + usage)
         }

@@ -1,0 +1,130 @@
+import Foundation
+import CLEFArch
+import CLEFBlob
+
+/// `clef profile`: latency, energy and memory of a blob on a device profile, from exact
+/// instruction counts of the firmware image under QEMU (Firmware-Sim/count.py) and a stated
+/// cycles-per-instruction assumption per core (Firmware-Sim/profiles/*.json).
+enum Profile {
+    static func run(_ args: [String]) throws {
+        let o = try Options(args, flags: ["qemu"], known: ["model", "device", "hop", "preprocess"])
+        let device = o.string("device") ?? "nrf52840"
+        let profilePath = Stream.bundled("Firmware-Sim/profiles/\(device).json")
+        guard let pd = FileManager.default.contents(atPath: profilePath),
+              let profile = try JSONSerialization.jsonObject(with: pd) as? [String: Any] else {
+            let known = (try? FileManager.default.contentsOfDirectory(atPath: Stream.bundled("Firmware-Sim/profiles")))?
+                .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted().joined(separator: ", ") ?? "none found"
+            throw UsageError(description: "\(profilePath): no such device profile (known: \(known))")
+        }
+        let model = o.string("model") ?? Stream.bundled(Stream.defaultModel)
+        let file = try ModelFile(path: model)
+        let precision = file.engine.precision
+        guard [.q8, .q16, .f16].contains(precision) else {
+            throw UsageError(description: "\(model): a \(precision.name) model; the firmware runs q8, q16 or f16 blobs (clef export --precision ...)")
+        }
+        let preprocess = o.string("preprocess") ?? "float32"
+        guard ["float32", "exact"].contains(preprocess) else { throw UsageError(description: "--preprocess must be float32 or exact") }
+        let hopText = o.string("hop") ?? "1s"
+        guard let hopSeconds = hopText.hasSuffix("ms") ? Double(hopText.dropLast(2)).map({ $0 / 1000 })
+                : hopText.hasSuffix("s") ? Double(hopText.dropLast()) : Double(hopText).map({ $0 / 500 }),
+              hopSeconds > 0 else { throw UsageError(description: "--hop takes a time (1s, 250ms) or a sample count") }
+        let target = profile["counts"] as? String ?? "m4"
+        let countsPath = Stream.bundled("Firmware-Sim/counts/\(target)-\(precision.name)-\(preprocess).json")
+        if o.flag("qemu") {
+            // A fresh measurement of this very model (needs the cross tools and QEMU).
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", Stream.bundled("Firmware-Sim/count.py"), "--target", target, "--precision", precision.name,
+                           "--preprocess", preprocess, "--model", model, "--clef", CommandLine.arguments[0]]
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw UsageError(description: "Firmware-Sim/count.py failed (are the cross tools installed? see Firmware-Sim/README.md)") }
+        }
+        guard let cd = FileManager.default.contents(atPath: countsPath),
+              let counts = try JSONSerialization.jsonObject(with: cd) as? [String: Any] else {
+            throw UsageError(description: "\(countsPath): no recorded counts; run with --qemu (needs the cross tools)")
+        }
+        if !o.flag("qemu") {
+            print("using the counts recorded on \(counts["date"] ?? "?") for \(counts["model"] ?? "?") (\(countsPath)); --qemu measures this model")
+        }
+        let cpi = profile["cpi"] as? Double ?? 1, mhz = profile["clock_mhz"] as? Double ?? 1
+        let current = profile["active_current_ma"] as? Double ?? 0, volts = profile["supply_v"] as? Double ?? 3
+        let config = file.engine.config
+        let layers = (counts["layers"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "?", ($0["instructions"] as? NSNumber)?.doubleValue ?? 0) }
+        let macs = layerMACs(config, length: 5000)
+        let actBytes = precision == .q8 ? 1 : 2
+        let tensors = layerTensorBytes(config, length: 5000, act: precision == .f16 ? 4 : actBytes, residual: precision == .f16 ? 4 : 2)
+        func ms(_ instructions: Double) -> Double { instructions * cpi / (mhz * 1000) }
+        print("\(profile["name"] ?? device): \(profile["core"] ?? "?") \(Int(mhz)) MHz, \(profile["ram_kb"] ?? "?") KB RAM, \(profile["flash_kb"] ?? "?") KB flash; \(precision.name) \(Net1DConfig.size(forBaseFilters: config.baseFilters).map { "\($0.name)" } ?? "") model, \(preprocess) preprocessing")
+        func row(_ cells: [String]) -> String {
+            let widths = [9, 10, 14, 10, 14, 10, 11]
+            return zip(cells, widths).enumerated().map { i, cw in
+                let (c, w) = cw
+                let pad = String(repeating: " ", count: max(0, w - c.count))
+                return i == 0 ? c + pad : pad + c
+            }.joined(separator: " ")
+        }
+        print(row(["layer", "MACs", "instructions", "instr/MAC", "est. cycles", "ms", "tensors KB"]))
+        var encoder = 0.0
+        for (i, (name, n)) in layers.enumerated() {
+            encoder += n
+            let m = i < macs.count ? macs[i] : 0
+            let t = i < tensors.count ? tensors[i] : 0
+            print(row([name, "\(m)", String(format: "%.0f", n), m > 0 ? String(format: "%.2f", n / Double(m)) : "-",
+                       String(format: "%.0f", n * cpi), String(format: "%.2f", ms(n)), String(format: "%.1f", Double(t) / 1024)]))
+        }
+        let totalMACs = macs.reduce(0, +)
+        let window = (counts["window_instructions"] as? NSNumber)?.doubleValue ?? encoder
+        let hopMs = hopSeconds * 1000
+        print(row(["encoder", "\(totalMACs)", String(format: "%.0f", encoder), String(format: "%.2f", encoder / Double(max(1, totalMACs))),
+                   String(format: "%.0f", encoder * cpi), String(format: "%.2f", ms(encoder)), ""]))
+        print(String(format: "per hop (ring buffer, band-pass, z-score, quantisation, encoder): %.0f instructions, %.1f ms at CPI %.2f", window, ms(window), cpi))
+        print(String(format: "hop %.3f s: duty cycle %.1f%%", hopSeconds, 100 * ms(window) / hopMs)
+              + (ms(window) > hopMs ? " (does NOT keep up: a window takes longer than a hop)" : "")
+              + String(format: "; energy per window %.3f mJ (%.1f mA x %.1f V x %.1f ms)", current * volts * ms(window) / 1000, current, volts, ms(window)))
+        let ram = counts["ram_bytes"] as? [String: Any] ?? [:]
+        let heap = (ram["heap_peak"] as? NSNumber)?.intValue ?? 0, stack = (ram["stack_peak"] as? NSNumber)?.intValue ?? 0
+        let stat = (ram["static"] as? NSNumber)?.intValue ?? 0
+        let flash = counts["flash_bytes"] as? [String: Any] ?? [:]
+        let code = (flash["code"] as? NSNumber)?.intValue ?? 0
+        let blob = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int).flatMap { $0 } ?? 0
+        let blobBytes = model.hasSuffix(".clefw") ? blob : ((flash["blob"] as? NSNumber)?.intValue ?? 0)
+        let ramTotal = heap + stack + stat, ramDevice = (profile["ram_kb"] as? Int ?? 0) * 1024
+        let flashTotal = code + blobBytes, flashDevice = (profile["flash_kb"] as? Int ?? 0) * 1024
+        func verdict(_ need: Int, _ have: Int) -> String {
+            need <= have ? String(format: "fits, %.1f KB to spare", Double(have - need) / 1024)
+                : String(format: "does NOT fit: %.1f KB over", Double(need - have) / 1024)
+        }
+        print(String(format: "RAM   %.1f KB measured in QEMU (heap %.1f: engine arena, ring buffer, preprocessing; stack %.1f; .data+.bss %.1f) of %d KB: ",
+                     Double(ramTotal) / 1024, Double(heap) / 1024, Double(stack) / 1024, Double(stat) / 1024, ramDevice / 1024) + verdict(ramTotal, ramDevice))
+        print(String(format: "flash %.1f KB (code %.1f, blob %.1f) of %d KB: ", Double(flashTotal) / 1024, Double(code) / 1024,
+                     Double(blobBytes) / 1024, flashDevice / 1024) + verdict(flashTotal, flashDevice))
+        print("assumptions: \(profile["assumptions"] ?? "")")
+    }
+
+    /// MACs of the stem, every block and the final mean (0), as the firmware's layer probes split them.
+    static func layerMACs(_ c: Net1DConfig, length: Int) -> [Int] {
+        var l = outLength(length, stride: 2)
+        var out = [c.baseFilters * c.inChannels * c.kernelSize * l]
+        for b in c.blocks {
+            let lo = outLength(l, stride: b.stride)
+            out.append(b.middleChannels * b.inChannels * l + b.middleChannels * (b.middleChannels / b.groups) * b.kernelSize * lo
+                       + b.outChannels * b.middleChannels * lo + b.outChannels * b.outChannels / 2 * 2)
+            l = lo
+        }
+        return out + [0]
+    }
+
+    /// Bytes of the tensors a layer reads and writes (input, intermediates, output).
+    static func layerTensorBytes(_ c: Net1DConfig, length: Int, act: Int, residual: Int) -> [Int] {
+        var l = outLength(length, stride: 2)
+        var out = [length * 2 + c.baseFilters * l * residual]
+        for b in c.blocks {
+            let lo = outLength(l, stride: b.stride)
+            out.append(b.inChannels * l * residual + b.middleChannels * l * (residual + act) + b.middleChannels * lo * (residual + act)
+                       + b.outChannels * lo * residual)
+            l = lo
+        }
+        return out + [c.embeddingDim * l * residual]
+    }
+}
