@@ -9,7 +9,7 @@ V="${CLEF_ORACLE_VENV:-/root/.cache/clef-oracle-venv}/bin/python"
 SHARED="${CLEF_SHARED:-../shared}"
 out=$(mktemp -d)
 .build/release/clef bench --json --repeats 100 > "$out/swift.jsonl"
-# One training step of 32 pairs (reference float64 backprop) on 1 and 2 threads.
+# One training step of 32 pairs (float32 backprop) on 1 and 2 threads.
 for t in 1 2; do .build/release/clef bench --train --threads $t --json >> "$out/swift.jsonl"; done
 # Engines from blobs of the bundled checkpoint (q8/q16 calibrated on bundled records).
 for p in f16 q8 q16; do
