@@ -212,6 +212,18 @@ public struct BlobWriter {
                                    scale: scale, zeroPoint: zeroPoint), bytes))
     }
 
+    /// A writer holding every tensor of `blob` except those `dropping` names (to add or
+    /// replace some, e.g. the downstream heads).
+    public init(copying blob: BlobReader, dropping: (String) -> Bool = { _ in false }) {
+        self.init(precision: blob.precision, size: blob.size, inChannels: blob.config.inChannels,
+                  plannedLength: blob.plannedLength)
+        for t in blob.tensors where !dropping(t.name) {
+            let start = blob.bytes.baseAddress! + t.offset
+            add(t.name, t.dtype, t.shape, bytes: Array(UnsafeRawBufferPointer(start: start, count: t.byteCount)),
+                scale: t.scale, zeroPoint: t.zeroPoint)
+        }
+    }
+
     public mutating func add(_ name: String, floats: [Float], shape: [Int]) {
         add(name, .f32, shape, bytes: littleEndianBytes(floats.map { $0.bitPattern }))
     }

@@ -77,6 +77,15 @@ public struct LogisticHead {
         bias = w[d]
     }
 
+    /// The same head on raw embeddings: sigmoid(w . e + b) with the standardisation folded in
+    /// (what a blob stores).
+    public var folded: (weights: [Double], bias: Double) {
+        var b = bias
+        var w = [Double](repeating: 0, count: weights.count)
+        for j in 0..<weights.count { w[j] = weights[j] / scale[j]; b -= weights[j] * mean[j] / scale[j] }
+        return (w, b)
+    }
+
     /// Probability of AF.
     public func probability(_ e: [Float]) -> Double {
         var s = bias

@@ -45,6 +45,9 @@ public struct Emission {
     public var usable: Bool
     /// Samples of the window that were flagged.
     public var flaggedSamples: Int
+    /// The blob's heads on this window's embedding (nil without the head or when unusable).
+    public var heartRate: Float? = nil
+    public var afProbability: Float? = nil
 }
 
 public final class StreamEngine {
@@ -63,7 +66,11 @@ public final class StreamEngine {
     var runLength = 0
     var previous: Float = .nan
 
-    public init(engine: Engine, config: StreamConfig) {
+    /// Heads evaluated on every usable emission (none by default).
+    public let heads: LinearHeads?
+
+    public init(engine: Engine, config: StreamConfig, heads: LinearHeads? = nil) {
+        self.heads = heads
         precondition(config.hop >= 1 && config.windowLength >= 64, "hop >= 1 and window >= 64 samples")
         self.engine = engine
         self.config = config
@@ -128,7 +135,12 @@ public final class StreamEngine {
         }
         let usable = Float(bad) <= config.unusableFraction * Float(n)
         if usable { embedWindow(window, into: embedding) }
-        return Emission(sampleCount: count, quality: SignalQuality(rawValue: quality), usable: usable, flaggedSamples: bad)
+        var e = Emission(sampleCount: count, quality: SignalQuality(rawValue: quality), usable: usable, flaggedSamples: bad)
+        if usable, let heads {
+            e.heartRate = heads.bpm(embedding)
+            e.afProbability = heads.afProbability(embedding)
+        }
+        return e
     }
 
     /// The batch path the stream is checked against: preprocess one window of millivolts and embed it.

@@ -147,6 +147,67 @@ final class HeadTests: XCTestCase {
     }
 }
 
+/// Heads stored in the blob: read in place, evaluated by the stream engine at every usable hop,
+/// malformed ones refused by name.
+final class BlobHeadTests: XCTestCase {
+    func testHeadsInTheBlobRunAtEveryHop() throws {
+        let (engine, buf) = StreamTests.engines[.q8]!
+        let blob = try BlobReader(UnsafeRawBufferPointer(buf))
+        XCTAssertTrue(try LinearHeads(blob: blob).isEmpty, "an exported blob has no heads")
+        var g = SystemRandomNumberGenerator()
+        let d = blob.config.embeddingDim
+        let hrW = (0..<d).map { _ in Float.random(in: -1...1, using: &g) }
+        let foldedAF = LogisticHead(features: (0..<40).map { i in (0..<d).map { _ in Float(i % 2) + Float.random(in: -0.1...0.1, using: &g) } },
+                                    labels: (0..<40).map { $0 % 2 == 1 }).folded
+        var w = BlobWriter(copying: blob)
+        w.add("head.hr.weight", floats: hrW, shape: [d]); w.add("head.hr.bias", floats: [72], shape: [1])
+        w.add("head.af.weight", floats: foldedAF.weights.map(Float.init), shape: [d]); w.add("head.af.bias", floats: [Float(foldedAF.bias)], shape: [1])
+        let bytes = w.finish()
+        let hb = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+        defer { hb.deallocate() }
+        bytes.withUnsafeBytes { hb.copyMemory(from: $0) }
+        let withHeads = try BlobReader(UnsafeRawBufferPointer(hb))
+        XCTAssertEqual(withHeads.tensors.count, blob.tensors.count + 4)
+        let heads = try LinearHeads(blob: withHeads)
+        XCTAssertNotNil(heads.heartRate); XCTAssertNotNil(heads.atrialFibrillation)
+        // The copied encoder tensors are byte-identical: the same engine output.
+        let engine2 = try Engine(blob: withHeads)
+        let sim = try WearableSimulator(record: Fix.path("ecg/cinc2017/A00001"), seconds: 12)
+        var config = StreamConfig(); config.hop = 500
+        let a = StreamEngine(engine: engine, config: config), b = StreamEngine(engine: engine2, config: config, heads: heads)
+        var checked = 0
+        for i in 0..<sim.count {
+            guard case .counts(let c) = sim.sample(i) else { continue }
+            let ea = a.push(counts: c), eb = b.push(counts: c)
+            XCTAssertEqual(ea == nil, eb == nil)
+            guard let ea, let eb else { continue }
+            XCTAssertNil(ea.heartRate); XCTAssertNil(ea.afProbability)
+            let e = (0..<d).map { b.embedding[$0] }
+            XCTAssertEqual(e, (0..<d).map { a.embedding[$0] })
+            let hr = 72 + zip(hrW, e).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(Double(eb.heartRate!), hr, accuracy: 1e-4 * max(1, abs(hr)))
+            let z = foldedAF.bias + zip(foldedAF.weights, e).reduce(0.0) { $0 + $1.0 * Double($1.1) }
+            XCTAssertEqual(Double(eb.afProbability!), 1 / (1 + exp(-z)), accuracy: 1e-5)
+            checked += 1
+        }
+        XCTAssertEqual(checked, 3)   // 12 s: windows at 10, 11 and 12 s
+        // Malformed heads are refused with the tensor's name.
+        var bad = BlobWriter(copying: blob)
+        bad.add("head.hr.weight", floats: [Float](repeating: .nan, count: d), shape: [d]); bad.add("head.hr.bias", floats: [0], shape: [1])
+        var half = BlobWriter(copying: blob)
+        half.add("head.af.weight", floats: [Float](repeating: 0, count: d), shape: [d])
+        for (writer, field) in [(bad, "head.hr.weight"), (half, "head.af.bias")] {
+            let bb = writer.finish()
+            let buf2 = UnsafeMutableRawBufferPointer.allocate(byteCount: bb.count, alignment: 16)
+            defer { buf2.deallocate() }
+            bb.withUnsafeBytes { buf2.copyMemory(from: $0) }
+            XCTAssertThrowsError(try LinearHeads(blob: try BlobReader(UnsafeRawBufferPointer(buf2)))) {
+                XCTAssertTrue("\($0)".contains(field), "\($0)")
+            }
+        }
+    }
+}
+
 final class ReuseTests: XCTestCase {
     /// Why the stream recomputes every window: the training preprocessing (filtfilt over the
     /// window, z-score of the window) changes every input sample from one hop to the next, so no

@@ -3,9 +3,12 @@ import CLEFArch
 import CLEFEngine
 import CLEFExport
 import CLEFData
+import CLEFBlob
 
-/// `clef heads`: fits the heart-rate head (ridge on embeddings of beat-annotated windows),
-/// reports its leave-one-record-out error, and writes it for `clef stream --head`.
+/// `clef heads`: fits the heart-rate head (ridge on embeddings of beat-annotated windows) and the
+/// AF head (logistic), reports their leave-one-record-out errors, and writes them: into a copy of
+/// the blob (`--output M.clefw`, evaluated by `clef stream` at every hop) or, for the heart-rate
+/// head alone, as text for `clef stream --head`.
 enum Heads {
     static let defaultRecords = ["Fixtures/ecg/mitdb/100", "Fixtures/ecg/cpsc2021/data_101_6", "Fixtures/ecg/cpsc2021/data_21_7"]
 
@@ -31,10 +34,26 @@ enum Heads {
                          (r as NSString).lastPathComponent, test.count, hr.min()!, hr.max()!, err / Double(test.count), base / Double(test.count)))
         }
         print(String(format: "leave-one-record-out MAE %.2f bpm (training-mean baseline %.2f bpm)", allErr / Double(data.count), allBase / Double(data.count)))
-        try atrialFibrillation(model, records: o.all("af-records").isEmpty
+        let af = try atrialFibrillation(model, records: o.all("af-records").isEmpty
             ? ECGWindows.recordPaths(Stream.bundled("Fixtures/ecg/cinc2017")) + ["Fixtures/ecg/cpsc2021/data_101_6", "Fixtures/ecg/cpsc2021/data_21_7", "Fixtures/ecg/mitdb/100"].map(Stream.bundled)
             : o.all("af-records").flatMap(ECGWindows.recordPaths))
-        if let out = o.string("output") {
+        if let out = o.string("output"), out.hasSuffix(".clefw") {
+            // Both heads, fitted on all windows, inside a copy of the blob.
+            guard let blob = model.blob else {
+                throw UsageError(description: "--output \(out): heads go into a blob; give --model a .clefw (clef export)")
+            }
+            let hr = RidgeHead(features: emb, targets: data.map(\.bpm))
+            var w = BlobWriter(copying: blob) { $0.hasPrefix("head.") }
+            w.add("head.hr.weight", floats: hr.weights.map(Float.init), shape: [hr.weights.count])
+            w.add("head.hr.bias", floats: [Float(hr.intercept)], shape: [1])
+            if let af {
+                let f = af.folded
+                w.add("head.af.weight", floats: f.weights.map(Float.init), shape: [f.weights.count])
+                w.add("head.af.bias", floats: [Float(f.bias)], shape: [1])
+            }
+            guard FileManager.default.createFile(atPath: out, contents: Data(w.finish())) else { throw UsageError(description: "\(out): cannot write") }
+            print("wrote \(out): \(model.path) with the heart-rate\(af == nil ? "" : " and AF") heads (fitted on all windows)")
+        } else if let out = o.string("output") {
             let head = RidgeHead(features: emb, targets: data.map(\.bpm))
             var text = "clef-head hr-ridge \(head.weights.count)\n\(head.intercept)\n"
             text += head.weights.map { "\($0)" }.joined(separator: "\n") + "\n"
@@ -45,7 +64,9 @@ enum Heads {
 
     /// AF vs not: logistic head, leave-one-record-out. AF here comes mostly from one database
     /// (cinc2017 handheld recordings), so a probe can learn the source instead of the rhythm.
-    static func atrialFibrillation(_ model: ModelFile, records: [String]) throws {
+    /// Returns the head fitted on all windows (nil when they hold a single class).
+    @discardableResult
+    static func atrialFibrillation(_ model: ModelFile, records: [String]) throws -> LogisticHead? {
         let data = try AFWindows.load(records)
         let emb = model.engine.embedAll(data.map(\.window))
         let names = Array(Set(data.map(\.record))).sorted()
@@ -68,6 +89,8 @@ enum Heads {
         let sens = Double(tp) / Double(max(1, pos)), spec = Double(tn) / Double(max(1, neg))
         print(String(format: "leave-one-record-out accuracy %.3f, sensitivity %.3f, specificity %.3f, balanced %.3f (%d windows)",
                      Double(correct) / Double(max(1, scored)), sens, spec, (sens + spec) / 2, scored))
+        guard Set(data.map(\.af)).count == 2 else { return nil }
+        return LogisticHead(features: emb, labels: data.map(\.af))
     }
 
     /// Reads a head written by `clef heads --output`.

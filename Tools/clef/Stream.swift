@@ -103,7 +103,14 @@ enum Stream {
         }
         config.countsPerMillivolt = Float(sim.countsPerMillivolt)
         (config.adcMin, config.adcMax) = sim.rails
-        let stream = StreamEngine(engine: file.engine, config: config)
+        // Heads stored in the blob run inside the stream engine at every hop; --head adds a text
+        // heart-rate head (and takes precedence for the bpm).
+        var blobHeads: LinearHeads?
+        if let blob = file.blob {
+            do { blobHeads = try LinearHeads(blob: blob) } catch { throw BlobFileError(path: modelPath, error: error) }
+            if blobHeads?.isEmpty == true { blobHeads = nil }
+        }
+        let stream = StreamEngine(engine: file.engine, config: config, heads: blobHeads)
         let head = try o.string("head").map { try Heads.load($0, dim: file.engine.config.embeddingDim) }
         let jsonl: FileHandle? = try o.string("jsonl").map { p in
             guard FileManager.default.createFile(atPath: p, contents: nil), let h = FileHandle(forWritingAtPath: p) else {
@@ -152,9 +159,10 @@ enum Stream {
             let t = Double(e.sampleCount) / 500
             let finite = e.usable ? (0..<file.engine.config.embeddingDim).allSatisfy { stream.embedding[$0].isFinite } : true
             if !finite { throw UsageError(description: "non-finite embedding at \(t) s: engine fault") }
-            let bpm = (e.usable ? head?.predict(UnsafePointer(stream.embedding)) : nil)
+            let bpm = e.usable ? (head?.predict(UnsafePointer(stream.embedding)) ?? e.heartRate.map(Double.init)) : nil
             if !quiet {
-                let value = !e.usable ? "unusable        " : bpm.map { String(format: "HR %6.1f bpm  ", $0) } ?? String(format: "|e| %8.4f", norm.squareRoot())
+                var value = !e.usable ? "unusable        " : bpm.map { String(format: "HR %6.1f bpm  ", $0) } ?? String(format: "|e| %8.4f", norm.squareRoot())
+                if let p = e.afProbability { value += String(format: "  AF p %.2f", p) }
                 print(String(format: "%8.1f s  %@  quality %@  %6.2f ms", t, value, q, ms))
             } else if Date().timeIntervalSince(lastProgress) > 2 {
                 FileHandle.standardError.write(Data(String(format: "\r  %d / %d windows (%.0f%%)", emitted, expected, 100 * Double(emitted) / Double(max(1, expected))).utf8))
@@ -163,6 +171,7 @@ enum Stream {
             if let jsonl {
                 var obj = "{\"t\": \(t), \"samples\": \(e.sampleCount), \"quality\": \"\(q)\", \"usable\": \(e.usable), \"flagged_samples\": \(e.flaggedSamples), \"compute_ms\": \(ms)"
                 if let bpm { obj += ", \"hr_bpm\": \(bpm)" }
+                if let p = e.afProbability { obj += ", \"af_probability\": \(p)" }
                 if e.usable {
                     obj += ", \"embedding\": [" + (0..<file.engine.config.embeddingDim).map { "\(stream.embedding[$0])" }.joined(separator: ",") + "]"
                 }
