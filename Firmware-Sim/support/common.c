@@ -1,4 +1,4 @@
-// Target-independent support for the firmware image: bump allocator with a high-water mark,
+// Target-independent support for the firmware image: heap allocator with a high-water mark,
 // putchar with a line buffer flushed over semihosting, probes, stack painting.
 #include "include/firmware.h"
 #include <string.h>
@@ -7,20 +7,56 @@ void fw_semihost_write0(const char *s);   // per target
 extern char __heap_start[], __heap_end[], __stack_bottom[], __stack_top[];
 extern char __data_start[], __data_end[], __bss_start[], __bss_end[];
 
-static size_t heap_used;
+// A first-fit allocator with coalescing over [__heap_start, __heap_end): the set-up frees its
+// temporaries (arrays that grow while the blob's tensor table is read), and a device's malloc
+// reuses them, so a bump allocator would overstate the RAM a device needs. Blocks are 16-byte
+// aligned with a 16-byte header (size, free flag); the high-water mark of the heap's extent is
+// what fw_heap_peak reports.
+typedef struct block { size_t size; size_t free; struct block *next; size_t pad; } block;   // 16 bytes
+static block *first;
+static uintptr_t extent;   // end of the highest block ever carved
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 int posix_memalign(void **out, size_t align, size_t size) {
-    if (align < 8) align = 8;
-    uintptr_t p = ((uintptr_t)__heap_start + heap_used + align - 1) & ~(uintptr_t)(align - 1);
-    if (p + size > (uintptr_t)__heap_end) { fw_write("fw: out of heap\n"); return 12; }
-    heap_used = p + size - (uintptr_t)__heap_start;
-    *out = (void *)p;
+    if (align > 16) { fw_write("fw: alignment above 16 not supported\n"); return 22; }
+    size_t need = round16(size ? size : 1);
+    block *prev = 0;
+    for (block *b = first; b; prev = b, b = b->next) {
+        if (!b->free || b->size < need) continue;
+        if (b->size >= need + sizeof(block) + 16) {   // split
+            block *rest = (block *)((char *)(b + 1) + need);
+            rest->size = b->size - need - sizeof(block); rest->free = 1; rest->next = b->next;
+            b->size = need; b->next = rest;
+        }
+        b->free = 0;
+        *out = b + 1;
+        return 0;
+    }
+    uintptr_t start = extent ? extent : (((uintptr_t)__heap_start + 15) & ~(uintptr_t)15);
+    if (start + sizeof(block) + need > (uintptr_t)__heap_end) { fw_write("fw: out of heap\n"); return 12; }
+    block *b = (block *)start;
+    b->size = need; b->free = 0; b->next = 0;
+    if (prev) prev->next = b; else first = b;
+    extent = start + sizeof(block) + need;
+    *out = b + 1;
     return 0;
 }
-void *malloc(size_t n) { void *p = 0; return posix_memalign(&p, 8, n) ? 0 : p; }
+void free(void *p) {
+    if (!p) return;
+    block *b = (block *)p - 1;
+    b->free = 1;
+    // Coalesce every run of free neighbours (the list is in address order).
+    for (block *c = first; c; c = c->next) {
+        while (c->free && c->next && c->next->free && (char *)(c + 1) + c->size == (char *)c->next) {
+            c->size += sizeof(block) + c->next->size;
+            c->next = c->next->next;
+        }
+    }
+}
+void *malloc(size_t n) { void *p = 0; return posix_memalign(&p, 16, n) ? 0 : p; }
 void *calloc(size_t n, size_t m) { void *p = malloc(n * m); if (p) memset(p, 0, n * m); return p; }
-void free(void *p) { (void)p; }   // the engine allocates once at start-up and never frees
-size_t fw_heap_peak(void) { return heap_used; }
+size_t fw_heap_peak(void) { return extent ? extent - (uintptr_t)__heap_start : 0; }
 
 static char line[256];
 static int line_len;

@@ -27,8 +27,9 @@ public struct ArenaPlan {
         }
     }
 
-    /// Total bytes with `actBytes` per Swish code.
+    /// Total bytes of the integer engines' arena with `actBytes` per Swish code (their conv1 and
+    /// conv2 outputs go straight to Swish codes, so `mid1` / `mid2` are float-engine buffers only).
     public func bytes(actBytes: Int) -> Int {
-        (2 * activation + mid1 + mid2 + stemPrepared) * 2 + (act + prepared) * actBytes + seVector * 3 * 4
+        (2 * activation + stemPrepared) * 2 + (act + prepared) * actBytes + seVector * 3 * 4
     }
 }

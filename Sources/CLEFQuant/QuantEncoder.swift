@@ -156,24 +156,21 @@ public struct QuantEncoder<Act: QuantActivation> {
             markLayer(bi + 1)
             let spec = b.spec
             let lo2 = b.conv2.shape.outLength(len)
-            // conv1 (1x1): on Swish(x) as Act codes, or on x itself in the first block.
+            // conv1 (1x1): on Swish(x) as Act codes, or on x itself in the first block; its output
+            // goes straight through Swish to Act codes (the epilogue), as does conv2's.
             if let a1 = b.act1 {
                 activate(a1, x, channels: spec.inChannels, length: len, inZero: b.p(.zInput), outZero: b.p(.zSwish1), into: ws.act)
                 b.conv1.apply(UnsafePointer(ws.act), length: len, padValues: nil, scratch: ws.prep,
-                              accumulator: Act.Accumulator.self, outZero: b.p(.zMid1), out: ws.mid1)
+                              accumulator: Act.Accumulator.self, outZero: b.p(.zMid1), epilogue: b.act2, out: ws.act)
             } else {
                 // The first block reads the int16 stem output; `o` is free until conv3.
                 b.conv1.apply(UnsafePointer(x), length: len, padValues: nil, scratch: o, accumulator: Int64.self,
-                              outZero: b.p(.zMid1), out: ws.mid1)
+                              outZero: b.p(.zMid1), epilogue: b.act2, out: ws.act)
             }
             // conv2 (grouped, strided) on Swish(conv1), padded with each channel's zero point.
-            activate(b.act2, ws.mid1, channels: spec.middleChannels, length: len, inZero: b.p(.zMid1),
-                     outZero: b.p(.zSwish2), into: ws.act)
             b.conv2.apply(UnsafePointer(ws.act), length: len, padValues: b.act2.channelRequant, scratch: ws.prep,
-                          accumulator: Act.Accumulator.self, outZero: b.p(.zMid2), out: ws.mid2)
+                          accumulator: Act.Accumulator.self, outZero: b.p(.zMid2), epilogue: b.act3, out: ws.act)
             // conv3 (1x1) on Swish(conv2).
-            activate(b.act3, ws.mid2, channels: spec.middleChannels, length: lo2, inZero: b.p(.zMid2),
-                     outZero: b.p(.zSwish3), into: ws.act)
             b.conv3.apply(UnsafePointer(ws.act), length: lo2, padValues: nil, scratch: ws.prep,
                           accumulator: Act.Accumulator.self, outZero: b.p(.zConv3), out: o)
             squeezeExcite(b, o, length: lo2, ws: ws)
@@ -271,8 +268,6 @@ public final class QuantWorkspace<Act: QuantActivation> {
     public let maxLength: Int
     let bufA: UnsafeMutablePointer<Int16>
     let bufB: UnsafeMutablePointer<Int16>
-    let mid1: UnsafeMutablePointer<Int16>
-    let mid2: UnsafeMutablePointer<Int16>
     let act: UnsafeMutablePointer<Act>
     let prep: UnsafeMutablePointer<Act>
     let stemPrep: UnsafeMutablePointer<Int16>
@@ -290,7 +285,6 @@ public final class QuantWorkspace<Act: QuantActivation> {
             return p
         }
         bufA = alloc(plan.activation, Int16.self); bufB = alloc(plan.activation, Int16.self)
-        mid1 = alloc(plan.mid1, Int16.self); mid2 = alloc(plan.mid2, Int16.self)
         act = alloc(plan.act, Act.self); prep = alloc(plan.prepared, Act.self)
         stemPrep = alloc(plan.stemPrepared, Int16.self)
         seScratch = alloc(plan.seVector * 2, Int32.self); gates = alloc(plan.seVector, Int32.self)
@@ -298,7 +292,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     }
 
     deinit {
-        bufA.deallocate(); bufB.deallocate(); mid1.deallocate(); mid2.deallocate(); act.deallocate()
+        bufA.deallocate(); bufB.deallocate(); act.deallocate()
         prep.deallocate(); stemPrep.deallocate(); seScratch.deallocate(); gates.deallocate()
     }
 }

@@ -97,31 +97,30 @@ extension QuantConv {
     /// inputs (the stem) to the int64 one; anything else to the generic loop. Pointwise layers read
     /// a transposed copy ([length][in], so the sum runs over contiguous bytes), the others
     /// zero-point-padded rows (`padValues`: per-channel (zero point, multiplier) pairs, nil = 0).
-    /// Every path computes the same exact integer sums.
+    /// Every path computes the same exact integer sums. The output is the int16 code
+    /// clamp(outZero + requant(sum)) or, with an `epilogue`, that code sent through the Swish
+    /// table and the channel's requantisation to `Out` (the activation codes the next layer reads),
+    /// so the int16 tensor is never stored.
     public func apply<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
         _ x: UnsafePointer<In>, length: Int, padValues: UnsafePointer<Int32>?, scratch: UnsafeMutablePointer<In>,
-        accumulator: Acc.Type, outZero: Int32, out: UnsafeMutablePointer<Out>) {
+        accumulator: Acc.Type, outZero: Int32, epilogue: ActivationStep? = nil, out: UnsafeMutablePointer<Out>) {
         let terms = shape.inPerGroup * shape.kernel
         let int8Weights = Weight.self == Int8.self
         let dsp32 = int8Weights && (In.self == Int8.self || (In.self == Int16.self && terms < 512))
         let dsp64 = Weight.self == Int16.self && In.self == Int16.self
-        guard dsp32 || dsp64 else {
-            var rows = x, rowLength = length
-            if !shape.isPointwise {
-                rowLength = prepareQuantInput(x, channels: shape.inChannels, length: length, shape: shape,
-                                              padValues: padValues, into: scratch)
-                rows = UnsafePointer(scratch)
-            }
-            run(rows, rowLength: rowLength, outLength: shape.outLength(length), accumulator: Acc.self,
-                outZero: outZero, out: out)
-            return
-        }
         let lo = shape.outLength(length), s = shape.stride, k = shape.kernel
         let cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let pointwise = shape.isPointwise && shape.groups == 1
-        // Layout: transposed for pointwise layers, else padded rows of (lo - 1) * s + k samples.
-        let rowLength = pointwise ? length : (lo - 1) * s + k
-        if pointwise {
+        // Layout: transposed for pointwise layers, padded rows of (lo - 1) * s + k samples for the
+        // others; the generic loop reads the phase-split layout (or the raw rows when pointwise).
+        var rows = UnsafePointer(scratch), rowLength = pointwise ? length : (lo - 1) * s + k
+        if !(dsp32 || dsp64) {
+            // A copy even for pointwise layers: the output may overwrite the input buffer.
+            if shape.isPointwise { scratch.update(from: x, count: shape.inChannels * length) } else {
+                rowLength = prepareQuantInput(x, channels: shape.inChannels, length: length, shape: shape,
+                                              padValues: padValues, into: scratch)
+            }
+        } else if pointwise {
             for c in 0..<shape.inChannels {
                 let src = x + c * length
                 for t in 0..<length { scratch[t * shape.inChannels + c] = src[t] }
@@ -139,49 +138,62 @@ extension QuantConv {
         }
         let outLo = Int64(Out.min), outHi = Int64(Out.max)
         let chunk = 32
-        func store(_ co: Int, _ a: UnsafeMutablePointer<Int32>, _ t0: Int, _ n: Int) {
+        @inline(__always) func store(_ co: Int, _ t0: Int, _ n: Int, _ acc: (Int) -> Int64) {
             let rq = biasRequant[2 * co + 1], o = out + co * lo + t0
-            for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(a[i]), rq), outLo, outHi)) }
+            if let e = epilogue, let cr = e.channelRequant {
+                let z = Int64(cr[2 * co]), m = cr[2 * co + 1], tz = Int64(e.table.outputZero)
+                for i in 0..<n {
+                    let v = clamp(Int64(outZero) &+ requantize(acc(i), rq), -32768, 32767)
+                    let sw = Int64(e.table(Int32(truncatingIfNeeded: v))) &- tz
+                    o[i] = Out(truncatingIfNeeded: clamp(z &+ requantize(sw, m), outLo, outHi))
+                }
+            } else {
+                for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc(i), rq), outLo, outHi)) }
+            }
         }
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * chunk) { wide in
-            let acc = UnsafeMutableRawPointer(wide.baseAddress!)
-            let a0 = acc.assumingMemoryBound(to: Int32.self), a1 = a0 + chunk
+            let a0 = UnsafeMutableRawPointer(wide.baseAddress!).assumingMemoryBound(to: Int32.self), a1 = a0 + chunk
             let a64 = wide.baseAddress!
             for g in 0..<shape.groups {
                 var col = 0
                 while col < coutG {
-                    // Two output channels per pass (the second repeats the first if the group is odd).
+                    // dsp32: two output channels per pass (the second repeats the first if the group is odd).
                     let co0 = g * coutG + col, co1 = g * coutG + min(col + 1, coutG - 1)
                     var t0 = 0
                     while t0 < lo {
                         let n = min(chunk, lo - t0)
-                        if dsp64 {
+                        if dsp32 {
+                            for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
+                            let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                            if pointwise {
+                                dot2(rows + t0 * cinG, xs: cinG, w8 + co0 * cinG, w8 + co1 * cinG, n: cinG, a0, a1, count: n)
+                            } else {
+                                for cl in 0..<cinG {
+                                    dot2(rows + (g * cinG + cl) * rowLength + t0 * s, xs: s, w8 + (co0 * cinG + cl) * k,
+                                         w8 + (co1 * cinG + cl) * k, n: k, a0, a1, count: n)
+                                }
+                            }
+                            store(co0, t0, n) { Int64(a0[$0]) }
+                            if co1 != co0 { store(co1, t0, n) { Int64(a1[$0]) } }
+                        } else if dsp64 {
                             for i in 0..<n { a64[i] = Int64(biasRequant[2 * co0]) }
                             let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
-                            let x16 = UnsafeRawPointer(scratch).assumingMemoryBound(to: Int16.self)
+                            let x16 = UnsafeRawPointer(rows).assumingMemoryBound(to: Int16.self)
                             for cl in 0..<cinG {
                                 clef_dot_s16_s64(x16 + (g * cinG + cl) * rowLength + t0 * s, Int32(s),
                                                  w16 + (co0 * cinG + cl) * k, Int32(k), a64, Int32(n))
                             }
-                            let rq = biasRequant[2 * co0 + 1], o = out + co0 * lo + t0
-                            for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(a64[i], rq), outLo, outHi)) }
+                            store(co0, t0, n) { a64[$0] }
                         } else {
-                            for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
-                            let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-                            if pointwise {
-                                dot2(scratch + t0 * cinG, xs: cinG, w8 + co0 * cinG, w8 + co1 * cinG, n: cinG, a0, a1, count: n)
-                            } else {
-                                for cl in 0..<cinG {
-                                    dot2(scratch + (g * cinG + cl) * rowLength + t0 * s, xs: s, w8 + (co0 * cinG + cl) * k,
-                                         w8 + (co1 * cinG + cl) * k, n: k, a0, a1, count: n)
-                                }
+                            let base = rows + g * cinG * s * rowLength, w = weight + co0 * cinG * k
+                            for i in 0..<n {
+                                a64[i] = Int64(accumulate(base, w, t: t0 + i, rowLength: rowLength, start: Acc(biasRequant[2 * co0])))
                             }
-                            store(co0, a0, t0, n)
-                            if co1 != co0 { store(co1, a1, t0, n) }
+                            store(co0, t0, n) { a64[$0] }
                         }
                         t0 += n
                     }
-                    col += dsp64 ? 1 : 2
+                    col += dsp32 ? 2 : 1
                 }
             }
         }

@@ -156,7 +156,7 @@ public func zscore(_ x: UnsafePointer<Double>, count n: Int, output: UnsafeMutab
 }
 
 /// The same z-score of float32 values, summed in Double exactly as the Double version would
-/// after converting them (so both paths give the same bits).
+/// after converting them (so both paths give the same bits). `output` may be `x`.
 public func zscore(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
     var mean = 0.0
     for i in 0..<n { mean += Double(x[i]) }
@@ -206,7 +206,7 @@ public final class WindowPreprocessor {
         input = .allocate(capacity: mode == .exact ? length : 1)
         filtered = .allocate(capacity: mode == .exact ? length : 1)
         scratch = .allocate(capacity: mode == .exact ? filter.scratchCount(length: length) : 1)
-        scratch32 = .allocate(capacity: mode == .float32 ? CLEFBandpass.sos.scratchCount(length: length) + length : 1)
+        scratch32 = .allocate(capacity: mode == .float32 ? CLEFBandpass.sos.scratchCount(length: length) : 1)
     }
 
     deinit {
@@ -216,7 +216,7 @@ public final class WindowPreprocessor {
     /// Bytes of scratch this preprocessor holds (for memory reports).
     public var byteCount: Int {
         mode == .exact ? (2 * length + filter.scratchCount(length: length)) * 8 + 4
-            : (CLEFBandpass.sos.scratchCount(length: length) + length) * 4 + 16
+            : CLEFBandpass.sos.scratchCount(length: length) * 4 + 16
     }
 
     /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input.
@@ -226,9 +226,10 @@ public final class WindowPreprocessor {
             for i in 0..<length { input[i] = Double(window[i]) }
             filter.filtfilt(input, length: length, output: filtered, scratch: scratch)
         case .float32:
-            let y = scratch32 + CLEFBandpass.sos.scratchCount(length: length)
-            CLEFBandpass.sos.filtfilt(window, length: length, output: y, scratch: scratch32)
-            zscore(y, count: length, output: output)
+            // Filtered into the output, then z-scored in place (zscore reads every value before
+            // writing any).
+            CLEFBandpass.sos.filtfilt(window, length: length, output: output, scratch: scratch32)
+            zscore(UnsafePointer(output), count: length, output: output)
             return
         }
         zscore(filtered, count: length, output: output)
