@@ -12,6 +12,21 @@
 
 static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
+/// The plain loops both dot2 kernels share: the last terms of a pair of outputs (from j0), and the
+/// outputs left after the DSP loop (all of them without DSP). Inputs of type T.
+#define DOT2_TERMS(j0) \
+    for (int32_t t_ = (j0); t_ < n; t_++) { \
+        a0 += w0[t_] * xa[t_]; a1 += w0[t_] * xb[t_]; \
+        b0 += w1[t_] * xa[t_]; b1 += w1[t_] * xb[t_]; \
+    }
+#define DOT2_REST(T) \
+    for (; i < count; i++) { \
+        const T *xi = x + i * xs; \
+        int32_t a = acc0[i], b = acc1[i]; \
+        for (int32_t j = 0; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; } \
+        acc0[i] = a; acc1[i] = b; \
+    }
+
 #ifdef CLEF_DSP
 /// SXTB16 with its built-in rotate (GCC's ACLE has no intrinsic for the rotated form and does not
 /// fold a separate ROR into it).
@@ -30,13 +45,14 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
 #ifdef CLEF_DSP
     const int32_t n4 = n & ~3;
     for (; i + 2 <= count; i += 2) {
-        const int8_t *xa = x + i * xs, *xb = xa + xs, *p0 = w0, *p1 = w1;
+        const int8_t *xa = x + i * xs, *xb = xa + xs;
+        const int8_t *pa = xa, *pb = xb, *p0 = w0, *p1 = w1;
         int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1];
         // Pointers that walk, and a count down: fewer live registers than indexing, no spills.
         for (int32_t q = n4 >> 2; q > 0; q--) {
             int32_t wl, wh, xl0, xh0, xl1, xh1, v;
-            v = load32(xa); xa += 4; PAIRS8(v, xl0, xh0);
-            v = load32(xb); xb += 4; PAIRS8(v, xl1, xh1);
+            v = load32(pa); pa += 4; PAIRS8(v, xl0, xh0);
+            v = load32(pb); pb += 4; PAIRS8(v, xl1, xh1);
             v = load32(p0); p0 += 4; PAIRS8(v, wl, wh);
             a0 = __smlad(xl0, wl, a0); a0 = __smlad(xh0, wh, a0);
             a1 = __smlad(xl1, wl, a1); a1 = __smlad(xh1, wh, a1);
@@ -44,19 +60,11 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
             b0 = __smlad(xl0, wl, b0); b0 = __smlad(xh0, wh, b0);
             b1 = __smlad(xl1, wl, b1); b1 = __smlad(xh1, wh, b1);
         }
-        for (int32_t j = n4; j < n; j++, xa++, xb++, p0++, p1++) {
-            a0 += *p0 * *xa; a1 += *p0 * *xb;
-            b0 += *p1 * *xa; b1 += *p1 * *xb;
-        }
+        DOT2_TERMS(n4)
         acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
     }
 #endif
-    for (; i < count; i++) {
-        const int8_t *xi = x + i * xs;
-        int32_t a = acc0[i], b = acc1[i];
-        for (int32_t j = 0; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; }
-        acc0[i] = a; acc1[i] = b;
-    }
+    DOT2_REST(int8_t)
 }
 
 void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
@@ -79,19 +87,11 @@ void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_
             a1 = __smlad(xl, wl0, a1); a1 = __smlad(xh, wh0, a1);
             b1 = __smlad(xl, wl1, b1); b1 = __smlad(xh, wh1, b1);
         }
-        for (; j < n; j++) {
-            a0 += w0[j] * xa[j]; a1 += w0[j] * xb[j];
-            b0 += w1[j] * xa[j]; b1 += w1[j] * xb[j];
-        }
+        DOT2_TERMS(j)
         acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
     }
 #endif
-    for (; i < count; i++) {
-        const int16_t *xi = x + i * xs;
-        int32_t a = acc0[i], b = acc1[i];
-        for (int32_t j = 0; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; }
-        acc0[i] = a; acc1[i] = b;
-    }
+    DOT2_REST(int16_t)
 }
 
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {

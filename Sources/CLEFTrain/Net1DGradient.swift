@@ -212,6 +212,22 @@ public final class Net1DGradient: @unchecked Sendable {
                 }
             }
         }
+        /// A conv applied to swish(pre): its weight gradients from dy, and dx = the input gradient
+        /// times swish'(pre). Pointwise layers read swish(pre) as it is, the others its prepared copy.
+        func swishConv(_ cg: ConvGrad, pre: [Float], channels c: Int, length l: Int,
+                       dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+            pre.withUnsafeBufferPointer { pb in
+                let p = pb.baseAddress!
+                let pointwise = cg.shape.isPointwise
+                let tmp = pointwise ? act : dx
+                tmp.update(from: p, count: c * l)
+                swishInPlace(tmp, count: c * l)
+                let rl = pointwise ? l : prepareConvInput(tmp, channels: c, length: l, shape: cg.shape, into: act)
+                weightGrad(cg, act, rl, dy)
+                inputGrad(cg, dy, dx)
+                swishBackward(dx, pre: p, count: c * l)
+            }
+        }
         for bi in stride(from: blocks.count - 1, through: 0, by: -1) {
             let spec = config.blocks[bi], bg = blocks[bi]
             let c = spec.outChannels, m = spec.middleChannels, cin = spec.inChannels
@@ -273,25 +289,9 @@ public final class Net1DGradient: @unchecked Sendable {
                 for j in 0..<hidden { acc += w1[j * c + i] * dH[j] }
                 scaleAdd(dy + i * lo, gate[i], acc / Float(lo), into: dO + i * lo, count: lo)
             }
-            // conv3 (1x1) on swish(m2).
-            tr.m2[bi].withUnsafeBufferPointer { m2b in
-                let m2 = m2b.baseAddress!
-                act.update(from: m2, count: m * lo)
-                swishInPlace(act, count: m * lo)
-                weightGrad(bg.conv3, act, lo, dO)
-                inputGrad(bg.conv3, dO, dM2)
-                swishBackward(dM2, pre: m2, count: m * lo)
-            }
-            // conv2 (grouped, strided) on swish(m1).
-            tr.m1[bi].withUnsafeBufferPointer { m1b in
-                let m1 = m1b.baseAddress!
-                dM1.update(from: m1, count: m * l)
-                swishInPlace(dM1, count: m * l)
-                let rl = prepareConvInput(dM1, channels: m, length: l, shape: bg.conv2.shape, into: act)
-                weightGrad(bg.conv2, act, rl, dM2)
-                inputGrad(bg.conv2, dM2, dM1)
-                swishBackward(dM1, pre: m1, count: m * l)
-            }
+            // conv3 (1x1) on swish(m2), then conv2 (grouped, strided) on swish(m1).
+            swishConv(bg.conv3, pre: tr.m2[bi], channels: m, length: lo, dy: dO, dx: dM2)
+            swishConv(bg.conv2, pre: tr.m1[bi], channels: m, length: l, dy: dM2, dx: dM1)
             // conv1 (1x1) on swish(x) (the first block takes x as is).
             tr.xs[bi].withUnsafeBufferPointer { xb in
                 let x = xb.baseAddress!
