@@ -37,8 +37,9 @@ public enum Exporter {
         public var zeroPoint: Int32
     }
 
+    /// `hessians` (optional): second moments of the conv inputs, for GPTQ weight rounding.
     public static func export(weights: [String: [Float]], config: Net1DConfig, size: ModelSize, options: Options,
-                              calibration: CalibrationStats?) throws -> [UInt8] {
+                              calibration: CalibrationStats?, hessians: LayerHessians? = nil) throws -> [UInt8] {
         var w = BlobWriter(precision: options.precision, size: size, inChannels: config.inChannels,
                            plannedLength: options.plannedLength)
         switch options.precision {
@@ -50,7 +51,7 @@ public enum Exporter {
         case .q8, .q16:
             guard let stats = calibration else { throw ExportError("\(options.precision.name) needs calibration windows") }
             try Quantizer(weights: weights, config: config, stats: stats, method: options.method,
-                          actBits: options.precision == .q8 ? 8 : 16, options: options).write(into: &w)
+                          actBits: options.precision == .q8 ? 8 : 16, options: options, hessians: hessians).write(into: &w)
         }
         return w.finish()
     }
@@ -70,6 +71,7 @@ struct Quantizer {
     /// Bits of the convolution inputs (8 for q8, 16 for q16); everything else is 16-bit.
     let actBits: Int
     let options: Exporter.Options
+    let hessians: LayerHessians?
     var actMin: Int64 { actBits == 8 ? -128 : -32768 }
     var actMax: Int64 { actBits == 8 ? 127 : 32767 }
     /// z-scored windows have |x| <= sqrt(L - 1) < 71 for L = 5000: int16 input codes at this
@@ -170,6 +172,18 @@ struct Quantizer {
         var q = [Int16](repeating: 0, count: wf.count)
         let wmax = Double((1 << (weightBits - 1)) - 1)
         var biasRequant = [Int32](repeating: 0, count: 2 * outCount)
+        // GPTQ: per group, the factor that spreads each rounding error over the weights after it.
+        // Columns go in order of decreasing input energy ("act order"): the large ones are rounded
+        // while many others can still absorb their error.
+        let factors: [(order: [Int], u: [Double])?] = (0..<groups).map { g in
+            guard weightBits == 8, let h = hessians?.matrices[weightName], g < h.count else { return nil }
+            let scales = (0..<per).map { inputs[g * inPerGroup + $0 / taps].scale }
+            let order = (0..<per).sorted { h[g][$0 * per + $0] / (scales[$0] * scales[$0]) > h[g][$1 * per + $1] / (scales[$1] * scales[$1]) }
+            var hp = [Double](repeating: 0, count: per * per)
+            for a in 0..<per { for b in 0..<per { hp[a * per + b] = h[g][order[a] * per + order[b]] } }
+            guard let u = LayerHessians.inverseFactor(hp, scales: order.map { scales[$0] }) else { return nil }
+            return (order, u)
+        }
         for o in 0..<outCount {
             let g = o / (outCount / groups)
             // w' = w * s_in[ci]
@@ -179,8 +193,16 @@ struct Quantizer {
             let sw = maxAbs > 0 ? maxAbs / wmax : 1
             var fold: Int64 = 0
             var shift = 0.0
+            var work = scaled
+            if let f = factors[g] {
+                for (k, i) in f.order.enumerated() {
+                    let v = clamp(Int64((work[i] / sw).rounded()), -Int64(wmax), Int64(wmax))
+                    let err = (work[i] - Double(v) * sw) / f.u[k * per + k]
+                    for l in (k + 1)..<per { work[f.order[l]] -= err * f.u[k * per + l] }
+                }
+            }
             for i in 0..<per {
-                let v = Int16(clamp(Int64((scaled[i] / sw).rounded()), -Int64(wmax), Int64(wmax)))
+                let v = Int16(clamp(Int64((work[i] / sw).rounded()), -Int64(wmax), Int64(wmax)))
                 q[o * per + i] = v
                 fold += Int64(v) * Int64(inputs[g * inPerGroup + i / taps].zeroPoint)
                 if let inputMean {

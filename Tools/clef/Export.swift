@@ -11,7 +11,7 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "table-knots", "per-channel", "bias-correction"],
+                                         "headroom8", "headroom16", "table-knots", "per-channel", "bias-correction", "gptq"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -54,7 +54,10 @@ enum Export {
         }
         if let b = try bool("per-channel") { options.perChannel8 = b; options.perChannel16 = b }
         if let b = try bool("bias-correction") { options.biasCorrection = b }
-        let bytes = try Exporter.export(weights: weights, config: model.config, size: model.size, options: options, calibration: stats)
+        // GPTQ weight rounding from the calibration windows' second moments (on unless --gptq off).
+        let hessians = try bool("gptq") != false && stats != nil ? LayerHessians(encoder: model.encoder, windows: calib.map(\.window)) : nil
+        let bytes = try Exporter.export(weights: weights, config: model.config, size: model.size, options: options, calibration: stats,
+                                        hessians: hessians)
         guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
             throw UsageError(description: "\(out): cannot write")
         }

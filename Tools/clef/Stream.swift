@@ -48,7 +48,8 @@ enum Stream {
                 let windows = try ECGWindows.load([calib], maxPerRecord: 4).windows.map(\.window)
                 let stats = CalibrationStats(encoder: ck.encoder, windows: windows)
                 let bytes = try Exporter.export(weights: try ck.weights(), config: ck.config, size: ck.size,
-                                                options: Exporter.Options(precision: precision), calibration: stats)
+                                                options: Exporter.Options(precision: precision), calibration: stats,
+                                                hessians: LayerHessians(encoder: ck.encoder, windows: windows))
                 let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("clef-stream-\(getpid()).clefw").path
                 guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else {
                     throw UsageError(description: "\(tmp): cannot write the converted model")
