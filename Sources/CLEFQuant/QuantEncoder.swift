@@ -123,6 +123,10 @@ public struct QuantEncoder<Act: QuantActivation> {
             for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
                 throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
             }
+            // Zero points are codes of int16 tensors (the kernels rely on it for 32-bit products).
+            for k in 0..<BlockParam.meanRequant.rawValue where qp[k] < -32768 || qp[k] > 32767 {
+                throw BlobError("tensor '\(n).qparams'", "zero point \(k) is outside the int16 range")
+            }
             list.append(b)
         }
         blocks = list
@@ -174,32 +178,34 @@ public struct QuantEncoder<Act: QuantActivation> {
             b.conv3.apply(UnsafePointer(ws.act), length: lo2, padValues: nil, scratch: ws.prep,
                           accumulator: Act.Accumulator.self, outZero: b.p(.zConv3), out: o)
             squeezeExcite(b, o, length: lo2, ws: ws)
-            // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o.
-            let zo = Int64(b.p(.zConv3)), zx = Int64(b.p(.zInput)), zy = Int64(b.p(.zOutput))
+            // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o. The zero
+            // points are int16 codes (checked at load) and the gate a Q15 table value, so the
+            // product and the difference fit in 32 bits: one long multiply each.
+            let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int64(b.p(.zOutput))
             let grq = b.p(.gateRequant), irq = b.p(.idRequant)
             let offset = (spec.outChannels - spec.inChannels) / 2
             let left = (spec.stride - 1) / 2
             for c in 0..<spec.outChannels {
-                let gate = Int64(ws.gates[c])
+                let gate = Int32(truncatingIfNeeded: clamp(Int64(ws.gates[c]), -32768, 32767))
                 let row = o + c * lo2
                 let ci = c - offset
                 let src: UnsafeMutablePointer<Int16>? = (ci >= 0 && ci < spec.inChannels) ? x + ci * len : nil
                 for t in 0..<lo2 {
-                    var v = zy &+ requantize((Int64(row[t]) &- zo) &* gate, grq)
+                    var v = zy &+ requantize32((Int32(row[t]) &- zo) &* gate, grq)
                     if let src {
-                        var id: Int64
+                        var id: Int32
                         if spec.stride == 1 {
-                            id = Int64(src[t])
+                            id = Int32(src[t])
                         } else {
                             // Max-pool, kernel = stride, zero padding (code zInput), left pad (s-1)/2.
-                            id = Int64.min
+                            id = Int32.min
                             for j in 0..<spec.stride {
                                 let i = t * spec.stride + j - left
-                                let q = (i >= 0 && i < len) ? Int64(src[i]) : zx
+                                let q = (i >= 0 && i < len) ? Int32(src[i]) : zx
                                 if q > id { id = q }
                             }
                         }
-                        v = v &+ requantize(id &- zx, irq)
+                        v = v &+ requantize32(id &- zx, irq)
                     }
                     row[t] = Int16(truncatingIfNeeded: clamp(v, -32768, 32767))
                 }
@@ -232,8 +238,9 @@ public struct QuantEncoder<Act: QuantActivation> {
             let z = Int64(rq[2 * c]), m = rq[2 * c + 1]
             let s = src + c * length, d = dst + c * length
             for t in 0..<length {
-                let sw = Int64(a.table(Int32(s[t]))) &- Int64(outZero)
-                d[t] = Act(truncatingIfNeeded: clamp(z &+ requantize(sw, m), lo, hi))
+                // Table values are int16 codes and so is the zero point: the difference fits 32 bits.
+                let sw = a.table(Int32(s[t])) &- outZero
+                d[t] = Act(truncatingIfNeeded: clamp(z &+ requantize32(sw, m), lo, hi))
             }
         }
     }
