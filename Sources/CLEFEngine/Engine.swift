@@ -129,7 +129,6 @@ public final class EngineWorkspace {
         case .q16:
             float = nil; q8 = nil; q16 = QuantWorkspace(config: c, maxLength: maxLength)
         }
-
         outCodes = .allocate(capacity: c.embeddingDim)
         outCodes.initialize(repeating: 0, count: c.embeddingDim)
         // Only the f16 engine rounds its input in a copy; only the integer engines need codes.

@@ -19,7 +19,9 @@ public final class Net1DGradient: @unchecked Sendable {
     struct ConvGrad {
         let shape: ConvShape
         let inLength: Int
-        let phases: [[Float]]
+        /// Packed weights of every residue's transposed conv, back to back (`phaseOffsets` into it).
+        let phases: [Float]
+        let phaseOffsets: [Int]
         let weight: Int, bias: Int
     }
     let stem: ConvGrad
@@ -40,7 +42,7 @@ public final class Net1DGradient: @unchecked Sendable {
         func conv(_ prefix: String, _ shape: ConvShape, _ inLength: Int) -> ConvGrad {
             widest = max(widest, shape.inChannels, shape.outChannels)
             let w = p[prefix + ".conv.weight"]!
-            var phases: [[Float]] = []
+            var phases: [Float] = [], offsets: [Int] = []
             for r in 0..<shape.stride {
                 let ph = TransposedPhase(shape: shape, inLength: inLength, residue: r)
                 let ts = ph.shape(of: shape)
@@ -52,9 +54,10 @@ public final class Net1DGradient: @unchecked Sendable {
                 t.withUnsafeBufferPointer { tp in
                     packed.withUnsafeMutableBufferPointer { packConvWeights(tp.baseAddress!, shape: ts, into: $0.baseAddress!) }
                 }
-                phases.append(packed)
+                offsets.append(phases.count)
+                phases += packed
             }
-            return ConvGrad(shape: shape, inLength: inLength, phases: phases,
+            return ConvGrad(shape: shape, inLength: inLength, phases: phases, phaseOffsets: offsets,
                             weight: idx[prefix + ".conv.weight"]!, bias: idx[prefix + ".conv.bias"]!)
         }
         stem = conv("first_conv", net.stem.shape, length)
@@ -199,7 +202,7 @@ public final class Net1DGradient: @unchecked Sendable {
             cg.phases.withUnsafeBufferPointer { ph in
                 zeroBias.withUnsafeBufferPointer { zb in
                     convInputGradient(dyp, shape: cg.shape, inLength: cg.inLength,
-                                      packed: { r in ph[r].withUnsafeBufferPointer { $0.baseAddress! } },
+                                      packed: { r in ph.baseAddress! + cg.phaseOffsets[r] },
                                       zeroBias: zb.baseAddress!, scratch: scratch, dx: dx)
                 }
             }

@@ -150,11 +150,3 @@ public final class StepBuffers: @unchecked Sendable {
         traces = (0..<windows).map { _ in Net1DGradient.Trace(config: config, length: length) }
     }
 }
-
-/// Results written by concurrent workers, one slot each.
-final class Slots<T>: @unchecked Sendable {
-    private(set) var items: [T?]
-    private let lock = NSLock()
-    init(_ n: Int) { items = [T?](repeating: nil, count: n) }
-    func set(_ i: Int, _ v: T) { lock.lock(); items[i] = v; lock.unlock() }
-}
