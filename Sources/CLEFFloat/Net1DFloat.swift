@@ -213,16 +213,16 @@ public final class FloatWorkspace {
         self.maxLength = maxLength
         let plan = ArenaPlan(config: config, maxLength: maxLength)
         // The float path keeps swish(x) in `prep` too, so it holds the largest of the three.
-        let act = plan.activation, mid1 = plan.mid1, mid2 = plan.mid2, small = plan.seVector * 3 / 2
+        let mid1 = plan.mid1, mid2 = plan.mid2, small = plan.seVector * 3 / 2
         let prep = max(plan.stemPrepared, plan.act, plan.prepared)
         func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
             p.initialize(repeating: 0, count: max(n, 1))
             return p
         }
-        bufA = alloc(act); bufB = alloc(act); self.mid1 = alloc(mid1); self.mid2 = alloc(mid2)
+        bufA = alloc(plan.activationA); bufB = alloc(plan.activationB); self.mid1 = alloc(mid1); self.mid2 = alloc(mid2)
         self.prep = alloc(prep); self.small = alloc(small)
-        floatCount = 2 * act + mid1 + mid2 + prep + small
+        floatCount = plan.activationA + plan.activationB + mid1 + mid2 + prep + small
     }
 
     deinit {

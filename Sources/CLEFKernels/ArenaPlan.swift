@@ -2,26 +2,32 @@ import CLEFArch
 
 /// Element counts of every arena buffer, computed ahead of time from the architecture.
 public struct ArenaPlan {
-    /// int16: residual in/out, conv1 and conv2 outputs, stem input; Act: Swish codes and the
-    /// prepared (padded) conv2 input; int32: SE vectors.
-    public var activation = 0, mid1 = 0, mid2 = 0, act = 0, prepared = 0, stemPrepared = 0, seVector = 0
+    /// The two residual buffers the blocks ping-pong between: A holds the stem output and the
+    /// outputs of blocks 1, 3, ...; B the outputs of blocks 0, 2, ... (so B, which never holds the
+    /// long stem output, is half A's size in Net1D).
+    public var activationA = 0, activationB = 0
+    /// Float engine: conv1 and conv2 outputs. Both engines: Swish codes (`act`), the prepared
+    /// (padded / phase-split) conv2 input, the stem's prepared input, SE vectors.
+    public var mid1 = 0, mid2 = 0, act = 0, prepared = 0, stemPrepared = 0, seVector = 0
+    /// The integer engines' per-chunk copy of a 1x1 conv's input (`QuantConv.chunk` time steps).
+    public var chunkScratch = 0
 
     public init(config: Net1DConfig, maxLength: Int) {
         let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
                              kernel: config.kernelSize, stride: 2)
         var len = stem.outLength(maxLength)
         stemPrepared = stem.preparedCount(maxLength)
-        activation = config.baseFilters * len
-        for b in config.blocks {
+        activationA = config.baseFilters * len
+        for (i, b) in config.blocks.enumerated() {
             let c2 = ConvShape(inChannels: b.middleChannels, outChannels: b.middleChannels, groups: b.groups,
                                kernel: b.kernelSize, stride: b.stride)
             let lo = c2.outLength(len)
             act = max(act, b.inChannels * len, b.middleChannels * len)
-            // The prepared conv2 input, or a transposed 1x1 input (the integer kernels' layout).
-            prepared = max(prepared, c2.preparedCount(len), b.inChannels * len, b.middleChannels * len)
+            prepared = max(prepared, c2.preparedCount(len))
+            chunkScratch = max(chunkScratch, 32 * max(b.inChannels, b.middleChannels))
             mid1 = max(mid1, b.middleChannels * len)
             mid2 = max(mid2, b.middleChannels * lo)
-            activation = max(activation, b.inChannels * len, b.outChannels * lo)
+            if i % 2 == 0 { activationB = max(activationB, b.outChannels * lo) } else { activationA = max(activationA, b.outChannels * lo) }
             seVector = max(seVector, b.outChannels)
             len = lo
         }
@@ -30,6 +36,7 @@ public struct ArenaPlan {
     /// Total bytes of the integer engines' arena with `actBytes` per Swish code (their conv1 and
     /// conv2 outputs go straight to Swish codes, so `mid1` / `mid2` are float-engine buffers only).
     public func bytes(actBytes: Int) -> Int {
-        (2 * activation + stemPrepared) * 2 + (act + prepared) * actBytes + seVector * 3 * 4
+        (activationA + activationB + max(stemPrepared, chunkScratch)) * 2 + (act + max(prepared, chunkScratch)) * actBytes
+            + seVector * 3 * 4
     }
 }

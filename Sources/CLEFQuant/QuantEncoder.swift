@@ -167,8 +167,8 @@ public struct QuantEncoder<Act: QuantActivation> {
                 b.conv1.apply(UnsafePointer(ws.act), length: len, padValues: nil, scratch: ws.prep,
                               accumulator: Act.Accumulator.self, outZero: b.p(.zMid1), epilogue: b.act2, out: ws.act)
             } else {
-                // The first block reads the int16 stem output; `o` is free until conv3.
-                b.conv1.apply(UnsafePointer(x), length: len, padValues: nil, scratch: o, accumulator: Int64.self,
+                // The first block reads the int16 stem output (chunks copied into the stem's scratch).
+                b.conv1.apply(UnsafePointer(x), length: len, padValues: nil, scratch: ws.stemPrep, accumulator: Int64.self,
                               outZero: b.p(.zMid1), epilogue: b.act2, out: ws.act)
             }
             // conv2 (grouped, strided) on Swish(conv1), padded with each channel's zero point.
@@ -291,9 +291,10 @@ public final class QuantWorkspace<Act: QuantActivation> {
             p.initialize(repeating: 0, count: max(n, 1))
             return p
         }
-        bufA = alloc(plan.activation, Int16.self); bufB = alloc(plan.activation, Int16.self)
-        act = alloc(plan.act, Act.self); prep = alloc(plan.prepared, Act.self)
-        stemPrep = alloc(plan.stemPrepared, Int16.self)
+        bufA = alloc(plan.activationA, Int16.self); bufB = alloc(plan.activationB, Int16.self)
+        act = alloc(plan.act, Act.self); prep = alloc(max(plan.prepared, plan.chunkScratch), Act.self)
+        // The stem's prepared input, then the first block's int16 1x1 input chunks.
+        stemPrep = alloc(max(plan.stemPrepared, plan.chunkScratch), Int16.self)
         seScratch = alloc(plan.seVector * 2, Int32.self); gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }

@@ -86,9 +86,12 @@ extension QuantConv {
 }
 
 extension QuantConv {
+    /// Output steps a 1x1 layer computes per pass (its input is copied one chunk at a time).
+    public static var chunk: Int { 32 }
+
     /// Elements of `In` that `apply` needs as scratch for an input of `length` samples.
     public func scratchCount(length: Int) -> Int {
-        max(shape.preparedCount(length), shape.inChannels * length)
+        shape.isPointwise && shape.groups == 1 ? Self.chunk * shape.inChannels : shape.preparedCount(length)
     }
 
     /// The convolution of raw channel-first input `x` [inChannels][length], choosing the kernel:
@@ -97,7 +100,8 @@ extension QuantConv {
     /// inputs (the stem) to the int64 one; anything else to the generic loop. Pointwise layers read
     /// a transposed copy ([length][in], so the sum runs over contiguous bytes), the others
     /// zero-point-padded rows (`padValues`: per-channel (zero point, multiplier) pairs, nil = 0).
-    /// Every path computes the same exact integer sums. The output is the int16 code
+    /// Every path computes the same exact integer sums. 1x1 layers copy their input one chunk of
+    /// time steps at a time (so their output may overwrite their input). The output is the int16 code
     /// clamp(outZero + requant(sum)) or, with an `epilogue`, that code sent through the Swish
     /// table and the channel's requantisation to `Out` (the activation codes the next layer reads),
     /// so the int16 tensor is never stored.
@@ -111,33 +115,8 @@ extension QuantConv {
         let lo = shape.outLength(length), s = shape.stride, k = shape.kernel
         let cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let pointwise = shape.isPointwise && shape.groups == 1
-        // Layout: transposed for pointwise layers, padded rows of (lo - 1) * s + k samples for the
-        // others; the generic loop reads the phase-split layout (or the raw rows when pointwise).
-        var rows = UnsafePointer(scratch), rowLength = pointwise ? length : (lo - 1) * s + k
-        if !(dsp32 || dsp64) {
-            // A copy even for pointwise layers: the output may overwrite the input buffer.
-            if shape.isPointwise { scratch.update(from: x, count: shape.inChannels * length) } else {
-                rowLength = prepareQuantInput(x, channels: shape.inChannels, length: length, shape: shape,
-                                              padValues: padValues, into: scratch)
-            }
-        } else if pointwise {
-            for c in 0..<shape.inChannels {
-                let src = x + c * length
-                for t in 0..<length { scratch[t * shape.inChannels + c] = src[t] }
-            }
-        } else {
-            let left = max(0, (lo - 1) * s + k - length) / 2
-            for c in 0..<shape.inChannels {
-                let pad = In(truncatingIfNeeded: padValues.map { $0[2 * c] } ?? 0)
-                let row = scratch + c * rowLength, src = x + c * length
-                for v in 0..<rowLength {
-                    let i = v - left
-                    row[v] = (i >= 0 && i < length) ? src[i] : pad
-                }
-            }
-        }
         let outLo = Int64(Out.min), outHi = Int64(Out.max)
-        let chunk = 32
+        let chunk = Self.chunk
         @inline(__always) func store(_ co: Int, _ t0: Int, _ n: Int, _ acc: (Int) -> Int64) {
             let rq = biasRequant[2 * co + 1], o = out + co * lo + t0
             if let e = epilogue, let cr = e.channelRequant {
@@ -149,6 +128,69 @@ extension QuantConv {
                 }
             } else {
                 for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc(i), rq), outLo, outHi)) }
+            }
+        }
+        if pointwise {
+            // Chunk by chunk: the chunk's input (transposed for the dot products, [in][n] rows for
+            // the generic loop), then every output channel of it.
+            let cin = shape.inChannels, cout = shape.outChannels
+            withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * chunk) { wide in
+                let a0 = UnsafeMutableRawPointer(wide.baseAddress!).assumingMemoryBound(to: Int32.self), a1 = a0 + chunk
+                let a64 = wide.baseAddress!
+                var t0 = 0
+                while t0 < lo {
+                    let n = min(chunk, lo - t0)
+                    for c in 0..<cin {
+                        let src = x + c * length + t0
+                        if dsp32 || dsp64 { for i in 0..<n { scratch[i * cin + c] = src[i] } }
+                        else { for i in 0..<n { scratch[c * n + i] = src[i] } }
+                    }
+                    var co = 0
+                    while co < cout {
+                        if dsp32 {
+                            let co1 = min(co + 1, cout - 1)
+                            for i in 0..<n { a0[i] = biasRequant[2 * co]; a1[i] = biasRequant[2 * co1] }
+                            let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                            dot2(UnsafePointer(scratch), xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n)
+                            store(co, t0, n) { Int64(a0[$0]) }
+                            if co1 != co { store(co1, t0, n) { Int64(a1[$0]) } }
+                            co += 2
+                        } else if dsp64 {
+                            for i in 0..<n { a64[i] = Int64(biasRequant[2 * co]) }
+                            clef_dot_s16_s64(UnsafeRawPointer(scratch).assumingMemoryBound(to: Int16.self), Int32(cin),
+                                             UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self) + co * cin, Int32(cin),
+                                             a64, Int32(n))
+                            store(co, t0, n) { a64[$0] }
+                            co += 1
+                        } else {
+                            for i in 0..<n {
+                                a64[i] = Int64(accumulate(UnsafePointer(scratch), weight + co * cin, t: i, rowLength: n,
+                                                          start: Acc(biasRequant[2 * co])))
+                            }
+                            store(co, t0, n) { a64[$0] }
+                            co += 1
+                        }
+                    }
+                    t0 += n
+                }
+            }
+            return
+        }
+        // Padded rows of (lo - 1) * s + k samples for the dot products; the generic loop reads
+        // the phase-split layout.
+        var rows = UnsafePointer(scratch), rowLength = (lo - 1) * s + k
+        if !(dsp32 || dsp64) {
+            rowLength = prepareQuantInput(x, channels: shape.inChannels, length: length, shape: shape,
+                                          padValues: padValues, into: scratch)
+        } else {
+            let left = max(0, (lo - 1) * s + k - length) / 2
+            for c in 0..<shape.inChannels {
+                let pad = In(truncatingIfNeeded: padValues.map { $0[2 * c] } ?? 0)
+                let row = scratch + c * rowLength, src = x + c * length
+                for v in 0..<rowLength {
+                    let i = v - left
+                    row[v] = (i >= 0 && i < length) ? src[i] : pad
+                }
             }
         }
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * chunk) { wide in
@@ -165,13 +207,9 @@ extension QuantConv {
                         if dsp32 {
                             for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
                             let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-                            if pointwise {
-                                dot2(rows + t0 * cinG, xs: cinG, w8 + co0 * cinG, w8 + co1 * cinG, n: cinG, a0, a1, count: n)
-                            } else {
-                                for cl in 0..<cinG {
-                                    dot2(rows + (g * cinG + cl) * rowLength + t0 * s, xs: s, w8 + (co0 * cinG + cl) * k,
-                                         w8 + (co1 * cinG + cl) * k, n: k, a0, a1, count: n)
-                                }
+                            for cl in 0..<cinG {
+                                dot2(rows + (g * cinG + cl) * rowLength + t0 * s, xs: s, w8 + (co0 * cinG + cl) * k,
+                                     w8 + (co1 * cinG + cl) * k, n: k, a0, a1, count: n)
                             }
                             store(co0, t0, n) { Int64(a0[$0]) }
                             if co1 != co0 { store(co1, t0, n) { Int64(a1[$0]) } }

@@ -219,7 +219,8 @@ public final class WindowPreprocessor {
             : CLEFBandpass.sos.scratchCount(length: length) * 4 + 16
     }
 
-    /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input.
+    /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input. `output`
+    /// may be `window` (both paths read the whole window before writing).
     public func run(_ window: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         switch mode {
         case .exact:

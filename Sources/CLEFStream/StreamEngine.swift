@@ -55,7 +55,6 @@ public final class StreamEngine {
     public let config: StreamConfig
     let ring: UnsafeMutablePointer<Float>
     let flags: UnsafeMutablePointer<UInt8>
-    let window: UnsafeMutablePointer<Float>
     let input: UnsafeMutablePointer<Float>
     public let embedding: UnsafeMutablePointer<Float>
     let preprocessor: WindowPreprocessor
@@ -77,7 +76,6 @@ public final class StreamEngine {
         let n = config.windowLength
         ring = .allocate(capacity: n); ring.initialize(repeating: 0, count: n)
         flags = .allocate(capacity: n); flags.initialize(repeating: 0, count: n)
-        window = .allocate(capacity: n); window.initialize(repeating: 0, count: n)
         input = .allocate(capacity: n * engine.config.inChannels)
         input.initialize(repeating: 0, count: n * engine.config.inChannels)
         embedding = .allocate(capacity: engine.config.embeddingDim)
@@ -87,7 +85,7 @@ public final class StreamEngine {
     }
 
     deinit {
-        ring.deallocate(); flags.deallocate(); window.deallocate(); input.deallocate(); embedding.deallocate()
+        ring.deallocate(); flags.deallocate(); input.deallocate(); embedding.deallocate()
     }
 
     /// One ADC sample in counts.
@@ -127,14 +125,14 @@ public final class StreamEngine {
         var bad = 0
         for i in 0..<n {
             let j = head + i < n ? head + i : head + i - n
-            window[i] = ring[j]
+            input[i] = ring[j]   // unrolled into the encoder input, preprocessed there in place
             quality |= flags[j]
             if flags[j] & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
                 bad += 1
             }
         }
         let usable = Float(bad) <= config.unusableFraction * Float(n)
-        if usable { embedWindow(window, into: embedding) }
+        if usable { embedWindow(input, into: embedding) }
         var e = Emission(sampleCount: count, quality: SignalQuality(rawValue: quality), usable: usable, flaggedSamples: bad)
         if usable, let heads {
             e.heartRate = heads.bpm(embedding)
