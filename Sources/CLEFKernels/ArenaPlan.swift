@@ -22,7 +22,8 @@ public struct ArenaPlan {
             let c2 = ConvShape(inChannels: b.middleChannels, outChannels: b.middleChannels, groups: b.groups,
                                kernel: b.kernelSize, stride: b.stride)
             let lo = c2.outLength(len)
-            act = max(act, b.inChannels * len, b.middleChannels * len)
+            // Swish(block input) only where the block applies it (not the first), and the conv outputs.
+            act = max(act, b.activateInput ? b.inChannels * len : 0, b.middleChannels * len)
             prepared = max(prepared, c2.preparedCount(len))
             chunkScratch = max(chunkScratch, 32 * max(b.inChannels, b.middleChannels))
             mid1 = max(mid1, b.middleChannels * len)
