@@ -97,11 +97,11 @@ extension QuantConv {
     /// The convolution of raw channel-first input `x` [inChannels][length], choosing the kernel:
     /// int8 weights on int8 inputs, or on int16 inputs with fewer than 512 terms per sum, go to the
     /// CLEFDSP dot products (SMLAD on Arm DSP cores) with int32 sums; int16 weights on int16
-    /// inputs (the stem) to the int64 one; anything else to the generic loop. Pointwise layers read
-    /// a transposed copy ([length][in], so the sum runs over contiguous bytes), the others
+    /// inputs (the stem) to the int64 one; anything else to the generic loop. 1x1 layers copy their
+    /// input one `chunk` of time steps at a time, transposed ([t][in], so each sum runs over
+    /// contiguous bytes), so their output may overwrite their input; the others read
     /// zero-point-padded rows (`padValues`: per-channel (zero point, multiplier) pairs, nil = 0).
-    /// Every path computes the same exact integer sums. 1x1 layers copy their input one chunk of
-    /// time steps at a time (so their output may overwrite their input). The output is the int16 code
+    /// Every path computes the same exact integer sums. The output is the int16 code
     /// clamp(outZero + requant(sum)) or, with an `epilogue`, that code sent through the Swish
     /// table and the channel's requantisation to `Out` (the activation codes the next layer reads),
     /// so the int16 tensor is never stored.
