@@ -53,40 +53,28 @@ static int32_t hsum8(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 #define LOAD16_S8(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p)))
-__attribute__((target("avx2")))
-static void dot2_s8_avx2(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                         int32_t *acc0, int32_t *acc1, int32_t count) {
-    const int32_t n16 = n & ~15;
-    for (int32_t i = 0; i < count; i++) {
-        const int8_t *xi = x + i * xs;
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        for (int32_t j = 0; j < n16; j += 16) {
-            __m256i xv = LOAD16_S8(xi + j);
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(xv, LOAD16_S8(w0 + j)));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(xv, LOAD16_S8(w1 + j)));
-        }
-        int32_t a = acc0[i] + hsum8(s0), b = acc1[i] + hsum8(s1);
-        for (int32_t j = n16; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; }
-        acc0[i] = a; acc1[i] = b;
-    }
+#define LOAD16_S16(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+/// One AVX2 kernel per input type T (LOADX widens 16 of them to int16 lanes).
+#define DOT2_AVX2(name, T, LOADX) \
+__attribute__((target("avx2"))) \
+static void name(const T *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n, \
+                 int32_t *acc0, int32_t *acc1, int32_t count) { \
+    const int32_t n16 = n & ~15; \
+    for (int32_t i = 0; i < count; i++) { \
+        const T *xi = x + i * xs; \
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256(); \
+        for (int32_t j = 0; j < n16; j += 16) { \
+            __m256i xv = LOADX(xi + j); \
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(xv, LOAD16_S8(w0 + j))); \
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(xv, LOAD16_S8(w1 + j))); \
+        } \
+        int32_t a = acc0[i] + hsum8(s0), b = acc1[i] + hsum8(s1); \
+        for (int32_t j = n16; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; } \
+        acc0[i] = a; acc1[i] = b; \
+    } \
 }
-__attribute__((target("avx2")))
-static void dot2_s16s8_avx2(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                            int32_t *acc0, int32_t *acc1, int32_t count) {
-    const int32_t n16 = n & ~15;
-    for (int32_t i = 0; i < count; i++) {
-        const int16_t *xi = x + i * xs;
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-        for (int32_t j = 0; j < n16; j += 16) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(xi + j));
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(xv, LOAD16_S8(w0 + j)));
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(xv, LOAD16_S8(w1 + j)));
-        }
-        int32_t a = acc0[i] + hsum8(s0), b = acc1[i] + hsum8(s1);
-        for (int32_t j = n16; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; }
-        acc0[i] = a; acc1[i] = b;
-    }
-}
+DOT2_AVX2(dot2_s8_avx2, int8_t, LOAD16_S8)
+DOT2_AVX2(dot2_s16s8_avx2, int16_t, LOAD16_S16)
 static int have_avx2(void) {
     static int known = -1;   // idempotent: a race only repeats the check
     if (known < 0) known = __builtin_cpu_supports("avx2") ? 1 : 0;
