@@ -61,7 +61,7 @@ public enum Engine {
 
     /// Peak activation memory of `forward` for windows of `length` samples, in bytes.
     public func arenaBytes(length: Int) -> Int {
-        let plan = ArenaPlan(config: config, maxLength: length)
+        let plan = QuantArenaPlan(config: config, maxLength: length, rowBudget: QuantWorkspace<Int8>.defaultRowBudget)
         switch self {
         case .f32: return FloatWorkspace(config: config, maxLength: length).floatCount * 4
         case .f16: return FloatWorkspace(config: config, maxLength: length).floatCount * 2

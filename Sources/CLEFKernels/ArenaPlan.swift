@@ -1,16 +1,15 @@
 import CLEFArch
 
-/// Element counts of every arena buffer, computed ahead of time from the architecture.
+/// Element counts of the float engine's arena buffers, computed ahead of time from the
+/// architecture (the integer engines slice their blocks: `QuantArenaPlan`).
 public struct ArenaPlan {
     /// The two residual buffers the blocks ping-pong between: A holds the stem output and the
     /// outputs of blocks 1, 3, ...; B the outputs of blocks 0, 2, ... (so B, which never holds the
     /// long stem output, is half A's size in Net1D).
     public var activationA = 0, activationB = 0
-    /// Float engine: conv1 and conv2 outputs. Both engines: Swish codes (`act`), the prepared
-    /// (padded / phase-split) conv2 input, the stem's prepared input, SE vectors.
+    /// conv1 and conv2 outputs, Swish outputs (`act`), the prepared (padded / phase-split) conv2
+    /// input, the stem's prepared input, SE vectors.
     public var mid1 = 0, mid2 = 0, act = 0, prepared = 0, stemPrepared = 0, seVector = 0
-    /// The integer engines' per-chunk copy of a 1x1 conv's input (`QuantConv.chunk` time steps).
-    public var chunkScratch = 0
 
     public init(config: Net1DConfig, maxLength: Int) {
         let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
@@ -25,19 +24,11 @@ public struct ArenaPlan {
             // Swish(block input) only where the block applies it (not the first), and the conv outputs.
             act = max(act, b.activateInput ? b.inChannels * len : 0, b.middleChannels * len)
             prepared = max(prepared, c2.preparedCount(len))
-            chunkScratch = max(chunkScratch, 32 * max(b.inChannels, b.middleChannels))
             mid1 = max(mid1, b.middleChannels * len)
             mid2 = max(mid2, b.middleChannels * lo)
             if i % 2 == 0 { activationB = max(activationB, b.outChannels * lo) } else { activationA = max(activationA, b.outChannels * lo) }
             seVector = max(seVector, b.outChannels)
             len = lo
         }
-    }
-
-    /// Total bytes of the integer engines' arena with `actBytes` per Swish code (their conv1 and
-    /// conv2 outputs go straight to Swish codes, so `mid1` / `mid2` are float-engine buffers only).
-    public func bytes(actBytes: Int) -> Int {
-        (activationA + activationB + max(stemPrepared, chunkScratch)) * 2 + (act + max(prepared, chunkScratch)) * actBytes
-            + seVector * 3 * 4
     }
 }

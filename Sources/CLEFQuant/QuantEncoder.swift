@@ -139,6 +139,15 @@ public struct QuantEncoder<Act: QuantActivation> {
 
     /// Embeds one window of int16 codes [inChannels][length] (value = code * inputScale) into
     /// int32 codes [embeddingDim] (value = code * outputScale).
+    ///
+    /// Blocks run over time slices (`QuantWorkspace.rowBudget`): per slice, conv1's outputs go
+    /// through Swish straight into zero-point-padded conv2 rows (the columns shared with the
+    /// previous slice are carried over, nothing is computed twice), conv2's through Swish into a
+    /// transposed chunk for conv3, conv3's into the block's output tensor, summed on the way for
+    /// the squeeze-excitation; then the gate and the shortcut are applied in place. Only block
+    /// inputs and outputs exist whole. The stem is fused into block 0: its output (the longest
+    /// tensor) is computed a chunk at a time for conv1 and max-pooled on the way for block 0's
+    /// shortcut. Every slicing gives the same bits.
     #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
     @_specialize(exported: true, where Act == Int8)
     @_specialize(exported: true, where Act == Int16)
@@ -146,114 +155,211 @@ public struct QuantEncoder<Act: QuantActivation> {
     public func forward(_ input: UnsafePointer<Int16>, length: Int, workspace ws: QuantWorkspace<Act>,
                         output: UnsafeMutablePointer<Int32>) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
-        var x = ws.bufA, o = ws.bufB
-        var len = length
         markLayer(0)
-        // Stem: int16 input, conv to int16, Swish table to the residual stream.
-        let sl = stem.shape.outLength(len)
-        stem.apply(input, length: len, padValues: nil, scratch: ws.stemPrep, accumulator: Int64.self, outZero: stemZero, out: x)
-        for i in 0..<(config.baseFilters * sl) {
-            x[i] = Int16(truncatingIfNeeded: stemSwish.table(Int32(x[i])))
+        // The stem's zero-padded input rows (its output is produced on demand by `stemColumns`).
+        let sl = stem.shape.outLength(length)
+        let stemRow = (sl - 1) * stem.shape.stride + stem.shape.kernel
+        let stemLeft = max(0, stemRow - length) / 2
+        for c in 0..<config.inChannels {
+            let row = ws.stemRows + c * stemRow, src = input + c * length
+            for v in 0..<stemRow {
+                let i = v - stemLeft
+                row[v] = (i >= 0 && i < length) ? src[i] : 0
+            }
         }
-        len = sl
+        let stemInput = StemInput(rows: UnsafePointer(ws.stemRows), rowLength: stemRow)
+        var x: UnsafeMutablePointer<Int16>? = nil, o = ws.bufB, other = ws.bufA
+        var len = sl
         for (bi, b) in blocks.enumerated() {
             markLayer(bi + 1)
-            let spec = b.spec
-            let lo2 = b.conv2.shape.outLength(len)
-            // conv1 (1x1): on Swish(x) as Act codes, or on x itself in the first block; its output
-            // goes straight through Swish to Act codes (the epilogue), as does conv2's.
-            if let a1 = b.act1 {
-                activate(a1, x, channels: spec.inChannels, length: len, inZero: b.p(.zInput), outZero: b.p(.zSwish1), into: ws.act)
-                b.conv1.apply(UnsafePointer(ws.act), length: len, padValues: nil, scratch: ws.prep,
-                              accumulator: Act.Accumulator.self, outZero: b.p(.zMid1), epilogue: b.act2, out: ws.act)
-            } else {
-                // The first block reads the int16 stem output (chunks copied into the stem's scratch).
-                b.conv1.apply(UnsafePointer(x), length: len, padValues: nil, scratch: ws.stemPrep, accumulator: Int64.self,
-                              outZero: b.p(.zMid1), epilogue: b.act2, out: ws.act)
-            }
-            // conv2 (grouped, strided) on Swish(conv1), padded with each channel's zero point.
-            b.conv2.apply(UnsafePointer(ws.act), length: len, padValues: b.act2.channelRequant, scratch: ws.prep,
-                          accumulator: Act.Accumulator.self, outZero: b.p(.zMid2), epilogue: b.act3, out: ws.act)
-            // conv3 (1x1) on Swish(conv2).
-            b.conv3.apply(UnsafePointer(ws.act), length: lo2, padValues: nil, scratch: ws.prep,
-                          accumulator: Act.Accumulator.self, outZero: b.p(.zConv3), out: o)
-            squeezeExcite(b, o, length: lo2, ws: ws)
-            // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o. The zero
-            // points are int16 codes (checked at load) and the gate a Q15 table value, so the
-            // product and the difference fit in 32 bits: one long multiply each.
-            let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int64(b.p(.zOutput))
-            let grq = b.p(.gateRequant), irq = b.p(.idRequant)
-            let offset = (spec.outChannels - spec.inChannels) / 2
-            let left = (spec.stride - 1) / 2
-            for c in 0..<spec.outChannels {
-                let gate = Int32(truncatingIfNeeded: clamp(Int64(ws.gates[c]), -32768, 32767))
-                let row = o + c * lo2
-                let ci = c - offset
-                let src: UnsafeMutablePointer<Int16>? = (ci >= 0 && ci < spec.inChannels) ? x + ci * len : nil
-                for t in 0..<lo2 {
-                    var v = zy &+ requantize32((Int32(row[t]) &- zo) &* gate, grq)
-                    if let src {
-                        var id: Int32
-                        if spec.stride == 1 {
-                            id = Int32(src[t])
-                        } else {
-                            // Max-pool, kernel = stride, zero padding (code zInput), left pad (s-1)/2.
-                            id = Int32.min
-                            for j in 0..<spec.stride {
-                                let i = t * spec.stride + j - left
-                                let q = (i >= 0 && i < len) ? Int32(src[i]) : zx
-                                if q > id { id = q }
-                            }
-                        }
-                        v = v &+ requantize32(id &- zx, irq)
-                    }
-                    row[t] = Int16(truncatingIfNeeded: clamp(v, -32768, 32767))
-                }
-            }
-            swap(&x, &o)
-            len = lo2
+            runBlock(b, input: x.map { UnsafePointer($0) }, stem: stemInput, length: len, out: o, ws: ws)
+            len = b.conv2.shape.outLength(len)
+            x = o
+            swap(&o, &other)
         }
         // Final mean over time, in Q8 of the last block's scale.
         markLayer(blocks.count + 1)
+        let last = x!
         let zy = Int64(blocks[blocks.count - 1].p(.zOutput))
         for c in 0..<config.embeddingDim {
             var s: Int64 = 0
-            let row = x + c * len
+            let row = last + c * len
             for t in 0..<len { s = s &+ (Int64(row[t]) &- zy) }
             output[c] = Int32(truncatingIfNeeded: roundedDivide(s &* 256, Int64(len)))
         }
         markLayer(blocks.count + 2)
     }
 
-    /// Swish table on int16 codes, then each channel requantised to its own `Act` scale.
-    #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
-    @_specialize(exported: true, where Act == Int8)
-    @_specialize(exported: true, where Act == Int16)
-    #endif
-    func activate(_ a: ActivationStep, _ src: UnsafePointer<Int16>, channels: Int, length: Int, inZero: Int32,
-                  outZero: Int32, into dst: UnsafeMutablePointer<Act>) {
-        let rq = a.channelRequant!
-        let lo = Int64(Act.min), hi = Int64(Act.max)
-        for c in 0..<channels {
-            let z = Int64(rq[2 * c]), m = rq[2 * c + 1]
-            let s = src + c * length, d = dst + c * length
-            for t in 0..<length {
-                // Table values are int16 codes and so is the zero point: the difference fits 32 bits.
-                let sw = a.table(Int32(s[t])) &- outZero
-                d[t] = Act(truncatingIfNeeded: clamp(z &+ requantize32(sw, m), lo, hi))
+    /// The stem's padded input rows.
+    struct StemInput {
+        let rows: UnsafePointer<Int16>
+        let rowLength: Int
+    }
+
+    /// Stem outputs (after its Swish table) for steps i0 ..< i0 + n (n <= chunk), transposed:
+    /// into[(i - i0) * baseFilters + c].
+    @inline(__always)
+    func stemColumns(_ si: StemInput, from i0: Int, count n: Int, into: UnsafeMutablePointer<Int16>) {
+        stem.rows(si.rows + i0 * stem.shape.stride, rowLength: si.rowLength, count: n, t0: 0,
+                  into: ConvOutput(into, channelStride: 1, timeStride: config.baseFilters, zero: stemZero, epilogue: stemSwish))
+    }
+
+    /// One block, input `x` [inChannels][length] (nil: the stem's output, computed on demand),
+    /// output `o` [outChannels][outLength].
+    func runBlock(_ b: QuantBlock, input x: UnsafePointer<Int16>?, stem si: StemInput, length len: Int,
+                  out o: UnsafeMutablePointer<Int16>, ws: QuantWorkspace<Act>) {
+        let spec = b.spec, m = spec.middleChannels, cin = spec.inChannels, cout = spec.outChannels
+        let s = spec.stride, k = b.conv2.shape.kernel
+        let lo2 = b.conv2.shape.outLength(len)
+        let padded = (lo2 - 1) * s + k              // conv2's padded input length
+        let left = max(0, padded - len) / 2
+        let slice = ws.sliceOutputs(middle: m, stride: s, kernel: k, outLength: lo2)
+        let width = (slice - 1) * s + k             // columns of one slice's conv2 rows
+        let chunk = QuantConv<Int8>.chunk
+        let rows = ws.rows, act2 = b.act2.channelRequant!
+        let sums = ws.seSums
+        for c in 0..<cout { sums[c] = 0 }
+        if x == nil { startPool(b, length: len, outLength: lo2, ws: ws) }
+        var done = 0, first = 0                     // padded columns [first, done) are in `rows`
+        var t0 = 0
+        while t0 < lo2 {
+            let n = min(slice, lo2 - t0)
+            let pa = t0 * s, pb = (t0 + n - 1) * s + k
+            // Carry the columns shared with the previous slice to the front of each row.
+            if done > pa {
+                for c in 0..<m {
+                    let r = rows + c * width
+                    for j in 0..<(done - pa) { r[j] = r[pa - first + j] }
+                }
+            }
+            let fresh = max(pa, done)
+            // Padding columns: each channel's zero point (the code of Swish(conv1) = 0.0).
+            for p in fresh..<pb where p - left < 0 || p - left >= len {
+                for c in 0..<m { rows[c * width + p - pa] = Act(truncatingIfNeeded: act2[2 * c]) }
+            }
+            // conv1 on the real columns, a chunk at a time, through Swish into the rows.
+            var i = max(fresh - left, 0)
+            let iEnd = min(pb - left, len)
+            while i < iEnd {
+                let nc = min(chunk, iEnd - i)
+                let dst = ConvOutput(rows + (i + left - pa), channelStride: width, timeStride: 1, zero: b.p(.zMid1), epilogue: b.act2)
+                if let x {
+                    // Swish(x) as Act codes, transposed [t][cin] (every block but the first activates its input).
+                    let xc = ws.chunkInput
+                    let a1 = b.act1!, rq = a1.channelRequant!
+                    let lo = Int64(Act.min), hi = Int64(Act.max), zs = b.p(.zSwish1)
+                    for c in 0..<cin {
+                        let z = Int64(rq[2 * c]), mult = rq[2 * c + 1], src = x + c * len + i
+                        for j in 0..<nc {
+                            // Table values and the zero point are int16 codes: the difference fits 32 bits.
+                            let sw = a1.table(Int32(src[j])) &- zs
+                            xc[j * cin + c] = Act(truncatingIfNeeded: clamp(z &+ requantize32(sw, mult), lo, hi))
+                        }
+                    }
+                    b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
+                } else {
+                    // The first block reads the stem's int16 output, and pools it for its shortcut.
+                    stemColumns(si, from: i, count: nc, into: ws.stemChunk)
+                    b.conv1.pointwise(UnsafePointer(ws.stemChunk), count: nc, t0: 0, into: dst)
+                    pool(b, from: i, count: nc, outLength: lo2, ws: ws)
+                }
+                i += nc
+            }
+            first = pa
+            done = pb
+            // conv2 through Swish into a transposed chunk [t][m], then conv3 into the output.
+            let s2 = ws.conv3Input
+            b.conv2.rows(UnsafePointer(rows), rowLength: width, count: n, t0: 0,
+                         into: ConvOutput(s2, channelStride: 1, timeStride: m, zero: b.p(.zMid2), epilogue: b.act3))
+            var j = 0
+            while j < n {
+                let nc = min(chunk, n - j)
+                b.conv3.pointwise(UnsafePointer(s2 + j * m), count: nc, t0: t0 + j,
+                                  into: ConvOutput(o, channelStride: lo2, timeStride: 1, zero: b.p(.zConv3), sums: sums))
+                j += nc
+            }
+            t0 += n
+        }
+        squeezeExcite(b, length: lo2, ws: ws)
+        // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o. The zero
+        // points are int16 codes (checked at load) and the gate a Q15 table value, so the
+        // product and the difference fit in 32 bits: one long multiply each. The shortcut is
+        // max-pooled (kernel = stride, pads of code zInput, left pad (s - 1) / 2) and its channels
+        // zero-padded; block 0 recomputes the stem's output for it, a chunk at a time.
+        if let x {
+            residual(b, o, outLength: lo2, shortcut: x, inputLength: len, pool: s, ws: ws)
+        } else {
+            residual(b, o, outLength: lo2, shortcut: UnsafePointer(ws.bufA), inputLength: lo2, pool: 1, ws: ws)
+        }
+    }
+
+    /// Block 0's shortcut: the stem output's max-pool, kept in buffer A (free until block 1 writes
+    /// it) as the stem columns are produced for conv1, so the stem runs once. Windows that reach
+    /// into the padding start at its code (zInput), the others at the lowest code.
+    func startPool(_ b: QuantBlock, length len: Int, outLength lo2: Int, ws: QuantWorkspace<Act>) {
+        let s = b.spec.stride, left = (s - 1) / 2, zx = Int16(truncatingIfNeeded: b.p(.zInput))
+        for t in 0..<lo2 {
+            let padded = t * s - left < 0 || t * s - left + s > len
+            let v = padded ? zx : Int16.min
+            for c in 0..<b.spec.inChannels { ws.bufA[c * lo2 + t] = v }
+        }
+    }
+
+    /// Folds stem columns i0 ..< i0 + n (transposed in `ws.stemChunk`) into block 0's pool.
+    @inline(__always)
+    func pool(_ b: QuantBlock, from i0: Int, count n: Int, outLength lo2: Int, ws: QuantWorkspace<Act>) {
+        let s = b.spec.stride, left = (s - 1) / 2, width = config.baseFilters
+        for j in 0..<n {
+            let t = (i0 + j + left) / s
+            if t >= lo2 { break }                    // the last columns may lie beyond every window
+            let col = ws.stemChunk + j * width, dst = ws.bufA + t
+            for c in 0..<width where col[c] > dst[c * lo2] { dst[c * lo2] = col[c] }
+        }
+    }
+
+    /// y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o [outChannels][lo2].
+    /// The shortcut is `src` [inChannels][inputLength] max-pooled by `pool` (kernel = stride, pads
+    /// of code zInput, left pad (pool - 1) / 2), its channels zero-padded to the output's. The
+    /// zero points are int16 codes (checked at load) and the gate a Q15 table value, so the
+    /// product and the difference fit in 32 bits: one long multiply each.
+    func residual(_ b: QuantBlock, _ o: UnsafeMutablePointer<Int16>, outLength lo2: Int, shortcut src: UnsafePointer<Int16>,
+                  inputLength len: Int, pool s: Int, ws: QuantWorkspace<Act>) {
+        let spec = b.spec
+        let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int64(b.p(.zOutput))
+        let grq = b.p(.gateRequant), irq = b.p(.idRequant)
+        let offset = (spec.outChannels - spec.inChannels) / 2, left = (s - 1) / 2
+        for c in 0..<spec.outChannels {
+            let gate = Int32(truncatingIfNeeded: clamp(Int64(ws.gates[c]), -32768, 32767))
+            let row = o + c * lo2
+            let ci = c - offset
+            let sc: UnsafePointer<Int16>? = (ci >= 0 && ci < spec.inChannels) ? src + ci * len : nil
+            for t in 0..<lo2 {
+                var v = zy &+ requantize32((Int32(row[t]) &- zo) &* gate, grq)
+                if let sc {
+                    var id: Int32
+                    if s == 1 {
+                        id = Int32(sc[t])
+                    } else {
+                        id = Int32.min
+                        for j in 0..<s {
+                            let i = t * s + j - left
+                            let q = (i >= 0 && i < len) ? Int32(sc[i]) : zx
+                            if q > id { id = q }
+                        }
+                    }
+                    v = v &+ requantize32(id &- zx, irq)
+                }
+                row[t] = Int16(truncatingIfNeeded: clamp(v, -32768, 32767))
             }
         }
     }
 
-    func squeezeExcite(_ b: QuantBlock, _ o: UnsafeMutablePointer<Int16>, length: Int, ws: QuantWorkspace<Act>) {
+    /// The gates from the conv3 sums collected in `ws.seSums`.
+    func squeezeExcite(_ b: QuantBlock, length: Int, ws: QuantWorkspace<Act>) {
         let c = b.spec.outChannels
-        let zo = Int64(b.p(.zConv3))
         let mean = ws.seScratch, h = ws.seScratch + c
         for ch in 0..<c {
-            var s: Int64 = 0
-            let row = o + ch * length
-            for t in 0..<length { s = s &+ (Int64(row[t]) &- zo) }
-            let q = roundedDivide(s &* 256, Int64(length))
+            let q = roundedDivide(ws.seSums[ch] &* 256, Int64(length))
             mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), -32768, 32767))
         }
         b.fc1.run(mean, outZero: b.p(.zHidden), lo: -32768, hi: 32767, out: h)
@@ -270,38 +376,125 @@ public func roundedDivide(_ a: Int64, _ b: Int64) -> Int64 {
     return n >= 0 ? n / d : -((-n &+ d &- 1) / d)
 }
 
-/// The integer engine's arena, sized from the architecture for windows up to `maxLength`.
+/// The integer engine's arena for windows up to `maxLength` samples. Only block inputs and
+/// outputs are whole tensors (int16, two buffers the blocks ping-pong between); everything else is
+/// a slice: conv2's padded input rows for `rowBudget` elements, conv3's transposed input, one
+/// chunk of conv1 input or stem output, the stem's padded input, the squeeze-excitation vectors.
 public final class QuantWorkspace<Act: QuantActivation> {
     public let maxLength: Int
+    /// Elements of conv2 input rows (middle channels x columns) one slice may use: a smaller
+    /// budget means less memory and more, shorter kernel calls; the results are the same.
+    public let rowBudget: Int
     let bufA: UnsafeMutablePointer<Int16>
     let bufB: UnsafeMutablePointer<Int16>
-    let act: UnsafeMutablePointer<Act>
-    let prep: UnsafeMutablePointer<Act>
-    let stemPrep: UnsafeMutablePointer<Int16>
+    let rows: UnsafeMutablePointer<Act>
+    let conv3Input: UnsafeMutablePointer<Act>
+    let chunkRaw: UnsafeMutableRawPointer
+    let stemRows: UnsafeMutablePointer<Int16>
     let seScratch: UnsafeMutablePointer<Int32>
+    let seSums: UnsafeMutablePointer<Int64>
     let gates: UnsafeMutablePointer<Int32>
     /// Bytes of the arena (the peak activation memory of this engine).
     public let byteCount: Int
 
-    public init(config: Net1DConfig, maxLength: Int) {
+    /// The default row budget: 8 K elements (8 KB of int8 rows for q8).
+    public static var defaultRowBudget: Int { 8192 }
+
+    /// A budget large enough for every block to run in one slice (the most memory, the fewest calls).
+    public static func wholeRowBudget(config: Net1DConfig, maxLength: Int) -> Int {
+        QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: 0).wholeRows
+    }
+
+    public init(config: Net1DConfig, maxLength: Int, rowBudget: Int = QuantWorkspace.defaultRowBudget) {
         self.maxLength = maxLength
-        let plan = ArenaPlan(config: config, maxLength: maxLength)
+        let plan = QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: rowBudget)
+        self.rowBudget = plan.rowBudget
         func alloc<T: FixedWidthInteger>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
             let p = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
             p.initialize(repeating: 0, count: max(n, 1))
             return p
         }
-        bufA = alloc(plan.activationA, Int16.self); bufB = alloc(plan.activationB, Int16.self)
-        act = alloc(plan.act, Act.self); prep = alloc(max(plan.prepared, plan.chunkScratch), Act.self)
-        // The stem's prepared input, then the first block's int16 1x1 input chunks.
-        stemPrep = alloc(max(plan.stemPrepared, plan.chunkScratch), Int16.self)
-        seScratch = alloc(plan.seVector * 2, Int32.self); gates = alloc(plan.seVector, Int32.self)
+        bufA = alloc(plan.bufferA, Int16.self); bufB = alloc(plan.bufferB, Int16.self)
+        rows = alloc(plan.rowBudget, Act.self); conv3Input = alloc(plan.conv3Input, Act.self)
+        let chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
+        chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
+        chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
+        stemRows = alloc(plan.stemRows, Int16.self)
+        seScratch = alloc(plan.seVector * 2, Int32.self); seSums = alloc(plan.seVector, Int64.self)
+        gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }
 
+    /// conv1's transposed input chunk (Swish codes) and the stem's output chunk share one buffer.
+    var chunkInput: UnsafeMutablePointer<Act> { chunkRaw.assumingMemoryBound(to: Act.self) }
+    var stemChunk: UnsafeMutablePointer<Int16> { chunkRaw.assumingMemoryBound(to: Int16.self) }
+
+    /// Output steps per slice of a block: as many as `rowBudget` rows hold (at least one).
+    @inline(__always)
+    func sliceOutputs(middle m: Int, stride s: Int, kernel k: Int, outLength: Int) -> Int {
+        QuantArenaPlan.sliceOutputs(rowBudget: rowBudget, middle: m, stride: s, kernel: k, outLength: outLength)
+    }
+
     deinit {
-        bufA.deallocate(); bufB.deallocate(); act.deallocate()
-        prep.deallocate(); stemPrep.deallocate(); seScratch.deallocate(); gates.deallocate()
+        bufA.deallocate(); bufB.deallocate(); rows.deallocate(); conv3Input.deallocate(); chunkRaw.deallocate()
+        stemRows.deallocate(); seScratch.deallocate(); seSums.deallocate(); gates.deallocate()
     }
 }
 
+/// Element counts of the integer engines' arena (`QuantWorkspace`), computed ahead of time.
+public struct QuantArenaPlan {
+    /// Block outputs: A holds blocks 1, 3, ... (and block 0's pooled shortcut before that), B
+    /// blocks 0, 2, ... (the stem output is never stored).
+    public var bufferA = 0, bufferB = 0
+    /// conv2 input rows (after clamping the budget to what the longest slice needs), conv3's
+    /// transposed input, the stem's padded input, the largest block width (SE vectors).
+    public var rowBudget = 0, conv3Input = 0, stemRows = 0, seVector = 0
+    /// The largest block input width (conv1's chunk is chunk x that), the stem width.
+    public var maxInput = 0, stemWidth = 0
+    /// The row budget at which every block runs in one slice.
+    public var wholeRows = 0
+
+    public init(config: Net1DConfig, maxLength: Int, rowBudget budget: Int) {
+        let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
+                             kernel: config.kernelSize, stride: 2)
+        var len = stem.outLength(maxLength)
+        stemRows = config.inChannels * ((len - 1) * stem.stride + stem.kernel)
+        stemWidth = config.baseFilters
+        var minRows = 0
+        let blocks = config.blocks
+        for (i, b) in blocks.enumerated() {
+            let lo = outLength(len, stride: b.stride)
+            wholeRows = max(wholeRows, b.middleChannels * ((lo - 1) * b.stride + b.kernelSize))
+            minRows = max(minRows, b.middleChannels * b.kernelSize)
+            if i % 2 == 0 { bufferB = max(bufferB, b.outChannels * lo) } else { bufferA = max(bufferA, b.outChannels * lo) }
+            if i == 0 { bufferA = max(bufferA, b.inChannels * lo) }   // block 0's pooled shortcut
+            seVector = max(seVector, b.outChannels)
+            maxInput = max(maxInput, b.inChannels)
+            len = lo
+        }
+        // At least one output step per slice, at most every block whole.
+        rowBudget = min(max(budget, minRows), wholeRows)
+        len = stem.outLength(maxLength)
+        for b in blocks {
+            let lo = outLength(len, stride: b.stride)
+            let n = Self.sliceOutputs(rowBudget: rowBudget, middle: b.middleChannels, stride: b.stride, kernel: b.kernelSize, outLength: lo)
+            conv3Input = max(conv3Input, n * b.middleChannels)
+            len = lo
+        }
+    }
+
+    public static func sliceOutputs(rowBudget: Int, middle m: Int, stride s: Int, kernel k: Int, outLength: Int) -> Int {
+        max(1, min(outLength, (rowBudget / m - k) / s + 1))
+    }
+
+    /// Bytes of conv1's input chunk (Act codes) or the stem's output chunk (int16), whichever is larger.
+    public func chunkBytes(actBytes: Int) -> Int {
+        QuantConv<Int8>.chunk * max(maxInput * actBytes, stemWidth * 2)
+    }
+
+    /// Total bytes with `actBytes` per Swish code.
+    public func bytes(actBytes: Int) -> Int {
+        (bufferA + bufferB + stemRows) * 2 + (rowBudget + conv3Input) * actBytes + chunkBytes(actBytes: actBytes)
+            + seVector * (2 * 4 + 8 + 4)
+    }
+}

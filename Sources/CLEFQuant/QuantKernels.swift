@@ -85,156 +85,210 @@ extension QuantConv {
     }
 }
 
-extension QuantConv {
-    /// Output steps a 1x1 layer computes per pass (its input is copied one chunk at a time).
-    public static var chunk: Int { 32 }
+/// Where a convolution's outputs go and how they are coded: element (channel c, step t) at
+/// `base[c * channelStride + t * timeStride]`, so a layer can write straight into the layout the
+/// next one reads (rows, transposed chunks, a slice of a longer tensor). The value is the int16
+/// code clamp(zero + requant(sum)), or with an `epilogue` that code through the Swish table (and,
+/// where the step has them, the channel's requantisation to `Out`). `sums` (optional) collects
+/// each channel's sum of (code - zero), the squeeze-excitation numerator, as the outputs are stored.
+public struct ConvOutput<Out: FixedWidthInteger> {
+    public let base: UnsafeMutablePointer<Out>
+    public let channelStride: Int
+    public let timeStride: Int
+    public let zero: Int32
+    public let epilogue: ActivationStep?
+    public let sums: UnsafeMutablePointer<Int64>?
 
-    /// Elements of `In` that `apply` needs as scratch for an input of `length` samples.
-    public func scratchCount(length: Int) -> Int {
-        shape.isPointwise && shape.groups == 1 ? Self.chunk * shape.inChannels : shape.preparedCount(length)
+    public init(_ base: UnsafeMutablePointer<Out>, channelStride: Int, timeStride: Int, zero: Int32,
+                epilogue: ActivationStep? = nil, sums: UnsafeMutablePointer<Int64>? = nil) {
+        self.base = base
+        self.channelStride = channelStride
+        self.timeStride = timeStride
+        self.zero = zero
+        self.epilogue = epilogue
+        self.sums = sums
     }
 
-    /// The convolution of raw channel-first input `x` [inChannels][length], choosing the kernel:
-    /// int8 weights on int8 inputs, or on int16 inputs with fewer than 512 terms per sum, go to the
-    /// CLEFDSP dot products (SMLAD on Arm DSP cores) with int32 sums; int16 weights on int16
-    /// inputs (the stem) to the int64 one; anything else to the generic loop. 1x1 layers copy their
-    /// input one `chunk` of time steps at a time, transposed ([t][in], so each sum runs over
-    /// contiguous bytes), so their output may overwrite their input; the others read
-    /// zero-point-padded rows (`padValues`: per-channel (zero point, multiplier) pairs, nil = 0).
-    /// Every path computes the same exact integer sums. The output is the int16 code
-    /// clamp(outZero + requant(sum)) or, with an `epilogue`, that code sent through the Swish
-    /// table and the channel's requantisation to `Out` (the activation codes the next layer reads),
-    /// so the int16 tensor is never stored.
-    public func apply<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
-        _ x: UnsafePointer<In>, length: Int, padValues: UnsafePointer<Int32>?, scratch: UnsafeMutablePointer<In>,
-        accumulator: Acc.Type, outZero: Int32, epilogue: ActivationStep? = nil, out: UnsafeMutablePointer<Out>) {
-        let terms = shape.inPerGroup * shape.kernel
-        let int8Weights = Weight.self == Int8.self
-        let dsp32 = int8Weights && (In.self == Int8.self || (In.self == Int16.self && terms < 512))
-        let dsp64 = Weight.self == Int16.self && In.self == Int16.self
-        let lo = shape.outLength(length), s = shape.stride, k = shape.kernel
-        let cinG = shape.inPerGroup, coutG = shape.outPerGroup
-        let pointwise = shape.isPointwise && shape.groups == 1
-        let outLo = Int64(Out.min), outHi = Int64(Out.max)
-        let chunk = Self.chunk
-        @inline(__always) func store(_ co: Int, _ t0: Int, _ n: Int, _ acc: (Int) -> Int64) {
-            let rq = biasRequant[2 * co + 1], o = out + co * lo + t0
-            if let e = epilogue, let cr = e.channelRequant {
-                let z = Int64(cr[2 * co]), m = cr[2 * co + 1], tz = Int64(e.table.outputZero)
+    /// Stores `n` outputs of channel `co` from step `t0`, `acc(i)` being the sum of step t0 + i.
+    @inline(__always)
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant rq: Int32, _ acc: (Int) -> Int64) {
+        let o = base + co * channelStride + t0 * timeStride, ts = timeStride
+        let z = Int64(zero), outLo = Int64(Out.min), outHi = Int64(Out.max)
+        if let e = epilogue {
+            let tz = Int64(e.table.outputZero)
+            if let cr = e.channelRequant {
+                let cz = Int64(cr[2 * co]), m = cr[2 * co + 1]
                 for i in 0..<n {
-                    let v = clamp(Int64(outZero) &+ requantize(acc(i), rq), -32768, 32767)
+                    let v = clamp(z &+ requantize(acc(i), rq), -32768, 32767)
                     let sw = Int64(e.table(Int32(truncatingIfNeeded: v))) &- tz
-                    o[i] = Out(truncatingIfNeeded: clamp(z &+ requantize(sw, m), outLo, outHi))
+                    o[i * ts] = Out(truncatingIfNeeded: clamp(cz &+ requantize(sw, m), outLo, outHi))
                 }
             } else {
-                for i in 0..<n { o[i] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc(i), rq), outLo, outHi)) }
-            }
-        }
-        if pointwise {
-            // Chunk by chunk: the chunk's input (transposed for the dot products, [in][n] rows for
-            // the generic loop), then every output channel of it.
-            let cin = shape.inChannels, cout = shape.outChannels
-            withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * chunk) { wide in
-                let a0 = UnsafeMutableRawPointer(wide.baseAddress!).assumingMemoryBound(to: Int32.self), a1 = a0 + chunk
-                let a64 = wide.baseAddress!
-                var t0 = 0
-                while t0 < lo {
-                    let n = min(chunk, lo - t0)
-                    for c in 0..<cin {
-                        let src = x + c * length + t0
-                        if dsp32 || dsp64 { for i in 0..<n { scratch[i * cin + c] = src[i] } }
-                        else { for i in 0..<n { scratch[c * n + i] = src[i] } }
-                    }
-                    var co = 0
-                    while co < cout {
-                        if dsp32 {
-                            let co1 = min(co + 1, cout - 1)
-                            for i in 0..<n { a0[i] = biasRequant[2 * co]; a1[i] = biasRequant[2 * co1] }
-                            let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-                            dot2(UnsafePointer(scratch), xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n)
-                            store(co, t0, n) { Int64(a0[$0]) }
-                            if co1 != co { store(co1, t0, n) { Int64(a1[$0]) } }
-                            co += 2
-                        } else if dsp64 {
-                            for i in 0..<n { a64[i] = Int64(biasRequant[2 * co]) }
-                            clef_dot_s16_s64(UnsafeRawPointer(scratch).assumingMemoryBound(to: Int16.self), Int32(cin),
-                                             UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self) + co * cin, Int32(cin),
-                                             a64, Int32(n))
-                            store(co, t0, n) { a64[$0] }
-                            co += 1
-                        } else {
-                            for i in 0..<n {
-                                a64[i] = Int64(accumulate(UnsafePointer(scratch), weight + co * cin, t: i, rowLength: n,
-                                                          start: Acc(biasRequant[2 * co])))
-                            }
-                            store(co, t0, n) { a64[$0] }
-                            co += 1
-                        }
-                    }
-                    t0 += n
+                for i in 0..<n {
+                    let v = clamp(z &+ requantize(acc(i), rq), -32768, 32767)
+                    o[i * ts] = Out(truncatingIfNeeded: clamp(Int64(e.table(Int32(truncatingIfNeeded: v))), outLo, outHi))
                 }
             }
-            return
-        }
-        // Padded rows of (lo - 1) * s + k samples for the dot products; the generic loop reads
-        // the phase-split layout.
-        var rows = UnsafePointer(scratch), rowLength = (lo - 1) * s + k
-        if !(dsp32 || dsp64) {
-            rowLength = prepareQuantInput(x, channels: shape.inChannels, length: length, shape: shape,
-                                          padValues: padValues, into: scratch)
+        } else if let sums {
+            var sum: Int64 = 0
+            for i in 0..<n {
+                let v = clamp(z &+ requantize(acc(i), rq), outLo, outHi)
+                o[i * ts] = Out(truncatingIfNeeded: v)
+                sum = sum &+ (v &- z)
+            }
+            sums[co] = sums[co] &+ sum
         } else {
-            let left = max(0, (lo - 1) * s + k - length) / 2
-            for c in 0..<shape.inChannels {
-                let pad = In(truncatingIfNeeded: padValues.map { $0[2 * c] } ?? 0)
-                let row = scratch + c * rowLength, src = x + c * length
-                for v in 0..<rowLength {
-                    let i = v - left
-                    row[v] = (i >= 0 && i < length) ? src[i] : pad
+            for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp(z &+ requantize(acc(i), rq), outLo, outHi)) }
+        }
+    }
+}
+
+extension QuantConv {
+    /// Output steps per kernel pass (the accumulators live on the stack; 1x1 inputs are copied
+    /// in chunks of this many steps).
+    public static var chunk: Int { 32 }
+
+    /// True when the sums of `In` inputs fit the CLEFDSP int32 dot products: int8 weights on int8
+    /// inputs, or on int16 inputs with fewer than 512 terms per sum (|sum| < 2^31 either way).
+    @inline(__always)
+    func usesDot2<In: FixedWidthInteger>(_: In.Type) -> Bool {
+        Weight.self == Int8.self && (In.self == Int8.self || (In.self == Int16.self && shape.inPerGroup * shape.kernel < 512))
+    }
+
+    /// A 1x1 convolution (one group) of `n` <= `chunk` steps of a transposed input
+    /// x[t * inChannels + c] (each sum runs over contiguous memory), for output steps t0 ..< t0 + n.
+    public func pointwise<In: FixedWidthInteger, Out: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, t0: Int,
+                                                                        into d: ConvOutput<Out>) {
+        let cin = shape.inChannels, cout = shape.outChannels
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * Self.chunk) { wide in
+            let a64 = wide.baseAddress!
+            if usesDot2(In.self) {
+                let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
+                let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                var co = 0
+                while co < cout {
+                    // Two output channels per pass (the second repeats the first if the count is odd).
+                    let co1 = min(co + 1, cout - 1)
+                    for i in 0..<n { a0[i] = biasRequant[2 * co]; a1[i] = biasRequant[2 * co1] }
+                    dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n)
+                    d.store(co, t0, n, requant: biasRequant[2 * co + 1]) { Int64(a0[$0]) }
+                    if co1 != co { d.store(co1, t0, n, requant: biasRequant[2 * co1 + 1]) { Int64(a1[$0]) } }
+                    co += 2
+                }
+            } else {
+                for co in 0..<cout {
+                    let w = weight + co * cin
+                    for i in 0..<n {
+                        let xi = x + i * cin
+                        var acc = Int64(biasRequant[2 * co])
+                        for c in 0..<cin { acc = acc &+ Int64(truncatingIfNeeded: w[c]) &* Int64(truncatingIfNeeded: xi[c]) }
+                        a64[i] = acc
+                    }
+                    d.store(co, t0, n, requant: biasRequant[2 * co + 1]) { a64[$0] }
                 }
             }
         }
-        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * chunk) { wide in
-            let a0 = UnsafeMutableRawPointer(wide.baseAddress!).assumingMemoryBound(to: Int32.self), a1 = a0 + chunk
+    }
+
+    /// The grouped, strided convolution for output steps t0 ..< t0 + n, reading padded rows:
+    /// output t0 + i of input channel c sums rows[c * rowLength + i * stride + j] over the taps j
+    /// (the caller points `rows` at the first output's window). Int8 weights go to the CLEFDSP
+    /// int32 dot products where the sums fit (`usesDot2`), int16 weights on int16 inputs (the
+    /// stem) to the int64 SMLALD one, anything else to a plain int64 loop; all exact.
+    public func rows<In: FixedWidthInteger, Out: FixedWidthInteger>(_ rows: UnsafePointer<In>, rowLength: Int, count: Int, t0: Int,
+                                                                   into d: ConvOutput<Out>) {
+        let s = shape.stride, k = shape.kernel, cinG = shape.inPerGroup, coutG = shape.outPerGroup
+        let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * Self.chunk) { wide in
             let a64 = wide.baseAddress!
+            let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
             for g in 0..<shape.groups {
+                let gr = rows + g * cinG * rowLength
                 var col = 0
                 while col < coutG {
-                    // dsp32: two output channels per pass (the second repeats the first if the group is odd).
                     let co0 = g * coutG + col, co1 = g * coutG + min(col + 1, coutG - 1)
-                    var t0 = 0
-                    while t0 < lo {
-                        let n = min(chunk, lo - t0)
+                    var i0 = 0
+                    while i0 < count {
+                        let n = min(Self.chunk, count - i0)
+                        let r = gr + i0 * s
                         if dsp32 {
                             for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
                             let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
                             for cl in 0..<cinG {
-                                dot2(rows + (g * cinG + cl) * rowLength + t0 * s, xs: s, w8 + (co0 * cinG + cl) * k,
-                                     w8 + (co1 * cinG + cl) * k, n: k, a0, a1, count: n)
+                                dot2(r + cl * rowLength, xs: s, w8 + (co0 * cinG + cl) * k, w8 + (co1 * cinG + cl) * k,
+                                     n: k, a0, a1, count: n)
                             }
-                            store(co0, t0, n) { Int64(a0[$0]) }
-                            if co1 != co0 { store(co1, t0, n) { Int64(a1[$0]) } }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1]) { Int64(a0[$0]) }
+                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1]) { Int64(a1[$0]) } }
                         } else if dsp64 {
                             for i in 0..<n { a64[i] = Int64(biasRequant[2 * co0]) }
                             let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
-                            let x16 = UnsafeRawPointer(rows).assumingMemoryBound(to: Int16.self)
+                            let x16 = UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self)
                             for cl in 0..<cinG {
-                                clef_dot_s16_s64(x16 + (g * cinG + cl) * rowLength + t0 * s, Int32(s),
-                                                 w16 + (co0 * cinG + cl) * k, Int32(k), a64, Int32(n))
+                                clef_dot_s16_s64(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, Int32(k), a64, Int32(n))
                             }
-                            store(co0, t0, n) { a64[$0] }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1]) { a64[$0] }
                         } else {
-                            let base = rows + g * cinG * s * rowLength, w = weight + co0 * cinG * k
+                            let w = weight + co0 * cinG * k
                             for i in 0..<n {
-                                a64[i] = Int64(accumulate(base, w, t: t0 + i, rowLength: rowLength, start: Acc(biasRequant[2 * co0])))
+                                var acc = Int64(biasRequant[2 * co0])
+                                for cl in 0..<cinG {
+                                    let xr = r + cl * rowLength + i * s, wr = w + cl * k
+                                    for j in 0..<k { acc = acc &+ Int64(truncatingIfNeeded: wr[j]) &* Int64(truncatingIfNeeded: xr[j]) }
+                                }
+                                a64[i] = acc
                             }
-                            store(co0, t0, n) { a64[$0] }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1]) { a64[$0] }
                         }
-                        t0 += n
+                        i0 += n
                     }
                     col += dsp32 ? 2 : 1
                 }
             }
         }
+    }
+
+    /// Elements of `In` that `apply` needs as scratch for an input of `length` samples.
+    public func scratchCount(length: Int) -> Int {
+        shape.isPointwise && shape.groups == 1 ? Self.chunk * shape.inChannels
+            : shape.inChannels * ((shape.outLength(length) - 1) * shape.stride + shape.kernel)
+    }
+
+    /// The whole convolution of channel-first input x [inChannels][length] into `out`
+    /// [outChannels][outLength] (the layer-at-a-time form of `pointwise` / `rows`, which the
+    /// encoder calls on slices). 1x1 layers copy their input one `chunk` of steps at a time,
+    /// transposed, so `out` may overwrite `x`; the others pad each channel with its zero point
+    /// (`padValues`: per-channel (zero point, multiplier) pairs, nil = 0).
+    public func apply<In: FixedWidthInteger, Out: FixedWidthInteger>(
+        _ x: UnsafePointer<In>, length: Int, padValues: UnsafePointer<Int32>?, scratch: UnsafeMutablePointer<In>,
+        outZero: Int32, epilogue: ActivationStep? = nil, out: UnsafeMutablePointer<Out>) {
+        let lo = shape.outLength(length)
+        let d = ConvOutput(out, channelStride: lo, timeStride: 1, zero: outZero, epilogue: epilogue)
+        if shape.isPointwise && shape.groups == 1 {
+            let cin = shape.inChannels
+            var t0 = 0
+            while t0 < lo {
+                let n = min(Self.chunk, lo - t0)
+                for c in 0..<cin {
+                    let src = x + c * length + t0
+                    for i in 0..<n { scratch[i * cin + c] = src[i] }
+                }
+                pointwise(UnsafePointer(scratch), count: n, t0: t0, into: d)
+                t0 += n
+            }
+            return
+        }
+        let rowLength = (lo - 1) * shape.stride + shape.kernel
+        let left = max(0, rowLength - length) / 2
+        for c in 0..<shape.inChannels {
+            let pad = In(truncatingIfNeeded: padValues.map { $0[2 * c] } ?? 0)
+            let row = scratch + c * rowLength, src = x + c * length
+            for v in 0..<rowLength {
+                let i = v - left
+                row[v] = (i >= 0 && i < length) ? src[i] : pad
+            }
+        }
+        rows(UnsafePointer(scratch), rowLength: rowLength, count: lo, t0: 0, into: d)
     }
 
     /// The int8- or int16-input dot product of CLEFDSP.

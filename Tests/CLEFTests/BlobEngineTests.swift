@@ -74,6 +74,32 @@ final class BlobEngineTests: XCTestCase {
         }
     }
 
+    /// The integer encoders run their blocks over time slices: every slice budget (one output
+    /// step per slice for the widest block up to whole tensors) gives the same bits, on window
+    /// lengths that exercise the padding and the last max-pool window.
+    func testSlicedBlocksGiveIdenticalBits() throws {
+        func codes<Act: QuantActivation>(_ q: QuantEncoder<Act>, _ x: [Int16], budget: Int) -> [Int32] {
+            let ws = QuantWorkspace<Act>(config: q.config, maxLength: x.count, rowBudget: budget)
+            var out = [Int32](repeating: 0, count: q.embeddingDim)
+            x.withUnsafeBufferPointer { q.forward($0.baseAddress!, length: x.count, workspace: ws, output: &out) }
+            return out
+        }
+        func check<Act: QuantActivation>(_ q: QuantEncoder<Act>, _ name: String) {
+            for length in [5000, 3331, 997] {
+                let w = Self.calibration[0]
+                let x = (0..<length).map { Int16(clamping: Int((w[$0 % w.count] / q.inputScale).rounded())) }
+                let whole = QuantWorkspace<Act>.wholeRowBudget(config: q.config, maxLength: length)
+                let reference = codes(q, x, budget: whole)
+                XCTAssertTrue(reference.contains { $0 != 0 }, name)
+                for budget in [0, 2500, QuantWorkspace<Act>.defaultRowBudget, whole / 3] {
+                    XCTAssertEqual(codes(q, x, budget: budget), reference, "\(name) length \(length) budget \(budget)")
+                }
+            }
+        }
+        try withBlob(.q8) { blob in check(try QuantEncoder<Int8>(blob: blob), "q8") }
+        try withBlob(.q16) { blob in check(try QuantEncoder<Int16>(blob: blob), "q16") }
+    }
+
     /// The engines stay close to f32 on the bundled calibration windows (in-sample; the
     /// held-out measurement is `Tools/fidelity.sh`).
     func testEngineFidelityInSample() throws {

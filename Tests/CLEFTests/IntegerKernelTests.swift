@@ -66,11 +66,11 @@ final class IntegerKernelTests: XCTestCase {
                     QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!) } }
                 var y8 = [Int16](repeating: 0, count: s.outChannels * o)
                 var scratch8 = [Int8](repeating: 0, count: conv.scratchCount(length: length))
-                conv.apply(x, length: length, padValues: params, scratch: &scratch8, accumulator: Int32.self, outZero: outZero, out: &y8)
+                conv.apply(x, length: length, padValues: params, scratch: &scratch8, outZero: outZero, out: &y8)
                 let x16 = (0..<(s.inChannels * length)).map { _ in Int16(g.int(-32768...32767)) }
                 var y16 = [Int16](repeating: 0, count: s.outChannels * o)
                 var scratch16 = [Int16](repeating: 0, count: conv.scratchCount(length: length))
-                conv.apply(x16, length: length, padValues: params, scratch: &scratch16, accumulator: Int64.self, outZero: outZero, out: &y16)
+                conv.apply(x16, length: length, padValues: params, scratch: &scratch16, outZero: outZero, out: &y16)
                 withExtendedLifetime((w, br)) {
                     check(y, x.map(Int64.init), "run"); check(y8, x.map(Int64.init), "apply int8")
                     check(y16, x16.map(Int64.init), "apply int16")
@@ -113,7 +113,7 @@ final class IntegerKernelTests: XCTestCase {
             var scratch = [Int16](repeating: 0, count: s.preparedCount(length))
             w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in
                 QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
-                    .apply(x, length: length, padValues: nil, scratch: &scratch, accumulator: Int64.self, outZero: 3, out: &y)
+                    .apply(x, length: length, padValues: nil, scratch: &scratch, outZero: 3, out: &y)
             } }
             let left = max(0, (o - 1) * s.stride + s.kernel - length) / 2
             for co in 0..<s.outChannels {
