@@ -77,7 +77,9 @@ public struct BlobReader {
     public let size: ModelSize
     /// Window length the activation arena was planned for.
     public let plannedLength: Int
-    public let tensors: [BlobTensor]
+    public let tensorCount: Int
+    /// Where the tensor table, string table and data section start (validated by `init`).
+    let tableOffset: Int, stringOffset: Int, stringLength: Int, dataOffset: Int, dataLength: Int
 
     public init(_ bytes: UnsafeRawBufferPointer) throws(BlobError) {
         self.bytes = bytes
@@ -136,44 +138,70 @@ public struct BlobReader {
         guard dataOff % BlobConstants.alignment == 0, dataOff + dataLen <= n - 4 else {
             throw BlobError("data section", "offset \(dataOff) is misaligned or the section lies outside the file")
         }
-        var list: [BlobTensor] = []
-        list.reserveCapacity(tensorCount)
-        for t in 0..<tensorCount {
-            let e = tableOff + t * BlobConstants.tensorEntrySize
-            let nameOff = u32(e), nameLen = u16(e + 4)
-            guard nameLen > 0, nameOff + nameLen <= strLen else { throw BlobError("tensor \(t) name", "lies outside the string table") }
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(strOff + nameOff)..<(strOff + nameOff + nameLen)]), as: UTF8.self)
-            guard let dtype = BlobDType(rawValue: bytes[e + 6]) else { throw BlobError("tensor '\(name)' dtype", "unknown code \(bytes[e + 6])") }
-            let rank = u8(e + 7)
-            guard rank <= BlobConstants.maxRank else { throw BlobError("tensor '\(name)' rank", "\(rank) exceeds \(BlobConstants.maxRank)") }
-            var shape: [Int] = []
-            var count = 1
-            for d in 0..<rank {
-                let v = u32(e + 8 + 4 * d)
-                let (c, o) = count.multipliedReportingOverflow(by: v)
-                guard !o, c <= dataLen else { throw BlobError("tensor '\(name)' shape", "dimensions are absurd (more elements than the data section holds)") }
-                count = c
-                shape.append(v)
-            }
-            let off = u32(e + 24), len = u32(e + 28)
-            guard len == count * dtype.byteSize else {
-                throw BlobError("tensor '\(name)' size", "\(len) bytes, but shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
-            }
-            guard off % BlobConstants.alignment == 0 else { throw BlobError("tensor '\(name)' offset", "\(off) is not \(BlobConstants.alignment)-byte aligned") }
-            guard off + len <= dataLen else { throw BlobError("tensor '\(name)' data", "runs past the data section") }
-            let scale = Float(bitPattern: UInt32(truncatingIfNeeded: u32(e + 32)))
-            let zp = Int32(truncatingIfNeeded: u32(e + 36))
-            guard scale.isFinite, scale >= 0 else { throw BlobError("tensor '\(name)' scale", "is not a finite non-negative number") }
-            list.append(BlobTensor(name: name, dtype: dtype, shape: shape, offset: dataOff + off, byteCount: len,
-                                   scale: scale, zeroPoint: zp))
+        self.tensorCount = tensorCount
+        self.tableOffset = tableOff
+        self.stringOffset = strOff
+        self.stringLength = strLen
+        self.dataOffset = dataOff
+        self.dataLength = dataLen
+        // Every entry is validated now; lookups later decode entries in place, so the table
+        // costs no memory (a firmware image reads it from flash).
+        for t in 0..<tensorCount { _ = try entry(t) }
+    }
+
+    /// Entry `i` of the tensor table, decoded and checked.
+    public func entry(_ i: Int) throws(BlobError) -> BlobTensor {
+        func u8(_ o: Int) -> Int { Int(bytes[o]) }
+        func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        let e = tableOffset + i * BlobConstants.tensorEntrySize
+        let nameOff = u32(e), nameLen = u16(e + 4)
+        guard nameLen > 0, nameOff + nameLen <= stringLength else { throw BlobError("tensor \(i) name", "lies outside the string table") }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(stringOffset + nameOff)..<(stringOffset + nameOff + nameLen)]),
+                          as: UTF8.self)
+        guard let dtype = BlobDType(rawValue: bytes[e + 6]) else { throw BlobError("tensor '\(name)' dtype", "unknown code \(bytes[e + 6])") }
+        let rank = u8(e + 7)
+        guard rank <= BlobConstants.maxRank else { throw BlobError("tensor '\(name)' rank", "\(rank) exceeds \(BlobConstants.maxRank)") }
+        var shape: [Int] = []
+        var count = 1
+        for d in 0..<rank {
+            let v = u32(e + 8 + 4 * d)
+            let (c, o) = count.multipliedReportingOverflow(by: v)
+            guard !o, c <= dataLength else { throw BlobError("tensor '\(name)' shape", "dimensions are absurd (more elements than the data section holds)") }
+            count = c
+            shape.append(v)
         }
-        tensors = list
+        let off = u32(e + 24), len = u32(e + 28)
+        guard len == count * dtype.byteSize else {
+            throw BlobError("tensor '\(name)' size", "\(len) bytes, but shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
+        }
+        guard off % BlobConstants.alignment == 0 else { throw BlobError("tensor '\(name)' offset", "\(off) is not \(BlobConstants.alignment)-byte aligned") }
+        guard off + len <= dataLength else { throw BlobError("tensor '\(name)' data", "runs past the data section") }
+        let scale = Float(bitPattern: UInt32(truncatingIfNeeded: u32(e + 32)))
+        let zp = Int32(truncatingIfNeeded: u32(e + 36))
+        guard scale.isFinite, scale >= 0 else { throw BlobError("tensor '\(name)' scale", "is not a finite non-negative number") }
+        return BlobTensor(name: name, dtype: dtype, shape: shape, offset: dataOffset + off, byteCount: len, scale: scale, zeroPoint: zp)
+    }
+
+    /// Every tensor, in table order (decoded on each call).
+    public var tensors: [BlobTensor] {
+        var list: [BlobTensor] = []
+        for i in 0..<tensorCount { if let t = try? entry(i) { list.append(t) } }
+        return list
     }
 
     public func tensor(_ name: String) -> BlobTensor? {
-        // Byte comparison: String == needs the Unicode normalisation tables, which a firmware
-        // image would have to link (and names are ASCII).
-        for t in tensors where t.name.utf8.elementsEqual(name.utf8) { return t }
+        // Names compared as bytes in place: String == needs the Unicode normalisation tables,
+        // which a firmware image would have to link (and names are ASCII).
+        let want = name.utf8
+        for i in 0..<tensorCount {
+            let e = tableOffset + i * BlobConstants.tensorEntrySize
+            let nameOff = Int(bytes[e]) | Int(bytes[e + 1]) << 8 | Int(bytes[e + 2]) << 16 | Int(bytes[e + 3]) << 24
+            let nameLen = Int(bytes[e + 4]) | Int(bytes[e + 5]) << 8
+            guard nameLen == want.count else { continue }
+            let start = stringOffset + nameOff
+            if UnsafeRawBufferPointer(rebasing: bytes[start..<(start + nameLen)]).elementsEqual(want) { return try? entry(i) }
+        }
         return nil
     }
 

@@ -85,19 +85,26 @@ public enum Engine {
             roundInputToHalf(workspace.halfInput, count)
             n.forward(workspace.halfInput, length: length, workspace: ws, output: output)
         case .q8(let q):
-            quantizeInput(input, length: length, scale: q.inputScale, into: workspace.codes)
-            q.forward(workspace.codes, length: length, workspace: workspace.q8!, output: workspace.outCodes)
+            let ws = workspace.q8!
+            for c in 0..<config.inChannels {
+                quantize(input + c * length, count: length, scale: q.inputScale, into: q.inputRow(c, length: length, workspace: ws))
+            }
+            q.forwardPrepared(length: length, workspace: ws, output: workspace.outCodes)
             for c in 0..<q.embeddingDim { output[c] = Float(workspace.outCodes[c]) * q.outputScale }
         case .q16(let q):
-            quantizeInput(input, length: length, scale: q.inputScale, into: workspace.codes)
-            q.forward(workspace.codes, length: length, workspace: workspace.q16!, output: workspace.outCodes)
+            let ws = workspace.q16!
+            for c in 0..<config.inChannels {
+                quantize(input + c * length, count: length, scale: q.inputScale, into: q.inputRow(c, length: length, workspace: ws))
+            }
+            q.forwardPrepared(length: length, workspace: ws, output: workspace.outCodes)
             for c in 0..<q.embeddingDim { output[c] = Float(workspace.outCodes[c]) * q.outputScale }
         }
     }
 
-    func quantizeInput(_ x: UnsafePointer<Float>, length: Int, scale: Float, into codes: UnsafeMutablePointer<Int16>) {
+    /// Float input -> int16 codes, written straight into the encoder's padded input rows.
+    func quantize(_ x: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<Int16>) {
         let inv = 1 / scale
-        for i in 0..<(config.inChannels * length) {
+        for i in 0..<count {
             let v = (x[i] * inv).rounded(.toNearestOrEven)
             codes[i] = Int16(max(-32768, min(32767, v.isNaN ? 0 : v)))
         }
@@ -114,7 +121,6 @@ public final class EngineWorkspace {
     let float: FloatWorkspace?
     let q8: QuantWorkspace<Int8>?
     let q16: QuantWorkspace<Int16>?
-    let codes: UnsafeMutablePointer<Int16>
     let outCodes: UnsafeMutablePointer<Int32>
     let halfInput: UnsafeMutablePointer<Float>
 
@@ -131,16 +137,21 @@ public final class EngineWorkspace {
         }
         outCodes = .allocate(capacity: c.embeddingDim)
         outCodes.initialize(repeating: 0, count: c.embeddingDim)
-        // Only the f16 engine rounds its input in a copy; only the integer engines need codes.
+        // Only the f16 engine rounds its input in a copy (the integer engines quantise theirs
+        // straight into their arena).
         let halfCount = engine.precision == .f16 ? c.inChannels * maxLength : 1
-        let codeCount = engine.precision == .q8 || engine.precision == .q16 ? c.inChannels * maxLength : 1
         halfInput = .allocate(capacity: halfCount)
         halfInput.initialize(repeating: 0, count: halfCount)
-        codes = .allocate(capacity: codeCount)
-        codes.initialize(repeating: 0, count: codeCount)
     }
 
     deinit {
-        codes.deallocate(); outCodes.deallocate(); halfInput.deallocate()
+        outCodes.deallocate(); halfInput.deallocate()
+    }
+
+    /// Floats a caller may fill and pass to `embed` as its input (embed reads them before it
+    /// overwrites them): part of the integer engines' arena, idle between windows, so a stream
+    /// needs no input buffer of its own. nil for the float engines or if `count` does not fit.
+    public func inputScratch(count: Int) -> UnsafeMutablePointer<Float>? {
+        q8?.floatScratch(count: count) ?? q16?.floatScratch(count: count)
     }
 }

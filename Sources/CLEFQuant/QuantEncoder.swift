@@ -155,19 +155,44 @@ public struct QuantEncoder<Act: QuantActivation> {
     public func forward(_ input: UnsafePointer<Int16>, length: Int, workspace ws: QuantWorkspace<Act>,
                         output: UnsafeMutablePointer<Int32>) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
-        markLayer(0)
-        // The stem's zero-padded input rows (its output is produced on demand by `stemColumns`).
-        let sl = stem.shape.outLength(length)
-        let stemRow = (sl - 1) * stem.shape.stride + stem.shape.kernel
-        let stemLeft = max(0, stemRow - length) / 2
         for c in 0..<config.inChannels {
-            let row = ws.stemRows + c * stemRow, src = input + c * length
-            for v in 0..<stemRow {
-                let i = v - stemLeft
-                row[v] = (i >= 0 && i < length) ? src[i] : 0
-            }
+            inputRow(c, length: length, workspace: ws).update(from: input + c * length, count: length)
+        }
+        forwardPrepared(length: length, workspace: ws, output: output)
+    }
+
+    /// Where the int16 codes of input channel `c` go for `forwardPrepared`: straight into the
+    /// stem's zero-padded rows (no separate input copy).
+    public func inputRow(_ c: Int, length: Int, workspace ws: QuantWorkspace<Act>) -> UnsafeMutablePointer<Int16> {
+        let (row, left) = stemRowGeometry(length)
+        return ws.stemRows + c * row + left
+    }
+
+    /// Row length and left padding of the stem's input rows for a window of `length` samples.
+    @inline(__always)
+    func stemRowGeometry(_ length: Int) -> (Int, Int) {
+        let row = (stem.shape.outLength(length) - 1) * stem.shape.stride + stem.shape.kernel
+        return (row, max(0, row - length) / 2)
+    }
+
+    /// `forward` on codes already written through `inputRow`.
+    #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
+    @_specialize(exported: true, where Act == Int8)
+    @_specialize(exported: true, where Act == Int16)
+    #endif
+    public func forwardPrepared(length: Int, workspace ws: QuantWorkspace<Act>, output: UnsafeMutablePointer<Int32>) {
+        precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
+        markLayer(0)
+        // Zero padding around each input row (the stem's output is produced on demand by `stemColumns`).
+        let sl = stem.shape.outLength(length)
+        let (stemRow, stemLeft) = stemRowGeometry(length)
+        for c in 0..<config.inChannels {
+            let row = ws.stemRows + c * stemRow
+            for v in 0..<stemLeft { row[v] = 0 }
+            for v in (stemLeft + length)..<stemRow { row[v] = 0 }
         }
         let stemInput = StemInput(rows: UnsafePointer(ws.stemRows), rowLength: stemRow)
+        _ = UnsafeMutableRawPointer(ws.bufB).bindMemory(to: Int16.self, capacity: ws.bufferBCount)   // after any float use
         var x: UnsafeMutablePointer<Int16>? = nil, o = ws.bufB, other = ws.bufA
         var len = sl
         for (bi, b) in blocks.enumerated() {
@@ -387,6 +412,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     public let rowBudget: Int
     let bufA: UnsafeMutablePointer<Int16>
     let bufB: UnsafeMutablePointer<Int16>
+    let bufferBCount: Int
     let rows: UnsafeMutablePointer<Act>
     let conv3Input: UnsafeMutablePointer<Act>
     let chunkRaw: UnsafeMutableRawPointer
@@ -414,7 +440,12 @@ public final class QuantWorkspace<Act: QuantActivation> {
             p.initialize(repeating: 0, count: max(n, 1))
             return p
         }
-        bufA = alloc(plan.bufferA, Int16.self); bufB = alloc(plan.bufferB, Int16.self)
+        bufA = alloc(plan.bufferA, Int16.self)
+        // B is 16-byte aligned: before each window it lends itself out as float scratch.
+        bufferBCount = max(plan.bufferB, 1)
+        let bBytes = bufferBCount * 2
+        let braw = UnsafeMutableRawPointer.allocate(byteCount: bBytes, alignment: 16)
+        bufB = braw.initializeMemory(as: Int16.self, repeating: 0, count: bBytes / 2)
         rows = alloc(plan.rowBudget, Act.self); conv3Input = alloc(plan.conv3Input, Act.self)
         let chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
@@ -424,6 +455,15 @@ public final class QuantWorkspace<Act: QuantActivation> {
         gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }
+
+    /// Floats that may be used until the next `forwardPrepared` (which overwrites them): buffer
+    /// B, idle between windows, so a stream can preprocess its window inside the arena. nil when
+    /// `count` floats do not fit.
+    public func floatScratch(count: Int) -> UnsafeMutablePointer<Float>? {
+        count * 4 <= byteCountB ? UnsafeMutableRawPointer(bufB).bindMemory(to: Float.self, capacity: count) : nil
+    }
+
+    var byteCountB: Int { bufferBCount * 2 }
 
     /// conv1's transposed input chunk (Swish codes) and the stem's output chunk share one buffer.
     var chunkInput: UnsafeMutablePointer<Act> { chunkRaw.assumingMemoryBound(to: Act.self) }

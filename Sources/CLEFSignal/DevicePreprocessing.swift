@@ -25,15 +25,21 @@ public struct SOSFilter: Sendable {
     /// y = sosfiltfilt(x) with scipy's defaults. Requires length > padLength.
     public func filtfilt(_ x: UnsafePointer<Float>, length n: Int, output y: UnsafeMutablePointer<Float>,
                          scratch ext: UnsafeMutablePointer<Float>) {
+        for i in 0..<n { ext[padLength + i] = x[i] }
+        filtfiltInPlace(ext, length: n)
+        for i in 0..<n { y[i] = ext[padLength + i] }
+    }
+
+    /// sosfiltfilt of the `n` samples at buf[padLength ..< padLength + n], in place: `buf` has
+    /// room for `padLength` more samples on each side (scipy's odd extension goes there).
+    public func filtfiltInPlace(_ buf: UnsafeMutablePointer<Float>, length n: Int) {
         let pad = padLength
         precondition(n > pad, "filtfilt needs more samples than its padding")
-        let total = n + 2 * pad
-        for i in 0..<pad { ext[i] = 2 * x[0] - x[pad - i] }
-        for i in 0..<n { ext[pad + i] = x[i] }
-        for i in 0..<pad { ext[pad + n + i] = 2 * x[n - 1] - x[n - 2 - i] }
-        run(ext, count: total, reverse: false)
-        run(ext, count: total, reverse: true)
-        for i in 0..<n { y[i] = ext[pad + i] }
+        let x = buf + pad
+        for i in 0..<pad { buf[i] = 2 * x[0] - x[pad - i] }
+        for i in 0..<pad { x[n + i] = 2 * x[n - 1] - x[n - 2 - i] }
+        run(buf, count: n + 2 * pad, reverse: false)
+        run(buf, count: n + 2 * pad, reverse: true)
     }
 
     /// In place, section after section (direct form II transposed), states zi * first sample.

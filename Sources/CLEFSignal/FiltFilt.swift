@@ -196,7 +196,8 @@ public final class WindowPreprocessor {
     let scratch: UnsafeMutablePointer<Double>
     let scratch32: UnsafeMutablePointer<Float>
 
-    public init(length: Int, mode: Preprocessing = .exact, filter: IIRFilter = CLEFBandpass.filter) {
+    /// `padded`: the caller only uses `runPadded` (the float32 path then needs no scratch of its own).
+    public init(length: Int, mode: Preprocessing = .exact, filter: IIRFilter = CLEFBandpass.filter, padded: Bool = false) {
         precondition(length > filter.padLength && length > CLEFBandpass.sos.padLength,
                      "a window must be longer than the filter padding")
         self.length = length
@@ -206,8 +207,11 @@ public final class WindowPreprocessor {
         input = .allocate(capacity: mode == .exact ? length : 1)
         filtered = .allocate(capacity: mode == .exact ? length : 1)
         scratch = .allocate(capacity: mode == .exact ? filter.scratchCount(length: length) : 1)
-        scratch32 = .allocate(capacity: mode == .float32 ? CLEFBandpass.sos.scratchCount(length: length) : 1)
+        scratch32 = .allocate(capacity: mode == .float32 && !padded ? CLEFBandpass.sos.scratchCount(length: length) : 1)
+        self.padded = padded
     }
+
+    let padded: Bool
 
     deinit {
         input.deallocate(); filtered.deallocate(); scratch.deallocate(); scratch32.deallocate()
@@ -216,7 +220,22 @@ public final class WindowPreprocessor {
     /// Bytes of scratch this preprocessor holds (for memory reports).
     public var byteCount: Int {
         mode == .exact ? (2 * length + filter.scratchCount(length: length)) * 8 + 4
-            : CLEFBandpass.sos.scratchCount(length: length) * 4 + 16
+            : (padded ? 4 : CLEFBandpass.sos.scratchCount(length: length) * 4) + 16
+    }
+
+    /// Free floats `runPadded` needs on each side of the window.
+    public var padding: Int { mode == .float32 ? CLEFBandpass.sos.padLength : 0 }
+
+    /// The window (millivolts) at buf[padding ..< padding + length] -> the encoder input, in
+    /// place; the `padding` floats on each side are overwritten.
+    public func runPadded(_ buf: UnsafeMutablePointer<Float>) {
+        switch mode {
+        case .exact:
+            run(buf, output: buf)
+        case .float32:
+            CLEFBandpass.sos.filtfiltInPlace(buf, length: length)
+            zscore(UnsafePointer(buf + padding), count: length, output: buf + padding)
+        }
     }
 
     /// `window` (millivolts, `length` samples) -> z-scored band-passed encoder input. `output`
@@ -229,6 +248,7 @@ public final class WindowPreprocessor {
         case .float32:
             // Filtered into the output, then z-scored in place (zscore reads every value before
             // writing any).
+            precondition(!padded, "this preprocessor was made for runPadded")
             CLEFBandpass.sos.filtfilt(window, length: length, output: output, scratch: scratch32)
             zscore(UnsafePointer(output), count: length, output: output)
             return

@@ -55,7 +55,10 @@ public final class StreamEngine {
     public let config: StreamConfig
     let ring: UnsafeMutablePointer<Float>
     let flags: UnsafeMutablePointer<UInt8>
+    /// The encoder input (the window, preprocessed in place); `preprocessor.padding` floats of
+    /// room on each side. Lent by the engine's arena when it can (integer engines), else owned.
     let input: UnsafeMutablePointer<Float>
+    let ownedInput: UnsafeMutablePointer<Float>?
     public let embedding: UnsafeMutablePointer<Float>
     let preprocessor: WindowPreprocessor
     let workspace: EngineWorkspace
@@ -76,16 +79,24 @@ public final class StreamEngine {
         let n = config.windowLength
         ring = .allocate(capacity: n); ring.initialize(repeating: 0, count: n)
         flags = .allocate(capacity: n); flags.initialize(repeating: 0, count: n)
-        input = .allocate(capacity: n * engine.config.inChannels)
-        input.initialize(repeating: 0, count: n * engine.config.inChannels)
         embedding = .allocate(capacity: engine.config.embeddingDim)
         embedding.initialize(repeating: 0, count: engine.config.embeddingDim)
-        preprocessor = WindowPreprocessor(length: n, mode: config.preprocessing)
+        preprocessor = WindowPreprocessor(length: n, mode: config.preprocessing, padded: true)
         workspace = EngineWorkspace(engine: engine, maxLength: n)
+        let pad = preprocessor.padding, need = n * engine.config.inChannels + 2 * pad
+        if let lent = workspace.inputScratch(count: need) {
+            ownedInput = nil
+            input = lent + pad
+        } else {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: need)
+            p.initialize(repeating: 0, count: need)
+            ownedInput = p
+            input = p + pad
+        }
     }
 
     deinit {
-        ring.deallocate(); flags.deallocate(); input.deallocate(); embedding.deallocate()
+        ring.deallocate(); flags.deallocate(); ownedInput?.deallocate(); embedding.deallocate()
     }
 
     /// One ADC sample in counts.
@@ -143,7 +154,12 @@ public final class StreamEngine {
 
     /// The batch path the stream is checked against: preprocess one window of millivolts and embed it.
     public func embedWindow(_ mv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        preprocessor.run(mv, output: input)
-        engine.embed(input, length: config.windowLength, workspace: workspace, output: out)
+        let n = config.windowLength
+        if mv != UnsafePointer(input) { input.update(from: mv, count: n) }
+        preprocessor.runPadded(input - preprocessor.padding)
+        // Only lead I is streamed: other input channels (if the model has any) are zero (set after
+        // the band-pass, whose right padding runs into channel 1's place).
+        (input + n).update(repeating: 0, count: n * (engine.config.inChannels - 1))
+        engine.embed(input, length: n, workspace: workspace, output: out)
     }
 }

@@ -7,6 +7,7 @@ import CLEFEngine
 import CLEFExport
 import CLEFData
 import CLEFStream
+import CLEFSignal
 
 /// The firmware image (Firmware-Sim: Embedded Swift engine + stream, bare-metal start-up) under
 /// QEMU against the host stream engine on the same blob and signal, bit for bit. Runs for each
@@ -68,13 +69,18 @@ final class FirmwareTests: XCTestCase {
         let stats = CalibrationStats(encoder: m.encoder, windows: calib)
         let sim = try WearableSimulator(record: Fix.path("ecg/cinc2017/A00003"), seconds: 11)
         let hop = 500
-        let signal = Fix.write(try sim.firmwareSignal(hop: hop), "fw-signal.bin")
-        var config = StreamConfig()
-        config.hop = hop
-        config.countsPerMillivolt = Float(sim.countsPerMillivolt)
-        (config.adcMin, config.adcMax) = sim.rails
+        // Every precision with the exact (training) band-pass on every target; q8 with the device
+        // band-pass (float32 sections) on the Cortex-M4F, whose RAM is checked against the nRF52840.
+        var cases = precisions.map { ($0, Preprocessing.exact, targets) }
+        if precisions.contains(.q8), let m4 = targets.first(where: { $0.name == "m4" }) { cases.append((.q8, .float32, [m4])) }
 
-        for p in precisions {
+        for (p, preprocessing, caseTargets) in cases {
+            let signal = Fix.write(try sim.firmwareSignal(hop: hop, flags: preprocessing == .float32 ? 1 : 0), "fw-signal-\(preprocessing).bin")
+            var config = StreamConfig()
+            config.hop = hop
+            config.countsPerMillivolt = Float(sim.countsPerMillivolt)
+            (config.adcMin, config.adcMax) = sim.rails
+            config.preprocessing = preprocessing
             let bytes = try Exporter.export(weights: try m.weights(), config: m.config, size: .small,
                                             options: Exporter.Options(precision: p), calibration: stats)
             let blobPath = Fix.write(bytes, "fw-\(p.name).clefw")
@@ -91,7 +97,7 @@ final class FirmwareTests: XCTestCase {
                 }
             }
             XCTAssertEqual(host.count, 2)
-            for t in targets {
+            for t in caseTargets {
                 let out = Fix.temp("fw-\(t.name)")
                 let build = try Self.run(["bash", Fix.root.appendingPathComponent("Firmware-Sim/build.sh").path, t.name, blobPath, signal, out],
                                          timeout: 900)
@@ -100,7 +106,7 @@ final class FirmwareTests: XCTestCase {
                 let qemu = try Self.run(t.qemu + ["-nographic", "-monitor", "none", "-serial", "none",
                                                   "-semihosting-config", "enable=on,target=native", "-kernel", out + "/fw.elf"],
                                         timeout: 300)
-                XCTAssertEqual(qemu.status, 0, "\(t.name) \(p.name): \(qemu.output.suffix(2000))")
+                XCTAssertEqual(qemu.status, 0, "\(t.name) \(p.name) \(preprocessing): \(qemu.output.suffix(2000))")
                 let fw = Self.parse(qemu.output)
                 XCTAssertEqual(fw.count, host.count, "\(t.name) \(p.name): emissions")
                 var differing = 0
@@ -110,8 +116,14 @@ final class FirmwareTests: XCTestCase {
                     differing += zip(a.1, b.bits).filter { $0 != $1 }.count
                 }
                 XCTAssertEqual(differing, 0, "\(t.name) \(p.name): \(differing) embedding values differ from the host")
-                print("firmware \(t.name) \(p.name): \(fw.count) windows, \(differing) values differ from the host; "
-                      + (qemu.output.split(separator: "\n").first { $0.hasPrefix("M ") }.map(String.init) ?? ""))
+                let memory = qemu.output.split(separator: "\n").first { $0.hasPrefix("M ") }.map(String.init) ?? ""
+                print("firmware \(t.name) \(p.name) \(preprocessing): \(fw.count) windows, \(differing) values differ from the host; " + memory)
+                // "M heap H stack S static T": q8 on the device band-pass must fit the nRF52840's
+                // 256 KB of RAM (docs/firmware.md).
+                let words = memory.split(separator: " ")
+                let ram = stride(from: 2, to: words.count, by: 2).compactMap { Int(words[$0]) }.reduce(0, +)
+                XCTAssertGreaterThan(ram, 0, "\(t.name) \(p.name): no memory line")
+                if preprocessing == .float32 { XCTAssertLessThanOrEqual(ram, 256 * 1024, "\(t.name) q8 RAM: " + memory) }
             }
         }
     }
