@@ -38,7 +38,13 @@ public struct LookupTable {
         multiplier = domain[3]
         inputZero = domain[4]
         self.outputZero = outputZero
+        mask = (1 &<< shift) &- 1
+        half = shift > 0 ? 1 &<< (shift &- 1) : 0
+        // u < (count - 1) << shift <=> u >> shift < count - 1 (capped: u < 2^32 always).
+        limit = UInt32(truncatingIfNeeded: min(Int64(count &- 1) << Int64(shift), Int64(UInt32.max)))
     }
+
+    let mask: Int32, half: Int32, limit: UInt32
 
     /// True when the parameters describe a usable table.
     public static func isValid(count: Int, domain: UnsafePointer<Int32>) -> Bool {
@@ -48,19 +54,25 @@ public struct LookupTable {
 
     @inline(__always)
     public func callAsFunction(_ q: Int32) -> Int32 {
+        // Inside the knots (the common case): one unsigned compare, two loads, the interpolation
+        // (mask and half are 0 when shift is 0, leaving the knot itself).
         let u = q &- start
-        if u < 0 { return Int32(knots[0]) }
-        let i = u &>> shift
-        if i >= count &- 1 {
-            if linearAbove {
-                return Int32(truncatingIfNeeded: clamp(Int64(outputZero) &+ requantize(Int64(q &- inputZero), multiplier), -32768, 32767))
-            }
-            return Int32(knots[Int(count &- 1)])
+        if UInt32(bitPattern: u) < limit {
+            let i = Int(u &>> shift), f = u & mask
+            let a = Int32(knots[i]), b = Int32(knots[i &+ 1])
+            return a &+ (((b &- a) &* f &+ half) &>> shift)
         }
-        let f = u & ((1 &<< shift) &- 1)
-        let a = Int32(knots[Int(i)]), b = Int32(knots[Int(i) &+ 1])
-        if shift == 0 { return a }
-        return a &+ (((b &- a) &* f &+ (1 &<< (shift &- 1))) &>> shift)
+        return outside(q, u)
+    }
+
+    /// Below the first knot, or at and above the last.
+    @inline(never)
+    func outside(_ q: Int32, _ u: Int32) -> Int32 {
+        if u < 0 { return Int32(knots[0]) }
+        if linearAbove {
+            return Int32(truncatingIfNeeded: clamp(Int64(outputZero) &+ requantize(Int64(q &- inputZero), multiplier), -32768, 32767))
+        }
+        return Int32(knots[Int(count &- 1)])
     }
 }
 
@@ -106,4 +118,44 @@ public func requantize32(_ acc: Int32, _ packed: Int32) -> Int64 {
 @inline(__always)
 public func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { v < lo ? lo : (v > hi ? hi : v) }
 
+@inline(__always)
+public func clamp32(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 { v < lo ? lo : (v > hi ? hi : v) }
 
+/// A packed multiplier decoded once (per channel, outside the loops) for 32-bit inputs, giving
+/// `requantize32` bit for bit with four 32-bit operations:
+/// (hi32((acc << pre) * mul) + 2^(s - 1)) >> s, where mul = m << k < 2^31 and
+/// s = r - 32 + k + pre >= 1 (r = 23 + shift). It is exact because
+/// floor((floor(y / 2^a) + c) / 2^s) = floor((y + c * 2^a) / 2^(a + s)) for integers c, and
+/// a + s = r with c = 2^(s - 1) is the rounding term of round(acc * m / 2^r). The pre-shift
+/// (which makes s >= 1 when r < 25) is only taken when the inputs are small enough
+/// (`inputBits`); otherwise (`general`) the 64-bit form runs. Results are within +-2^30, so
+/// `zero + result` cannot overflow and clamping it to 16 bits gives the exact code.
+public struct Requant32 {
+    public let mul: Int32
+    public let pre: Int32
+    public let add: Int32
+    public let shift: Int32
+    public let packed: Int32
+    public let general: Bool
+
+    /// `inputBits`: |acc| < 2^inputBits for every input this multiplier will see (31 for
+    /// arbitrary int32 sums, 16 for differences of int16 codes).
+    public init(_ packed: Int32, inputBits: Int32 = 31) {
+        self.packed = packed
+        let m = packed &>> 8, r = 23 &+ Int32(Int8(truncatingIfNeeded: packed))
+        let pre = max(0, 25 &- r), k = min(8, 63 &- r &- pre)
+        if m == 0 {
+            mul = 0; self.pre = 0; add = 0; shift = 1; general = false
+        } else if pre &+ inputBits <= 31 && k >= 0 && r <= 62 {
+            mul = m &<< k; self.pre = pre; shift = r &- 32 &+ k &+ pre; add = 1 &<< (shift &- 1); general = false
+        } else {
+            mul = 0; self.pre = 0; add = 0; shift = 1; general = true
+        }
+    }
+
+    @inline(__always)
+    public func callAsFunction(_ acc: Int32) -> Int32 {
+        if general { return Int32(truncatingIfNeeded: clamp(requantize32(acc, packed), -(1 << 30), 1 << 30)) }
+        return (Int32(truncatingIfNeeded: (Int64(acc &<< pre) &* Int64(mul)) &>> 32) &+ add) &>> shift
+    }
+}

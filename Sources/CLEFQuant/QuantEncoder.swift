@@ -272,13 +272,12 @@ public struct QuantEncoder<Act: QuantActivation> {
                     // Swish(x) as Act codes, transposed [t][cin] (every block but the first activates its input).
                     let xc = ws.chunkInput
                     let a1 = b.act1!, rq = a1.channelRequant!
-                    let lo = Int64(Act.min), hi = Int64(Act.max), zs = b.p(.zSwish1)
+                    let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1)
                     for c in 0..<cin {
-                        let z = Int64(rq[2 * c]), mult = rq[2 * c + 1], src = x + c * len + i
+                        // Table values and the zero point are int16 codes: the difference has 16 bits.
+                        let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c * len + i
                         for j in 0..<nc {
-                            // Table values and the zero point are int16 codes: the difference fits 32 bits.
-                            let sw = a1.table(Int32(src[j])) &- zs
-                            xc[j * cin + c] = Act(truncatingIfNeeded: clamp(z &+ requantize32(sw, mult), lo, hi))
+                            xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j])) &- zs), lo, hi))
                         }
                     }
                     b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
@@ -350,33 +349,50 @@ public struct QuantEncoder<Act: QuantActivation> {
     func residual(_ b: QuantBlock, _ o: UnsafeMutablePointer<Int16>, outLength lo2: Int, shortcut src: UnsafePointer<Int16>,
                   inputLength len: Int, pool s: Int, ws: QuantWorkspace<Act>) {
         let spec = b.spec
-        let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int64(b.p(.zOutput))
-        let grq = b.p(.gateRequant), irq = b.p(.idRequant)
+        let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int32(b.p(.zOutput))
+        // (o - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
+        let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
         let offset = (spec.outChannels - spec.inChannels) / 2, left = (s - 1) / 2
         for c in 0..<spec.outChannels {
             let gate = Int32(truncatingIfNeeded: clamp(Int64(ws.gates[c]), -32768, 32767))
             let row = o + c * lo2
             let ci = c - offset
-            let sc: UnsafePointer<Int16>? = (ci >= 0 && ci < spec.inChannels) ? src + ci * len : nil
-            for t in 0..<lo2 {
-                var v = zy &+ requantize32((Int32(row[t]) &- zo) &* gate, grq)
-                if let sc {
-                    var id: Int32
-                    if s == 1 {
-                        id = Int32(sc[t])
-                    } else {
-                        id = Int32.min
-                        for j in 0..<s {
-                            let i = t * s + j - left
-                            let q = (i >= 0 && i < len) ? Int32(sc[i]) : zx
-                            if q > id { id = q }
-                        }
-                    }
-                    v = v &+ requantize32(id &- zx, irq)
+            guard ci >= 0 && ci < spec.inChannels else {
+                for t in 0..<lo2 { row[t] = Int16(truncatingIfNeeded: clamp32(zy &+ grq((Int32(row[t]) &- zo) &* gate), -32768, 32767)) }
+                continue
+            }
+            let sc = src + ci * len
+            if s == 1 {
+                for t in 0..<lo2 {
+                    row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(Int32(sc[t]) &- zx))
                 }
-                row[t] = Int16(truncatingIfNeeded: clamp(v, -32768, 32767))
+                continue
+            }
+            // Windows inside the input need no bounds checks; the others see pads of code zInput.
+            let first = (left + s - 1) / s, last = len + left - s   // window t is inside iff first <= t, t * s <= last
+            let end = last < 0 ? first : max(first, min(lo2, last / s + 1))
+            for t in 0..<lo2 {
+                var id: Int32
+                let i0 = t * s - left
+                if t >= first && t < end {
+                    id = Int32(sc[i0])
+                    for j in 1..<s { id = max(id, Int32(sc[i0 + j])) }
+                } else {
+                    id = Int32.min
+                    for j in 0..<s {
+                        let i = i0 + j
+                        id = max(id, (i >= 0 && i < len) ? Int32(sc[i]) : zx)
+                    }
+                }
+                row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(id &- zx))
             }
         }
+    }
+
+    /// clamp(z + a + b) to int16 for |a|, |b| <= 2^30 (the sum needs 33 bits in the worst case).
+    @inline(__always)
+    func sum16(_ z: Int32, _ a: Int32, _ b: Int32) -> Int16 {
+        Int16(truncatingIfNeeded: clamp(Int64(z) &+ Int64(a) &+ Int64(b), -32768, 32767))
     }
 
     /// The gates from the conv3 sums collected in `ws.seSums`.

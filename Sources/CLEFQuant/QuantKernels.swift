@@ -109,37 +109,45 @@ public struct ConvOutput<Out: FixedWidthInteger> {
         self.sums = sums
     }
 
-    /// Stores `n` outputs of channel `co` from step `t0`, `acc(i)` being the sum of step t0 + i.
+    /// Stores `n` outputs of channel `co` from step `t0`, `code(i)` being the int16 code
+    /// clamp(zero + requant(sum)) of step t0 + i.
     @inline(__always)
-    func store(_ co: Int, _ t0: Int, _ n: Int, requant rq: Int32, _ acc: (Int) -> Int64) {
+    func store(_ co: Int, _ t0: Int, _ n: Int, _ code: (Int) -> Int32) {
         let o = base + co * channelStride + t0 * timeStride, ts = timeStride
-        let z = Int64(zero), outLo = Int64(Out.min), outHi = Int64(Out.max)
+        let outLo = Int32(Out.min), outHi = Int32(Out.max)
         if let e = epilogue {
-            let tz = Int64(e.table.outputZero)
             if let cr = e.channelRequant {
-                let cz = Int64(cr[2 * co]), m = cr[2 * co + 1]
-                for i in 0..<n {
-                    let v = clamp(z &+ requantize(acc(i), rq), -32768, 32767)
-                    let sw = Int64(e.table(Int32(truncatingIfNeeded: v))) &- tz
-                    o[i * ts] = Out(truncatingIfNeeded: clamp(cz &+ requantize(sw, m), outLo, outHi))
-                }
+                // Table outputs and their zero point are int16 codes: the difference has 16 bits.
+                let cz = cr[2 * co], m = Requant32(cr[2 * co + 1], inputBits: 16), tz = e.table.outputZero
+                for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(cz &+ m(e.table(code(i)) &- tz), outLo, outHi)) }
             } else {
-                for i in 0..<n {
-                    let v = clamp(z &+ requantize(acc(i), rq), -32768, 32767)
-                    o[i * ts] = Out(truncatingIfNeeded: clamp(Int64(e.table(Int32(truncatingIfNeeded: v))), outLo, outHi))
-                }
+                for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(e.table(code(i)), outLo, outHi)) }
             }
         } else if let sums {
-            var sum: Int64 = 0
+            var sum: Int32 = 0   // at most chunk x 2^16
             for i in 0..<n {
-                let v = clamp(z &+ requantize(acc(i), rq), outLo, outHi)
+                let v = clamp32(code(i), outLo, outHi)
                 o[i * ts] = Out(truncatingIfNeeded: v)
-                sum = sum &+ (v &- z)
+                sum = sum &+ (v &- zero)
             }
-            sums[co] = sums[co] &+ sum
+            sums[co] = sums[co] &+ Int64(sum)
         } else {
-            for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp(z &+ requantize(acc(i), rq), outLo, outHi)) }
+            for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(code(i), outLo, outHi)) }
         }
+    }
+
+    /// `store` of int32 sums (the dot-product paths).
+    @inline(__always)
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int32>) {
+        let rq = Requant32(packed), z = zero
+        store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
+    }
+
+    /// `store` of int64 sums (the stem and the generic paths).
+    @inline(__always)
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int64>) {
+        let z = Int64(zero)
+        store(co, t0, n) { Int32(truncatingIfNeeded: clamp(z &+ requantize(acc[$0], packed), -32768, 32767)) }
     }
 }
 
@@ -171,8 +179,8 @@ extension QuantConv {
                     let co1 = min(co + 1, cout - 1)
                     for i in 0..<n { a0[i] = biasRequant[2 * co]; a1[i] = biasRequant[2 * co1] }
                     dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n)
-                    d.store(co, t0, n, requant: biasRequant[2 * co + 1]) { Int64(a0[$0]) }
-                    if co1 != co { d.store(co1, t0, n, requant: biasRequant[2 * co1 + 1]) { Int64(a1[$0]) } }
+                    d.store(co, t0, n, requant: biasRequant[2 * co + 1], a0)
+                    if co1 != co { d.store(co1, t0, n, requant: biasRequant[2 * co1 + 1], a1) }
                     co += 2
                 }
             } else {
@@ -184,7 +192,7 @@ extension QuantConv {
                         for c in 0..<cin { acc = acc &+ Int64(truncatingIfNeeded: w[c]) &* Int64(truncatingIfNeeded: xi[c]) }
                         a64[i] = acc
                     }
-                    d.store(co, t0, n, requant: biasRequant[2 * co + 1]) { a64[$0] }
+                    d.store(co, t0, n, requant: biasRequant[2 * co + 1], a64)
                 }
             }
         }
@@ -218,8 +226,8 @@ extension QuantConv {
                                 dot2(r + cl * rowLength, xs: s, w8 + (co0 * cinG + cl) * k, w8 + (co1 * cinG + cl) * k,
                                      n: k, a0, a1, count: n)
                             }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1]) { Int64(a0[$0]) }
-                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1]) { Int64(a1[$0]) } }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
+                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
                         } else if dsp64 {
                             for i in 0..<n { a64[i] = Int64(biasRequant[2 * co0]) }
                             let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
@@ -227,7 +235,7 @@ extension QuantConv {
                             for cl in 0..<cinG {
                                 clef_dot_s16_s64(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, Int32(k), a64, Int32(n))
                             }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1]) { a64[$0] }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a64)
                         } else {
                             let w = weight + co0 * cinG * k
                             for i in 0..<n {
@@ -238,7 +246,7 @@ extension QuantConv {
                                 }
                                 a64[i] = acc
                             }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1]) { a64[$0] }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a64)
                         }
                         i0 += n
                     }

@@ -55,10 +55,9 @@ public final class StreamEngine {
     public let config: StreamConfig
     let ring: UnsafeMutablePointer<Float>
     let flags: UnsafeMutablePointer<UInt8>
-    /// The encoder input (the window, preprocessed in place); `preprocessor.padding` floats of
-    /// room on each side. Lent by the engine's arena when it can (integer engines), else owned.
-    let input: UnsafeMutablePointer<Float>
+    /// Own encoder input buffer, when the engine's arena cannot lend one (float engines).
     let ownedInput: UnsafeMutablePointer<Float>?
+    let inputCount: Int
     public let embedding: UnsafeMutablePointer<Float>
     let preprocessor: WindowPreprocessor
     let workspace: EngineWorkspace
@@ -83,16 +82,21 @@ public final class StreamEngine {
         embedding.initialize(repeating: 0, count: engine.config.embeddingDim)
         preprocessor = WindowPreprocessor(length: n, mode: config.preprocessing, padded: true)
         workspace = EngineWorkspace(engine: engine, maxLength: n)
-        let pad = preprocessor.padding, need = n * engine.config.inChannels + 2 * pad
-        if let lent = workspace.inputScratch(count: need) {
+        inputCount = n * engine.config.inChannels + 2 * preprocessor.padding
+        if workspace.inputScratch(count: inputCount) != nil {
             ownedInput = nil
-            input = lent + pad
         } else {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: need)
-            p.initialize(repeating: 0, count: need)
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: inputCount)
+            p.initialize(repeating: 0, count: inputCount)
             ownedInput = p
-            input = p + pad
         }
+    }
+
+    /// The encoder input (the window, preprocessed in place), `preprocessor.padding` floats of
+    /// room on each side. Lent by the integer engines' arena, which the encoder then overwrites:
+    /// asked for again (rebinding the memory to Float) for every window, never kept.
+    func inputBuffer() -> UnsafeMutablePointer<Float> {
+        (ownedInput ?? workspace.inputScratch(count: inputCount)!) + preprocessor.padding
     }
 
     deinit {
@@ -132,6 +136,7 @@ public final class StreamEngine {
     /// Embeds the latest window into `embedding` (unless unusable).
     func emit() -> Emission {
         let n = config.windowLength
+        let input = inputBuffer()
         var quality: UInt8 = 0
         var bad = 0
         for i in 0..<n {
@@ -155,6 +160,7 @@ public final class StreamEngine {
     /// The batch path the stream is checked against: preprocess one window of millivolts and embed it.
     public func embedWindow(_ mv: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let n = config.windowLength
+        let input = inputBuffer()
         if mv != UnsafePointer(input) { input.update(from: mv, count: n) }
         preprocessor.runPadded(input - preprocessor.padding)
         // Only lead I is streamed: other input channels (if the model has any) are zero (set after

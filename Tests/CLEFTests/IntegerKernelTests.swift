@@ -37,6 +37,35 @@ final class IntegerKernelTests: XCTestCase {
         XCTAssertFalse(requantIsValid(packRequant(mult: 1 << 22, shift: 40)))
     }
 
+    /// The per-channel 32-bit requantiser equals the exact rounding for every shift and every
+    /// input the caller promises (`inputBits`), including the extremes.
+    func testRequant32IsExact() {
+        var g = LCG(s: 11)
+        for bits: Int32 in [31, 16] {
+            for r in Int32(1)...62 {
+                for _ in 0..<400 {
+                    let mult = Int32(g.int(1 << 22...(1 << 23) - 1))
+                    let packed = packRequant(mult: mult, shift: r - 23)
+                    let q = Requant32(packed, inputBits: bits)
+                    let limit = (Int64(1) << Int64(bits)) - 1
+                    var acc: Int64
+                    switch g.next() % 4 {
+                    case 0: acc = limit
+                    case 1: acc = -limit
+                    case 2: acc = g.int(-1000...1000)
+                    default: acc = g.int(-limit...limit)
+                    }
+                    let want = max(-(1 << 30), min(1 << 30, reference(acc, packed)))
+                    XCTAssertEqual(Int64(q(Int32(acc))), want, "r \(r) mult \(mult) acc \(acc) bits \(bits) general \(q.general)")
+                }
+            }
+        }
+        // The fast form covers the shifts real blobs use (r 22...39 with 16-bit inputs, 25...62 with 31).
+        XCTAssertFalse(Requant32(packRequant(mult: 1 << 22, shift: -1), inputBits: 16).general)
+        XCTAssertFalse(Requant32(packRequant(mult: 1 << 22, shift: 2)).general)
+        XCTAssertTrue(Requant32(packRequant(mult: 1 << 22, shift: 1)).general)   // r = 24 on 31-bit sums
+    }
+
     func testConvMatchesPlainIntegerReference() {
         var g = LCG(s: 17)
         let shapes = [ConvShape(inChannels: 16, outChannels: 16, groups: 4, kernel: 16, stride: 2),
