@@ -27,9 +27,13 @@ objs=(); for m in "${modules[@]}"; do objs+=("$out/$m.o"); done
 # The Swift objects depend on the sources only: rebuilt when a source is newer than the stamp
 # (so one target's code links with several blobs and signals).
 stamp="$out/.swift-$target"
-if [ ! -f "$stamp" ] || [ -n "$(find "$root/Sources" "$here/App" "$here/support/include" -newer "$stamp" \( -name '*.swift' -o -name '*.h' \) | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ "$here/build.sh" -nt "$stamp" ] \
+   || [ -n "$(find "$root/Sources" "$here/App" "$here/support/include" -newer "$stamp" \( -name '*.swift' -o -name '*.h' \) | head -1)" ]; then
   for m in "${modules[@]}"; do
-    swiftc -enable-experimental-feature Embedded -wmo -parse-as-library -O -target $triple "${swiftcpu[@]}" \
+    # The same optimisation as the host's release build (Package.swift: -Ounchecked for the
+    # engine modules, -O for CLEFArch): the kernels' index arithmetic carries no overflow traps.
+    opt=-Ounchecked; [ "$m" = CLEFArch ] && opt=-O
+    swiftc -enable-experimental-feature Embedded -wmo -parse-as-library $opt -target $triple "${swiftcpu[@]}" \
       -Xcc -fno-pic -Xfrontend -disable-stack-protector -Xfrontend -function-sections -I "$out" \
       -I "$root/Sources/CLEFDSP/include" -module-name "$m" -emit-module -emit-module-path "$out/$m.swiftmodule" -c "$root"/Sources/"$m"/*.swift -o "$out/$m.o"
   done

@@ -24,6 +24,7 @@ ap.add_argument("--preprocess", default="float32", choices=["float32", "exact"])
 ap.add_argument("--model", default=str(root / "Fixtures/clef-small-realecg/clef_small_realecg_swift.ckpt"))
 ap.add_argument("--clef", default=str(root / ".build/release/clef"))
 ap.add_argument("--top", type=int, default=25)
+ap.add_argument("--annotate", help="also print the disassembly of the hottest function whose name contains this, with counts")
 a = ap.parse_args()
 
 QEMU = {"m4": ["qemu-system-arm", "-M", "mps2-an386"], "m7": ["qemu-system-arm", "-M", "mps2-an500"],
@@ -65,8 +66,10 @@ run(QEMU + ["-icount", "shift=0,sleep=off", "-plugin", f"{plugin},plo={hex(text_
 starts = [s[0] for s in syms]
 per = {}
 total = 0
+pcs = {}
 for m in re.finditer(r"insnprofile: 0x([0-9a-f]+) (\d+)", log.read_text()):
     pc, n = int(m.group(1), 16), int(m.group(2))
+    pcs[pc] = n
     total += n
     i = bisect.bisect_right(starts, pc) - 1
     name = syms[i][2] if i >= 0 and pc < syms[i][0] + max(syms[i][1], 2) else "?"
@@ -77,3 +80,15 @@ names = run([demangle, "--simplified", "--compact"], input="\n".join(k for k, _ 
 print(f"{a.target} {a.precision} {a.preprocess}: {total:,} instructions in the whole run")
 for (k, n), d in zip(top, names):
     print(f"{n:>13,}  {100 * n / total:5.1f}%  {d[:150]}")
+
+if a.annotate:
+    hit = next((k for k, _ in sorted(per.items(), key=lambda kv: -kv[1]) if a.annotate in k), None)
+    if hit is None:
+        sys.exit(f"profile.py: no executed function matches {a.annotate!r}")
+    dis = run(["/opt/swift/usr/bin/llvm-objdump", "-d", "--no-show-raw-insn", f"--disassemble-symbols={hit}", elf])
+    print(f"\n{hit}: {per[hit]:,} instructions")
+    for line in dis.splitlines():
+        m = re.match(r"\s*([0-9a-f]+):\s*(.*)", line)
+        if m:
+            n = pcs.get(int(m.group(1), 16), 0)
+            print(f"{n:>10,}  {m.group(1)}  {re.sub(r'<[^>]*>', '', m.group(2))[:80]}")

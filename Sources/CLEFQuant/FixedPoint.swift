@@ -121,6 +121,13 @@ public func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { v < lo ? lo :
 @inline(__always)
 public func clamp32(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 { v < lo ? lo : (v > hi ? hi : v) }
 
+/// clamp(z + a + b) to int16 for int16 z and a, b in [-2^30, 2^30) (`Requant32` results): a + b
+/// fits 32 bits, and clamping it to +-2^30 before adding z cannot change the 16-bit result.
+@inline(__always)
+public func sum16(_ z: Int32, _ a: Int32, _ b: Int32) -> Int16 {
+    Int16(truncatingIfNeeded: clamp32(z &+ clamp32(a &+ b, -(1 << 30), 1 << 30), -32768, 32767))
+}
+
 /// A packed multiplier decoded once (per channel, outside the loops) for 32-bit inputs, giving
 /// `requantize32` bit for bit with four 32-bit operations:
 /// (hi32((acc << pre) * mul) + 2^(s - 1)) >> s, where mul = m << k < 2^31 and
@@ -128,8 +135,9 @@ public func clamp32(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 { v < lo ? lo
 /// floor((floor(y / 2^a) + c) / 2^s) = floor((y + c * 2^a) / 2^(a + s)) for integers c, and
 /// a + s = r with c = 2^(s - 1) is the rounding term of round(acc * m / 2^r). The pre-shift
 /// (which makes s >= 1 when r < 25) is only taken when the inputs are small enough
-/// (`inputBits`); otherwise (`general`) the 64-bit form runs. Results are within +-2^30, so
-/// `zero + result` cannot overflow and clamping it to 16 bits gives the exact code.
+/// (`inputBits`); otherwise (`general`) the 64-bit form runs. Results are within [-2^30, 2^30)
+/// (the fast form's |hi + add| < 2^31 is halved at least once; the general one is clamped), so
+/// the sum of two of them fits 32 bits, and clamping that to 16 bits gives the exact code.
 public struct Requant32 {
     public let mul: Int32
     public let pre: Int32
@@ -155,7 +163,14 @@ public struct Requant32 {
 
     @inline(__always)
     public func callAsFunction(_ acc: Int32) -> Int32 {
-        if general { return Int32(truncatingIfNeeded: clamp(requantize32(acc, packed), -(1 << 30), 1 << 30)) }
-        return (Int32(truncatingIfNeeded: (Int64(acc &<< pre) &* Int64(mul)) &>> 32) &+ add) &>> shift
+        if general { return Int32(truncatingIfNeeded: clamp(requantize32(acc, packed), -(1 << 30), (1 << 30) - 1)) }
+        return fast(acc)
+    }
+
+    /// The four-operation form; only valid when `general` is false (callers check once per
+    /// channel and run a loop without the test).
+    @inline(__always)
+    public func fast(_ acc: Int32) -> Int32 {
+        ((acc &<< pre).multipliedFullWidth(by: mul).high &+ add) &>> shift
     }
 }

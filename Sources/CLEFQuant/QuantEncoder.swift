@@ -276,8 +276,10 @@ public struct QuantEncoder<Act: QuantActivation> {
                     for c in 0..<cin {
                         // Table values and the zero point are int16 codes: the difference has 16 bits.
                         let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c * len + i
-                        for j in 0..<nc {
-                            xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j])) &- zs), lo, hi))
+                        if mult.general {
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j])) &- zs), lo, hi)) }
+                        } else {
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(Int32(src[j])) &- zs), lo, hi)) }
                         }
                     }
                     b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
@@ -353,46 +355,49 @@ public struct QuantEncoder<Act: QuantActivation> {
         // (o - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
         let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
         let offset = (spec.outChannels - spec.inChannels) / 2, left = (s - 1) / 2
+        let fast = !grq.general && !irq.general
         for c in 0..<spec.outChannels {
             let gate = Int32(truncatingIfNeeded: clamp(Int64(ws.gates[c]), -32768, 32767))
             let row = o + c * lo2
             let ci = c - offset
             guard ci >= 0 && ci < spec.inChannels else {
-                for t in 0..<lo2 { row[t] = Int16(truncatingIfNeeded: clamp32(zy &+ grq((Int32(row[t]) &- zo) &* gate), -32768, 32767)) }
+                for t in 0..<lo2 { row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), 0) }
                 continue
             }
             let sc = src + ci * len
             if s == 1 {
-                for t in 0..<lo2 {
-                    row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(Int32(sc[t]) &- zx))
+                if fast {
+                    for t in 0..<lo2 { row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate), irq.fast(Int32(sc[t]) &- zx)) }
+                } else {
+                    for t in 0..<lo2 { row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(Int32(sc[t]) &- zx)) }
                 }
                 continue
             }
             // Windows inside the input need no bounds checks; the others see pads of code zInput.
             let first = (left + s - 1) / s, last = len + left - s   // window t is inside iff first <= t, t * s <= last
             let end = last < 0 ? first : max(first, min(lo2, last / s + 1))
-            for t in 0..<lo2 {
-                var id: Int32
-                let i0 = t * s - left
-                if t >= first && t < end {
-                    id = Int32(sc[i0])
-                    for j in 1..<s { id = max(id, Int32(sc[i0 + j])) }
-                } else {
-                    id = Int32.min
-                    for j in 0..<s {
-                        let i = i0 + j
-                        id = max(id, (i >= 0 && i < len) ? Int32(sc[i]) : zx)
-                    }
+            for t in 0..<lo2 where t < first || t >= end {
+                var id = Int32.min
+                for j in 0..<s {
+                    let i = t * s - left + j
+                    id = max(id, (i >= 0 && i < len) ? Int32(sc[i]) : zx)
                 }
                 row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(id &- zx))
             }
+            if fast && s == 2 {
+                for t in first..<end {
+                    let i0 = 2 * t - left
+                    row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate), irq.fast(max(Int32(sc[i0]), Int32(sc[i0 + 1])) &- zx))
+                }
+                continue
+            }
+            for t in first..<end {
+                let i0 = t * s - left
+                var id = Int32(sc[i0])
+                for j in 1..<s { id = max(id, Int32(sc[i0 + j])) }
+                row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(id &- zx))
+            }
         }
-    }
-
-    /// clamp(z + a + b) to int16 for |a|, |b| <= 2^30 (the sum needs 33 bits in the worst case).
-    @inline(__always)
-    func sum16(_ z: Int32, _ a: Int32, _ b: Int32) -> Int16 {
-        Int16(truncatingIfNeeded: clamp(Int64(z) &+ Int64(a) &+ Int64(b), -32768, 32767))
     }
 
     /// The gates from the conv3 sums collected in `ws.seSums`.

@@ -119,7 +119,11 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             if let cr = e.channelRequant {
                 // Table outputs and their zero point are int16 codes: the difference has 16 bits.
                 let cz = cr[2 * co], m = Requant32(cr[2 * co + 1], inputBits: 16), tz = e.table.outputZero
-                for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(cz &+ m(e.table(code(i)) &- tz), outLo, outHi)) }
+                if m.general {
+                    for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(cz &+ m(e.table(code(i)) &- tz), outLo, outHi)) }
+                } else {
+                    for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(cz &+ m.fast(e.table(code(i)) &- tz), outLo, outHi)) }
+                }
             } else {
                 for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(e.table(code(i)), outLo, outHi)) }
             }
@@ -140,7 +144,11 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     @inline(__always)
     func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int32>) {
         let rq = Requant32(packed), z = zero
-        store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
+        if rq.general {
+            store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
+        } else {
+            store(co, t0, n) { clamp32(z &+ rq.fast(acc[$0]), -32768, 32767) }
+        }
     }
 
     /// `store` of int64 sums (the stem and the generic paths).
