@@ -100,6 +100,10 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
         stem = try conv("first_conv", ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
                                                 kernel: config.kernelSize, stride: 2), Int16.self)
+        // Symmetric int16 weights never use -32768; the kernels' exact pair sums rely on it.
+        for i in 0..<(config.baseFilters * config.inChannels * config.kernelSize) where stem.weight[i] == Int16.min {
+            throw BlobError("tensor 'first_conv.weight'", "weight \(i) is -32768, outside the symmetric int16 range")
+        }
         let sq = blob.pointer(try blob.require("stem.qparams", .i32, [2]), as: Int32.self)
         stemZero = sq[0]
         stemSwish = try step("stem.swish", channels: nil, outputZero: sq[1])

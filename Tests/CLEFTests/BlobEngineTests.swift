@@ -154,6 +154,15 @@ final class BlobEngineTests: XCTestCase {
         assertRejected(resealed(corrupt { for i in 8..<12 { $0[table + i] = 0xFF } }), "absurd")
         // Architecture fields that do not describe the named size.
         assertRejected(resealed(corrupt { $0[18] = 48 }), "do not describe a CLEF-small encoder")
+        // A valid file whose int16 stem weights leave the symmetric range: the engine refuses it.
+        let offset = try! withBlob(.q8) { $0.tensor("first_conv.weight")!.offset }
+        let bad = resealed(corrupt { $0[offset] = 0x00; $0[offset + 1] = 0x80 })
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bad.count, alignment: 16)
+        defer { buf.deallocate() }
+        bad.withUnsafeBytes { buf.copyMemory(from: $0) }
+        XCTAssertThrowsError(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf)))) {
+            XCTAssertTrue("\($0)".contains("first_conv.weight") && "\($0)".contains("-32768"), "\($0)")
+        }
     }
 
     /// The blob CLI: export, info and embed, with the same contract as for checkpoints.

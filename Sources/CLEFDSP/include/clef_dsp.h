@@ -19,7 +19,8 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
 void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
                      int32_t *acc0, int32_t *acc1, int32_t count);
 
-/// For i in 0..<count: acc[i] += sum_{j<n} w[j] * x[i*xs + j], int16 x int16 into int64.
+/// For i in 0..<count: acc[i] += sum_{j<n} w[j] * x[i*xs + j], int16 x int16 into int64. No
+/// weight may be -32768 (the AVX2 path's pair sums are exact int32 only then).
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count);
 
 #ifdef __cplusplus
