@@ -69,7 +69,8 @@ for line in run([tool, "-A", elf]).splitlines():
         sections[f[0]] = int(f[1])
 payload = os.path.getsize(blob) + os.path.getsize(signal)
 code = sum(v for k, v in sections.items() if k in (".isr_vector", ".text", ".rodata", ".data", ".ARM.exidx")) - payload
-names = ["stem"] + [f"block {i}" for i in range(len(layers) - 2)] + ["mean"]
+# Probe 0 covers the stem input's padding only: the integer engines fuse the stem into block 0.
+names = ["input"] + [f"block {i}" for i in range(len(layers) - 2)] + ["mean"]
 rec = {
     "target": a.target, "precision": a.precision, "preprocess": a.preprocess, "model": os.path.relpath(a.model, root),
     "qemu": run([QEMU[0], "--version"]).splitlines()[0], "date": datetime.date.today().isoformat(),

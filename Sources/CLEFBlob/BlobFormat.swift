@@ -330,10 +330,20 @@ func littleEndianBytes<T: FixedWidthInteger>(_ v: [T]) -> [UInt8] {
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib), bitwise so it needs no table in RAM.
 public func crc32(_ data: UnsafeRawBufferPointer) -> UInt32 {
-    var c: UInt32 = 0xFFFF_FFFF
-    for b in data {
-        c ^= UInt32(b)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+    // Four bits at a time through a 16-entry table on the stack (64 bytes, no static data):
+    // a quarter of the bitwise loop's work, which a device pays at every boot.
+    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { t in
+        for i in 0..<16 {
+            var c = UInt32(i)
+            for _ in 0..<4 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[i] = c
+        }
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in data {
+            c ^= UInt32(b)
+            c = (c >> 4) ^ t[Int(c & 15)]
+            c = (c >> 4) ^ t[Int(c & 15)]
+        }
+        return c ^ 0xFFFF_FFFF
     }
-    return c ^ 0xFFFF_FFFF
 }

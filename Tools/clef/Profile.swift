@@ -1,6 +1,7 @@
 import Foundation
 import CLEFArch
 import CLEFBlob
+import CLEFQuant
 
 /// `clef profile`: latency, energy and memory of a blob on a device profile, from exact
 /// instruction counts of the firmware image under QEMU (Firmware-Sim/count.py) and a stated
@@ -52,8 +53,7 @@ enum Profile {
         let config = file.engine.config
         let layers = (counts["layers"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "?", ($0["instructions"] as? NSNumber)?.doubleValue ?? 0) }
         let macs = layerMACs(config, length: 5000)
-        let actBytes = precision == .q8 ? 1 : 2
-        let tensors = layerTensorBytes(config, length: 5000, act: precision == .f16 ? 4 : actBytes, residual: precision == .f16 ? 4 : 2)
+        let tensors = layerTensorBytes(config, length: 5000, precision: precision)
         func ms(_ instructions: Double) -> Double { instructions * cpi / (mhz * 1000) }
         print("\(profile["name"] ?? device): \(profile["core"] ?? "?") \(Int(mhz)) MHz, \(profile["ram_kb"] ?? "?") KB RAM, \(profile["flash_kb"] ?? "?") KB flash; \(precision.name) \(Net1DConfig.size(forBaseFilters: config.baseFilters).map { "\($0.name)" } ?? "") model, \(preprocess) preprocessing")
         func row(_ cells: [String]) -> String {
@@ -64,7 +64,7 @@ enum Profile {
                 return i == 0 ? c + pad : pad + c
             }.joined(separator: " ")
         }
-        print(row(["layer", "MACs", "instructions", "instr/MAC", "est. cycles", "ms", "tensors KB"]))
+        print(row(["layer", "MACs", "instructions", "instr/MAC", "est. cycles", "ms", "live KB"]))
         var encoder = 0.0
         for (i, (name, n)) in layers.enumerated() {
             encoder += n
@@ -102,29 +102,46 @@ enum Profile {
         print("assumptions: \(profile["assumptions"] ?? "")")
     }
 
-    /// MACs of the stem, every block and the final mean (0), as the firmware's layer probes split them.
+    /// MACs per firmware layer probe: the stem input's padding (0), every block (block 0 includes
+    /// the stem, which the integer engines fuse into it), the final mean (0).
     static func layerMACs(_ c: Net1DConfig, length: Int) -> [Int] {
         var l = outLength(length, stride: 2)
-        var out = [c.baseFilters * c.inChannels * c.kernelSize * l]
-        for b in c.blocks {
+        let stem = c.baseFilters * c.inChannels * c.kernelSize * l
+        var out = [0]
+        for (i, b) in c.blocks.enumerated() {
             let lo = outLength(l, stride: b.stride)
-            out.append(b.middleChannels * b.inChannels * l + b.middleChannels * (b.middleChannels / b.groups) * b.kernelSize * lo
+            out.append((i == 0 ? stem : 0) + b.middleChannels * b.inChannels * l
+                       + b.middleChannels * (b.middleChannels / b.groups) * b.kernelSize * lo
                        + b.outChannels * b.middleChannels * lo + b.outChannels * b.outChannels / 2 * 2)
             l = lo
         }
         return out + [0]
     }
 
-    /// Bytes of the tensors a layer reads and writes (input, intermediates, output).
-    static func layerTensorBytes(_ c: Net1DConfig, length: Int, act: Int, residual: Int) -> [Int] {
+    /// Bytes live while each probe's layer runs. Integer engines: the block's input and output
+    /// (int16, whole; block 0's input is the stem's padded input and its pooled shortcut) plus the
+    /// slice buffers of `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
+    static func layerTensorBytes(_ c: Net1DConfig, length: Int, precision: BlobPrecision) -> [Int] {
         var l = outLength(length, stride: 2)
-        var out = [length * 2 + c.baseFilters * l * residual]
-        for b in c.blocks {
+        if precision == .f16 {
+            var out = [length * 4 + c.baseFilters * l * 4]
+            for b in c.blocks {
+                let lo = outLength(l, stride: b.stride)
+                out.append((b.inChannels * l + 2 * b.middleChannels * l + 2 * b.middleChannels * lo + b.outChannels * lo) * 4)
+                l = lo
+            }
+            return out + [c.embeddingDim * l * 4]
+        }
+        let act = precision == .q8 ? 1 : 2
+        let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.defaultRowBudget)
+        let slices = plan.bytes(actBytes: act) - (plan.bufferA + plan.bufferB + plan.stemRows) * 2
+        var out = [plan.stemRows * 2]
+        for (i, b) in c.blocks.enumerated() {
             let lo = outLength(l, stride: b.stride)
-            out.append(b.inChannels * l * residual + b.middleChannels * l * (residual + act) + b.middleChannels * lo * (residual + act)
-                       + b.outChannels * lo * residual)
+            let input = i == 0 ? plan.stemRows * 2 + b.inChannels * lo * 2 : b.inChannels * l * 2
+            out.append(input + b.outChannels * lo * 2 + slices)
             l = lo
         }
-        return out + [c.embeddingDim * l * residual]
+        return out + [c.embeddingDim * l * 2]
     }
 }
