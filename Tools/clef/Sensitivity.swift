@@ -45,9 +45,10 @@ enum Sensitivity {
         }
         var biasCorrect = false
         var keepStem16 = false
-        func quantized(fold: Bool, only: String? = nil) throws -> Net1DFloat {
+        func quantized(fold: Bool, only: String? = nil, except: [String] = []) throws -> Net1DFloat {
             var q = weights
-            for (name, w) in weights where name.hasSuffix("weight") && (only == nil || name.contains(only!)) {
+            for (name, w) in weights where name.hasSuffix("weight") && (only == nil || name.contains(only!))
+                && !except.contains(where: { name.contains($0) }) {
                 let spec = model.config.parameterSpecs.first { $0.name == name }!
                 let outs = spec.shape[0], per = w.count / outs
                 let taps = spec.shape.count == 3 ? spec.shape[2] : 1
@@ -99,6 +100,15 @@ enum Sensitivity {
                 let f = Fidelity(reference: ref, candidate: Engine.f32(try quantized(fold: fold)).embedAll(eval))
                 print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", "stem w16, int8 weights\(fold ? " folded" : "")\(bc ? " + bias corr" : "")", 100 * f.relL2Mean, 100 * f.relL2Worst))
             }
+        }
+        // What keeping some weights at 16 bits would buy (stem at 16 and bias correction, as q16 exports).
+        let blockNames = model.config.blocks.map { $0.name + "." }
+        for except in [["conv3."], ["conv2."], ["conv3.", "conv2."], [blockNames[5], blockNames[7]],
+                       [blockNames[5], blockNames[7], blockNames[9]]] {
+            biasCorrect = true
+            let f = Fidelity(reference: ref, candidate: Engine.f32(try quantized(fold: false, except: except)).embedAll(eval))
+            print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", "stem w16, int8 + bias corr except \(except.joined(separator: " "))",
+                         100 * f.relL2Mean, 100 * f.relL2Worst))
         }
         keepStem16 = false; biasCorrect = false
         for fold in [false, true] {
