@@ -138,6 +138,16 @@ enum Sensitivity {
             }
         }
         fq.perChannel = []
+        // Int8 block outputs (the residual stream), the route to a smaller firmware arena: per
+        // tensor and per channel, everything else float.
+        for h: Float in [1, 1.25] {
+            fq.headroom8 = h
+            report("only output at 8 (rest float), h8=\(h)", { $0.kind == .output ? 8 : nil })
+            fq.perChannel = [.output]
+            report("only output per-channel 8 (rest float), h8=\(h)", { $0.kind == .output ? 8 : nil })
+            fq.perChannel = []
+        }
+        fq.headroom8 = 1
         fq.headroom8 = 1
         report("all tensors 16 bit", { _ in 16 })
         report("all tensors 8 bit", { _ in 8 })
