@@ -2,55 +2,34 @@
 """Exact instruction counts and memory of the firmware image under QEMU, recorded for `clef profile`.
 
   python3 Firmware-Sim/count.py --target m4|m7|rv32 --precision q8|q16|f16 [--model CKPT|BLOB]
-                                [--out Firmware-Sim/counts] [--clef .build/release/clef]
+                                [--preprocess float32|exact] [--out Firmware-Sim/counts] [--clef .build/release/clef]
 
 Builds the image (build.sh) with the model's blob and one 10 s window of a real handheld record
 (Fixtures/ecg/cinc2017/A00003 through the simulated ADC), runs it under QEMU twice with the
 qemu-insncount plugin (Firmware-Sim/qemu-insncount): once between clef_window_begin/end (the whole
 hop: ring buffer, band-pass, z-score, quantisation, encoder) and once between clef_layer_begin/end
-(each layer of the encoder). Writes counts/<target>-<precision>.json with those counts, the RAM the
+(each layer of the encoder). Writes counts/<target>-<precision>-<preprocess>.json with those counts, the RAM the
 image used (heap peak, .data+.bss, stack high-water mark painted and measured in QEMU) and the flash
 it needs (code from the ELF sections, blob). Needs the cross tools of build.sh.
 """
-import argparse, datetime, json, os, re, subprocess, sys, tempfile
+import argparse, datetime, json, os, re, sys
 from pathlib import Path
 
-here = Path(__file__).resolve().parent
-root = here.parent
-ap = argparse.ArgumentParser()
-ap.add_argument("--target", required=True, choices=["m4", "m7", "rv32"])
-ap.add_argument("--precision", required=True, choices=["q8", "q16", "f16"])
-ap.add_argument("--model", default=str(root / "Fixtures/clef-small-realecg/clef_small_realecg_swift.ckpt"))
-ap.add_argument("--out", default=str(here / "counts"))
-ap.add_argument("--clef", default=str(root / ".build/release/clef"))
-ap.add_argument("--preprocess", default="float32", choices=["float32", "exact"],
-                help="band-pass of the stream: float32 sections (device) or the scipy-exact double-double")
-a = ap.parse_args()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from image import add_image_options, build, here, qemu, root, run as run_checked  # noqa: E402
 
-QEMU = {"m4": ["qemu-system-arm", "-M", "mps2-an386"], "m7": ["qemu-system-arm", "-M", "mps2-an500"],
-        "rv32": ["qemu-system-riscv32", "-M", "virt", "-bios", "none"]}[a.target]
-QEMU += ["-nographic", "-monitor", "none", "-serial", "none", "-semihosting-config", "enable=on,target=native"]
+ap = argparse.ArgumentParser()
+add_image_options(ap)
+ap.add_argument("--out", default=str(here / "counts"))
+a = ap.parse_args()
+QEMU = qemu(a.target)
 
 
 def run(cmd, **kw):
-    # QEMU's semihosting console goes to stderr when stdout is not a terminal: read both.
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if r.returncode != 0:
-        sys.exit(f"count.py: {' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}")
-    return r.stdout
+    return run_checked(cmd, "count.py", **kw)
 
 
-work = Path(tempfile.mkdtemp(prefix="clef-count-"))
-blob = a.model
-if not blob.endswith(".clefw"):
-    blob = str(work / f"{a.precision}.clefw")
-    run([a.clef, "export", "--checkpoint", a.model, "--precision", a.precision,
-         "--calibration", str(root / "Fixtures/ecg/cinc2021"), "--output", blob])
-signal = work / "signal.bin"
-run([a.clef, "stream", "--model", blob, "--record", str(root / "Fixtures/ecg/cinc2017/A00003"),
-     "--minutes", str(10 / 60), "--save-signal", str(signal), "--preprocess", a.preprocess, "--quiet"])
-build = here / "build-cache" / a.target
-elf = run(["bash", str(here / "build.sh"), a.target, blob, str(signal), str(build)]).strip().splitlines()[-1]
+work, blob, signal, elf = build(a, "count.py")
 
 
 def count(begin, end):

@@ -10,45 +10,27 @@ Swift names demangled). The whole run is counted (set-up, preprocessing and one 
 import argparse
 import bisect
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-here = Path(__file__).resolve().parent
-root = here.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from image import add_image_options, build, here, qemu, run as run_checked  # noqa: E402
+
 ap = argparse.ArgumentParser()
-ap.add_argument("--target", required=True, choices=["m4", "m7", "rv32"])
-ap.add_argument("--precision", default="q8", choices=["q8", "q16", "f16"])
-ap.add_argument("--preprocess", default="float32", choices=["float32", "exact"])
-ap.add_argument("--model", default=str(root / "Fixtures/clef-small-realecg/clef_small_realecg_swift.ckpt"))
-ap.add_argument("--clef", default=str(root / ".build/release/clef"))
+add_image_options(ap, precision_required=False)
 ap.add_argument("--top", type=int, default=25)
 ap.add_argument("--annotate", help="also print the disassembly of the hottest function whose name contains this, with counts")
 a = ap.parse_args()
-
-QEMU = {"m4": ["qemu-system-arm", "-M", "mps2-an386"], "m7": ["qemu-system-arm", "-M", "mps2-an500"],
-        "rv32": ["qemu-system-riscv32", "-M", "virt", "-bios", "none"]}[a.target]
-QEMU += ["-nographic", "-monitor", "none", "-serial", "none", "-semihosting-config", "enable=on,target=native"]
+QEMU = qemu(a.target)
 nm = "/opt/swift/usr/bin/llvm-nm"
 demangle = "/opt/swift/usr/bin/swift-demangle"
 
 
 def run(cmd, **kw):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
-    if r.returncode != 0:
-        sys.exit(f"profile.py: {' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-3000:]}")
-    return r.stdout
+    return run_checked(cmd, "profile.py", **kw)
 
 
-work = Path(tempfile.mkdtemp(prefix="clef-profile-"))
-blob = str(work / f"{a.precision}.clefw")
-run([a.clef, "export", "--checkpoint", a.model, "--precision", a.precision,
-     "--calibration", str(root / "Fixtures/ecg/cinc2021"), "--output", blob])
-signal = work / "signal.bin"
-run([a.clef, "stream", "--model", blob, "--record", str(root / "Fixtures/ecg/cinc2017/A00003"),
-     "--minutes", str(10 / 60), "--save-signal", str(signal), "--preprocess", a.preprocess, "--quiet"])
-elf = run(["bash", str(here / "build.sh"), a.target, blob, str(signal), str(here / "build-cache" / a.target)]).strip().splitlines()[-1]
+work, blob, signal, elf = build(a, "profile.py")
 
 # Function symbols with sizes (Thumb bit stripped).
 syms = []
