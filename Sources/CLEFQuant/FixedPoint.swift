@@ -1,4 +1,5 @@
-/// Integer arithmetic of the q8 / q16 engines: requantisation by a Q31 multiplier and a shift,
+/// Integer arithmetic of the q8 / q16 engines: requantisation by a packed multiplier (a 23-bit
+/// mantissa and a shift),
 /// lookup tables for Swish and sigmoid, all exact integer operations so results are identical
 /// bit for bit on every platform. Wrapping operators only: no trap, no undefined overflow.
 /// Embedded-Swift-clean.
@@ -6,13 +7,11 @@
 /// The storage type of the convolution inputs (the Swish outputs): Int8 in q8, Int16 in q16.
 /// Everything else (pre-activations, the residual stream, conv3 outputs, the squeeze-excitation
 /// vectors) is int16 in both engines.
-public protocol QuantActivation: FixedWidthInteger & SignedInteger {
-    /// Accumulator wide enough for a whole convolution of this type by int8 weights.
-    associatedtype Accumulator: FixedWidthInteger & SignedInteger
-}
+/// (Which kernel and accumulator a convolution uses follows from its types: `QuantConv.usesDot2`.)
+public protocol QuantActivation: FixedWidthInteger & SignedInteger {}
 
-extension Int8: QuantActivation { public typealias Accumulator = Int32 }
-extension Int16: QuantActivation { public typealias Accumulator = Int64 }
+extension Int8: QuantActivation {}
+extension Int16: QuantActivation {}
 
 /// An activation function on int16 codes: a table of knots every 2^shift codes from `start`
 /// over the region where the function bends, a constant below it, and below/above it either a

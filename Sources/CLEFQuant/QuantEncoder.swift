@@ -311,11 +311,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             t0 += n
         }
         squeezeExcite(b, length: lo2, ws: ws)
-        // y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o. The zero
-        // points are int16 codes (checked at load) and the gate a Q15 table value, so the
-        // product and the difference fit in 32 bits: one long multiply each. The shortcut is
-        // max-pooled (kernel = stride, pads of code zInput, left pad (s - 1) / 2) and its channels
-        // zero-padded; block 0 recomputes the stem's output for it, a chunk at a time.
+        // The gate and the shortcut, in place: block 0's shortcut was pooled into A on the way.
         if let x {
             residual(b, o, outLength: lo2, shortcut: x, inputLength: len, pool: s, ws: ws)
         } else {
