@@ -27,6 +27,23 @@ static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); retur
         acc0[i] = a; acc1[i] = b; \
     }
 
+/// Cores without the DSP extension (RV32, Cortex-M0/M33 without DSP, x86 without AVX2): the same
+/// tile, 2 outputs x 2 channels per pass so every loaded value is used twice, pointers walking,
+/// unrolled by 4 (immediate offsets instead of pointer updates). Exact like every path: the
+/// int32 sums are the same whatever the order of the additions.
+#define DOT2_PAIRS(T) \
+    for (; i + 2 <= count; i += 2) { \
+        const T *pa = x + i * xs, *pb = pa + xs; \
+        const int8_t *p0 = w0, *p1 = w1; \
+        int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1]; \
+        _Pragma("GCC unroll 4") \
+        for (int32_t j = n; j > 0; j--) { \
+            int32_t xa = *pa++, xb = *pb++, u = *p0++, v = *p1++; \
+            a0 += u * xa; a1 += u * xb; b0 += v * xa; b1 += v * xb; \
+        } \
+        acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1; \
+    }
+
 #ifdef CLEF_DSP
 /// SXTB16 with its built-in rotate (GCC's ACLE has no intrinsic for the rotated form and does not
 /// fold a separate ROR into it).
@@ -128,6 +145,8 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
         DOT2_TERMS(n4)
         acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
     }
+#else
+    DOT2_PAIRS(int8_t)
 #endif
     DOT2_REST(int8_t)
 }
@@ -158,6 +177,8 @@ void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_
         DOT2_TERMS(j)
         acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
     }
+#else
+    DOT2_PAIRS(int16_t)
 #endif
     DOT2_REST(int16_t)
 }
@@ -172,6 +193,10 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
         int32_t j = 0;
 #ifdef CLEF_DSP
         for (; j + 2 <= n; j += 2) a = __smlald(load32(xi + j), load32(w + j), a);
+#else
+        // Pairs of products summed in 32 bits (each is below 2^30 in magnitude since no weight is
+        // -32768), then one 64-bit addition: half the 64-bit work on a 32-bit core.
+        for (; j + 2 <= n; j += 2) a += (int32_t)w[j] * xi[j] + (int32_t)w[j + 1] * xi[j + 1];
 #endif
         for (; j < n; j++) a += (int32_t)w[j] * xi[j];
         acc[i] = a;
