@@ -187,6 +187,23 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
 #ifdef CLEF_AVX2
     if (n >= 16 && have_avx2()) { dot_s16_s64_avx2(x, xs, w, n, acc, count); return; }
 #endif
+#ifdef CLEF_DSP
+    if (n == 16) {
+        // The stem's 16 taps: the 8 weight pairs stay in registers for every output.
+        const int32_t w0 = load32(w), w1 = load32(w + 2), w2 = load32(w + 4), w3 = load32(w + 6);
+        const int32_t w4 = load32(w + 8), w5 = load32(w + 10), w6 = load32(w + 12), w7 = load32(w + 14);
+        for (int32_t i = 0; i < count; i++) {
+            const int16_t *xi = x + i * xs;
+            int64_t a = acc[i];
+            a = __smlald(load32(xi), w0, a); a = __smlald(load32(xi + 2), w1, a);
+            a = __smlald(load32(xi + 4), w2, a); a = __smlald(load32(xi + 6), w3, a);
+            a = __smlald(load32(xi + 8), w4, a); a = __smlald(load32(xi + 10), w5, a);
+            a = __smlald(load32(xi + 12), w6, a); a = __smlald(load32(xi + 14), w7, a);
+            acc[i] = a;
+        }
+        return;
+    }
+#endif
     for (int32_t i = 0; i < count; i++) {
         const int16_t *xi = x + i * xs;
         int64_t a = acc[i];
