@@ -58,6 +58,8 @@ public func firmwareMain() -> Int32 {
     config.adcMin = sig.loadUnaligned(fromByteOffset: 20, as: Int32.self)
     config.adcMax = sig.loadUnaligned(fromByteOffset: 24, as: Int32.self)
     config.preprocessing = sig.loadUnaligned(fromByteOffset: 28, as: UInt32.self) & 1 == 1 ? .float32 : .exact
+    // A 16-bit ADC: the ring keeps counts (half the memory of millivolts, the same embeddings).
+    if config.railsFitInt16 { config.ring = .counts16 }
     let stream = StreamEngine(engine: engine, config: config)
     print("fw: \(blob.precision.name) engine, hop \(hop), \(count) samples, \(config.preprocessing == .exact ? "exact" : "float32") preprocessing, heap \(fw_heap_peak()) B after set-up")
     layerProbe = fw_layer_probe

@@ -34,7 +34,19 @@ public struct StreamConfig: Sendable {
     public var unusableFraction: Float = 0.1
     /// The band-pass: scipy-exact (default, what CLEF trains with) or the float32 device path.
     public var preprocessing: Preprocessing = .exact
+    /// What the ring buffer holds: millivolts as float32 (any source), or ADC counts as int16
+    /// (half the memory, for a 16-bit ADC: the rails must lie within int16). Both give the same
+    /// embeddings for counts: a window's millivolts are Float(counts) / countsPerMillivolt either
+    /// way. Millivolt samples pushed into a counts ring are rounded to the nearest count.
+    public var ring: RingFormat = .float32
     public init() {}
+
+    /// True when the ADC rails fit a `.counts16` ring.
+    public var railsFitInt16: Bool { adcMin >= -32768 && adcMax <= 32767 }
+}
+
+public enum RingFormat: UInt8, Sendable {
+    case float32 = 0, counts16 = 1
 }
 
 public struct Emission {
@@ -53,7 +65,9 @@ public struct Emission {
 public final class StreamEngine {
     public let engine: Engine
     public let config: StreamConfig
-    let ring: UnsafeMutablePointer<Float>
+    /// The last window: millivolts (`.float32`) or ADC counts (`.counts16`), one of them allocated.
+    let ringMillivolts: UnsafeMutablePointer<Float>?
+    let ringCounts: UnsafeMutablePointer<Int16>?
     let flags: UnsafeMutablePointer<UInt8>
     /// Own encoder input buffer, when the engine's arena cannot lend one (float engines).
     let ownedInput: UnsafeMutablePointer<Float>?
@@ -64,6 +78,7 @@ public final class StreamEngine {
     var head = 0
     public private(set) var count = 0
     var lastGood: Float = 0
+    var lastGoodCount: Int16 = 0
     var runLength = 0
     var previous: Float = .nan
 
@@ -73,10 +88,19 @@ public final class StreamEngine {
     public init(engine: Engine, config: StreamConfig, heads: LinearHeads? = nil) {
         self.heads = heads
         precondition(config.hop >= 1 && config.windowLength >= 64, "hop >= 1 and window >= 64 samples")
+        precondition(config.ring == .float32 || config.railsFitInt16, "a counts16 ring needs ADC rails within int16")
         self.engine = engine
         self.config = config
         let n = config.windowLength
-        ring = .allocate(capacity: n); ring.initialize(repeating: 0, count: n)
+        if config.ring == .counts16 {
+            let r = UnsafeMutablePointer<Int16>.allocate(capacity: n)
+            r.initialize(repeating: 0, count: n)
+            ringCounts = r; ringMillivolts = nil
+        } else {
+            let r = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            r.initialize(repeating: 0, count: n)
+            ringMillivolts = r; ringCounts = nil
+        }
         flags = .allocate(capacity: n); flags.initialize(repeating: 0, count: n)
         embedding = .allocate(capacity: engine.config.embeddingDim)
         embedding.initialize(repeating: 0, count: engine.config.embeddingDim)
@@ -100,32 +124,43 @@ public final class StreamEngine {
     }
 
     deinit {
-        ring.deallocate(); flags.deallocate(); ownedInput?.deallocate(); embedding.deallocate()
+        ringMillivolts?.deallocate(); ringCounts?.deallocate(); flags.deallocate(); ownedInput?.deallocate()
+        embedding.deallocate()
     }
 
     /// One ADC sample in counts.
     public func push(counts: Int32) -> Emission? {
         var f: UInt8 = 0
         if counts <= config.adcMin || counts >= config.adcMax { f |= SignalQuality.clipped.rawValue }
-        return store(Float(counts) / config.countsPerMillivolt, flags: f)
+        if ringCounts != nil {
+            // A counts ring's rails lie within int16: counts beyond it are clipped samples anyway.
+            let c = Int16(clamping: counts)
+            return store(Float(c) / config.countsPerMillivolt, count: c, flags: f)
+        }
+        return store(Float(counts) / config.countsPerMillivolt, count: 0, flags: f)
     }
 
     /// One sample in millivolts; NaN or infinity is flagged and replaced by the last good value.
     public func push(millivolts v: Float) -> Emission? {
-        if !v.isFinite { return store(lastGood, flags: SignalQuality.nonFinite.rawValue) }
-        return store(v, flags: 0)
+        if !v.isFinite { return store(lastGood, count: lastGoodCount, flags: SignalQuality.nonFinite.rawValue) }
+        if ringCounts != nil {
+            let c = Int16(clamping: Int32(max(-40000, min(40000, (v * config.countsPerMillivolt).rounded()))))
+            return store(Float(c) / config.countsPerMillivolt, count: c, flags: 0)
+        }
+        return store(v, count: 0, flags: 0)
     }
 
     /// A sample that never arrived (a dropped packet): flagged, held at the last good value.
-    public func pushMissing() -> Emission? { store(lastGood, flags: SignalQuality.missing.rawValue) }
+    public func pushMissing() -> Emission? { store(lastGood, count: lastGoodCount, flags: SignalQuality.missing.rawValue) }
 
-    func store(_ v: Float, flags f: UInt8) -> Emission? {
+    /// `v` in millivolts, `c` the same sample in counts (used by a counts ring).
+    func store(_ v: Float, count c: Int16, flags f: UInt8) -> Emission? {
         var f = f
-        if f & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue) == 0 { lastGood = v }
+        if f & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue) == 0 { lastGood = v; lastGoodCount = c }
         runLength = (v == previous) ? runLength + 1 : 1
         previous = v
         if runLength >= config.flatRunSamples { f |= SignalQuality.leadOff.rawValue }
-        ring[head] = v
+        if let r = ringCounts { r[head] = c } else { ringMillivolts![head] = v }
         flags[head] = f
         head = head + 1 == config.windowLength ? 0 : head + 1
         count += 1
@@ -141,7 +176,8 @@ public final class StreamEngine {
         var bad = 0
         for i in 0..<n {
             let j = head + i < n ? head + i : head + i - n
-            input[i] = ring[j]   // unrolled into the encoder input, preprocessed there in place
+            // Unrolled into the encoder input, preprocessed there in place.
+            input[i] = ringCounts.map { Float($0[j]) / config.countsPerMillivolt } ?? ringMillivolts![j]
             quality |= flags[j]
             if flags[j] & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
                 bad += 1

@@ -71,15 +71,27 @@ final class StreamTests: XCTestCase {
         var config = StreamConfig()
         (config.adcMin, config.adcMax) = sim.rails
         let stream = StreamEngine(engine: Self.engines[.q8]!.0, config: config)
+        // The same stream with a ring of int16 ADC counts (the firmware's): identical emissions.
+        XCTAssertTrue(config.railsFitInt16)
+        var countsConfig = config
+        countsConfig.ring = .counts16
+        let countsStream = StreamEngine(engine: Self.engines[.q8]!.0, config: countsConfig)
         var unusable = 0, flagged = 0, total = 0
         for (i, s) in samples.enumerated() {
-            let e: Emission?
+            let e: Emission?, e2: Emission?
             switch s {
-            case .counts(let c): e = stream.push(counts: c)
-            case .missing: e = stream.pushMissing()
-            case .nonFinite: e = stream.push(millivolts: .nan)
+            case .counts(let c): e = stream.push(counts: c); e2 = countsStream.push(counts: c)
+            case .missing: e = stream.pushMissing(); e2 = countsStream.pushMissing()
+            case .nonFinite: e = stream.push(millivolts: .nan); e2 = countsStream.push(millivolts: .nan)
             }
-            guard let e else { continue }
+            XCTAssertEqual(e == nil, e2 == nil)
+            guard let e, let e2 else { continue }
+            XCTAssertEqual([e.sampleCount, Int(e.quality.rawValue), e.usable ? 1 : 0, e.flaggedSamples],
+                           [e2.sampleCount, Int(e2.quality.rawValue), e2.usable ? 1 : 0, e2.flaggedSamples])
+            if e.usable {
+                XCTAssertEqual((0..<256).map { stream.embedding[$0].bitPattern }, (0..<256).map { countsStream.embedding[$0].bitPattern },
+                               "window ending \(i + 1): the counts ring changed the embedding")
+            }
             total += 1
             let window = (i + 1 - 5000)...i
             let faulty = samples[window].contains { s in

@@ -133,7 +133,7 @@ enum Profile {
             return out + [c.embeddingDim * l * 4]
         }
         let act = precision == .q8 ? 1 : 2
-        let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.defaultRowBudget)
+        let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.deviceRowBudget)
         let slices = plan.bytes(actBytes: act) - (plan.bufferA + plan.bufferB + plan.stemRows) * 2
         var out = [plan.stemRows * 2]
         for (i, b) in c.blocks.enumerated() {
