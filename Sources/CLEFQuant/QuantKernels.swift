@@ -1,23 +1,8 @@
 import CLEFKernels
 import CLEFDSP
 
-/// Integer kernels: same-padded grouped Conv1d with int8 weights, dense layers and the prepared
-/// (padded, phase-split) input layout shared with the float kernels. Embedded-Swift-clean.
-
-/// Pads each channel with its zero point (its code for 0.0) and phase-splits, like
-/// `prepareConvInput`. `channelParams` are the per-channel (zero point, multiplier) pairs of the
-/// input's activation step; nil pads with 0.
-@discardableResult
-#if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
-@_specialize(exported: true, where T == Int8)
-@_specialize(exported: true, where T == Int16)
-#endif
-public func prepareQuantInput<T: FixedWidthInteger>(_ x: UnsafePointer<T>, channels: Int, length: Int, shape: ConvShape,
-                                                    padValues channelParams: UnsafePointer<Int32>?,
-                                                    into out: UnsafeMutablePointer<T>) -> Int {
-    preparePhaseSplit(x, channels: channels, length: length, shape: shape,
-                      padValue: { c in T(truncatingIfNeeded: channelParams.map { $0[2 * c] } ?? 0) }, into: out)
-}
+/// Integer kernels: same-padded grouped Conv1d with int8 (stem: int16) weights over strided
+/// inputs and outputs, and the dense layers of the squeeze-excitation. Embedded-Swift-clean.
 
 /// One integer convolution: weights [out][in/groups][kernel] (PyTorch order) and per
 /// output channel (bias with the input zero point folded in, packed requantisation multiplier).
@@ -33,55 +18,6 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
         self.shape = shape
         self.weight = weight
         self.biasRequant = biasRequant
-    }
-
-    /// out = clamp(zOut + requant(bias + sum w * prepared)).
-    #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
-    @_specialize(exported: true, where Weight == Int8, In == Int8, Out == Int16, Acc == Int32)
-    @_specialize(exported: true, where Weight == Int8, In == Int16, Out == Int16, Acc == Int64)
-    @_specialize(exported: true, where Weight == Int16, In == Int16, Out == Int16, Acc == Int64)
-    #endif
-    public func run<In: FixedWidthInteger, Out: FixedWidthInteger, Acc: FixedWidthInteger & SignedInteger>(
-        _ prepared: UnsafePointer<In>, rowLength: Int, outLength: Int, accumulator: Acc.Type,
-        outZero: Int32, out: UnsafeMutablePointer<Out>) {
-        let cinG = shape.inPerGroup, coutG = shape.outPerGroup, s = shape.stride, k = shape.kernel
-        let lo = Int64(Out.min), hi = Int64(Out.max)
-        for co in 0..<shape.outChannels {
-            let g = co / coutG
-            let w = weight + co * cinG * k
-            let base = prepared + g * cinG * s * rowLength
-            let rq = biasRequant[2 * co + 1]
-            let b = Acc(biasRequant[2 * co])
-            let orow = out + co * outLength
-            for t in 0..<outLength {
-                let acc = accumulate(base, w, t: t, rowLength: rowLength, start: b)
-                orow[t] = Out(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(acc), rq), lo, hi))
-            }
-        }
-    }
-}
-
-extension QuantConv {
-    /// bias + sum over the group's inputs and taps for output step `t` (the scalar loop; `w` points
-    /// at the output channel's weights, `base` at its group's prepared rows).
-    @inline(__always)
-    func accumulate<In: FixedWidthInteger, Acc: FixedWidthInteger>(_ base: UnsafePointer<In>, _ w: UnsafePointer<Weight>, t: Int,
-                                                                  rowLength: Int, start: Acc) -> Acc {
-        let cinG = shape.inPerGroup, s = shape.stride, k = shape.kernel
-        var acc = start
-        for ci in 0..<cinG {
-            let wr = w + ci * k
-            for p in 0..<s {
-                let row = base + (ci * s + p) * rowLength + t
-                var tap = p, j = 0
-                while tap < k {
-                    acc = acc &+ Acc(truncatingIfNeeded: wr[tap]) &* Acc(truncatingIfNeeded: row[j])
-                    tap += s
-                    j += 1
-                }
-            }
-        }
-        return acc
     }
 }
 
