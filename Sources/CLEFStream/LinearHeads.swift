@@ -1,3 +1,4 @@
+import CLEFArch
 import CLEFBlob
 
 /// Downstream heads stored in the blob next to the encoder and evaluated at every hop: heart
