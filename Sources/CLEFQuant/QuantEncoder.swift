@@ -269,8 +269,9 @@ public struct QuantEncoder<Act: QuantActivation> {
             // conv1 on the real columns, a chunk at a time, through Swish into the rows.
             var i = max(fresh - left, 0)
             let iEnd = min(pb - left, len)
+            let steps = x == nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size)
             while i < iEnd {
-                let nc = min(chunk, iEnd - i)
+                let nc = min(steps, iEnd - i)
                 let dst = ConvOutput(rows + (i + left - pa), channelStride: width, timeStride: 1, zero: b.p(.zMid1), epilogue: b.act2)
                 if let x {
                     // Swish(x) as Act codes, transposed [t][cin] (every block but the first activates its input).
@@ -559,9 +560,17 @@ public struct QuantArenaPlan {
         max(1, min(outLength, (rowBudget / m - k) / s + 1))
     }
 
-    /// Bytes of conv1's input chunk (Act codes) or the stem's output chunk (int16), whichever is larger.
+    /// conv1's input chunk: at most `QuantConv.chunk` steps and `chunkBudget` bytes (fewer steps
+    /// for wide blocks), at least one step.
+    public static var chunkBudget: Int { 4096 }
+    public static func chunkSteps(inputs: Int, actBytes: Int) -> Int {
+        max(1, min(QuantConv<Int8>.chunk, chunkBudget / (inputs * actBytes)))
+    }
+
+    /// Bytes of conv1's input chunk (Act codes) or the stem's output chunk (int16), whichever is
+    /// larger: a block's chunk is at most the budget, or one step where a step alone exceeds it.
     public func chunkBytes(actBytes: Int) -> Int {
-        QuantConv<Int8>.chunk * max(maxInput * actBytes, stemWidth * 2)
+        max(Self.chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2)
     }
 
     /// Total bytes with `actBytes` per Swish code.

@@ -17,6 +17,7 @@ public struct SignalQuality: OptionSet, Sendable {
     public static let clipped = SignalQuality(rawValue: 4)
     /// A flat run (electrode off) of at least `flatRunSamples`.
     public static let leadOff = SignalQuality(rawValue: 8)
+    // (Four flags: the stream's ring keeps them in 4 bits per sample.)
 
     public var isClean: Bool { rawValue == 0 }
 }
@@ -68,6 +69,7 @@ public final class StreamEngine {
     /// The last window: millivolts (`.float32`) or ADC counts (`.counts16`), one of them allocated.
     let ringMillivolts: UnsafeMutablePointer<Float>?
     let ringCounts: UnsafeMutablePointer<Int16>?
+    /// Each sample's quality flags (4 bits), two samples per byte.
     let flags: UnsafeMutablePointer<UInt8>
     /// Own encoder input buffer, when the engine's arena cannot lend one (float engines).
     let ownedInput: UnsafeMutablePointer<Float>?
@@ -101,7 +103,7 @@ public final class StreamEngine {
             r.initialize(repeating: 0, count: n)
             ringMillivolts = r; ringCounts = nil
         }
-        flags = .allocate(capacity: n); flags.initialize(repeating: 0, count: n)
+        flags = .allocate(capacity: (n + 1) / 2); flags.initialize(repeating: 0, count: (n + 1) / 2)
         embedding = .allocate(capacity: engine.config.embeddingDim)
         embedding.initialize(repeating: 0, count: engine.config.embeddingDim)
         preprocessor = WindowPreprocessor(length: n, mode: config.preprocessing, padded: true)
@@ -161,7 +163,8 @@ public final class StreamEngine {
         previous = v
         if runLength >= config.flatRunSamples { f |= SignalQuality.leadOff.rawValue }
         if let r = ringCounts { r[head] = c } else { ringMillivolts![head] = v }
-        flags[head] = f
+        let shift = UInt8(head & 1) * 4
+        flags[head >> 1] = (flags[head >> 1] & ~(0x0F << shift)) | (f << shift)
         head = head + 1 == config.windowLength ? 0 : head + 1
         count += 1
         guard count >= config.windowLength, (count - config.windowLength) % config.hop == 0 else { return nil }
@@ -178,8 +181,9 @@ public final class StreamEngine {
             let j = head + i < n ? head + i : head + i - n
             // Unrolled into the encoder input, preprocessed there in place.
             input[i] = ringCounts.map { Float($0[j]) / config.countsPerMillivolt } ?? ringMillivolts![j]
-            quality |= flags[j]
-            if flags[j] & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
+            let fj = (flags[j >> 1] >> (UInt8(j & 1) * 4)) & 0x0F
+            quality |= fj
+            if fj & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
                 bad += 1
             }
         }
