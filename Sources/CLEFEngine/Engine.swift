@@ -61,12 +61,14 @@ public enum Engine {
 
     /// Peak activation memory of `forward` for windows of `length` samples, in bytes.
     public func arenaBytes(length: Int) -> Int {
-        let plan = QuantArenaPlan(config: config, maxLength: length, rowBudget: QuantWorkspace<Int8>.defaultRowBudget)
+        func quant(_ actBytes: Int) -> Int {
+            QuantArenaPlan(config: config, maxLength: length, rowBudget: QuantWorkspace<Int8>.defaultRowBudget).bytes(actBytes: actBytes)
+        }
         switch self {
         case .f32: return FloatWorkspace(config: config, maxLength: length).floatCount * 4
         case .f16: return FloatWorkspace(config: config, maxLength: length).floatCount * 2
-        case .q8: return plan.bytes(actBytes: 1)
-        case .q16: return plan.bytes(actBytes: 2)
+        case .q8: return quant(1)
+        case .q16: return quant(2)
         }
     }
 

@@ -493,10 +493,8 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// B, idle between windows, so a stream can preprocess its window inside the arena. nil when
     /// `count` floats do not fit.
     public func floatScratch(count: Int) -> UnsafeMutablePointer<Float>? {
-        count * 4 <= byteCountB ? UnsafeMutableRawPointer(bufB).bindMemory(to: Float.self, capacity: count) : nil
+        count * 4 <= bufferBCount * 2 ? UnsafeMutableRawPointer(bufB).bindMemory(to: Float.self, capacity: count) : nil
     }
-
-    var byteCountB: Int { bufferBCount * 2 }
 
     /// conv1's transposed input chunk (Swish codes) and the stem's output chunk share one buffer.
     var chunkInput: UnsafeMutablePointer<Act> { chunkRaw.assumingMemoryBound(to: Act.self) }

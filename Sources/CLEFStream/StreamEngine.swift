@@ -177,10 +177,15 @@ public final class StreamEngine {
         let input = inputBuffer()
         var quality: UInt8 = 0
         var bad = 0
+        // The ring unrolled into the encoder input (preprocessed there in place), oldest first.
+        if let r = ringCounts {
+            for i in 0..<n { input[i] = Float(r[head + i < n ? head + i : head + i - n]) / config.countsPerMillivolt }
+        } else {
+            let r = ringMillivolts!
+            for i in 0..<n { input[i] = r[head + i < n ? head + i : head + i - n] }
+        }
         for i in 0..<n {
             let j = head + i < n ? head + i : head + i - n
-            // Unrolled into the encoder input, preprocessed there in place.
-            input[i] = ringCounts.map { Float($0[j]) / config.countsPerMillivolt } ?? ringMillivolts![j]
             let fj = (flags[j >> 1] >> (UInt8(j & 1) * 4)) & 0x0F
             quality |= fj
             if fj & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
