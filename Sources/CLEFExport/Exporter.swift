@@ -14,9 +14,10 @@ public enum Exporter {
         public var method: RangeMethod = .mse
         public var plannedLength = 5000
         /// Range widening for unseen data: int16 tensors, and the per-channel int8 Swish codes.
-        /// Chosen on held-out records and the heart-rate windows (docs/quantization.md): 16-bit
-        /// tensors can afford 2 bits of headroom; 8-bit codes trade rounding against clipping.
-        public var headroom16 = 4.0
+        /// Chosen on held-out records and the heart-rate windows (docs/quantization.md): the
+        /// heart-rate windows clip 16-bit tensors at x2, not at x2.5; x3 keeps a margin. 8-bit
+        /// codes trade rounding against clipping.
+        public var headroom16 = 3.0
         public var headroom8 = 2.5
         /// Interpolated tables: one knot every 2^shift int16 codes (q8: 129 knots, q16: 513).
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
@@ -38,8 +39,10 @@ public enum Exporter {
     }
 
     /// `hessians` (optional): second moments of the conv inputs, for GPTQ weight rounding.
+    /// `sequential` (instead of `hessians`): GPTQ with error feedback from the layers before.
     public static func export(weights: [String: [Float]], config: Net1DConfig, size: ModelSize, options: Options,
-                              calibration: CalibrationStats?, hessians: LayerHessians? = nil) throws -> [UInt8] {
+                              calibration: CalibrationStats?, hessians: LayerHessians? = nil,
+                              sequential: SequentialMoments? = nil) throws -> [UInt8] {
         var w = BlobWriter(precision: options.precision, size: size, inChannels: config.inChannels,
                            plannedLength: options.plannedLength)
         switch options.precision {
@@ -51,7 +54,8 @@ public enum Exporter {
         case .q8, .q16:
             guard let stats = calibration else { throw ExportError("\(options.precision.name) needs calibration windows") }
             try Quantizer(weights: weights, config: config, stats: stats, method: options.method,
-                          actBits: options.precision == .q8 ? 8 : 16, options: options, hessians: hessians).write(into: &w)
+                          actBits: options.precision == .q8 ? 8 : 16, options: options, hessians: hessians,
+                          sequential: sequential).write(into: &w)
         }
         return w.finish()
     }
@@ -72,6 +76,7 @@ struct Quantizer {
     let actBits: Int
     let options: Exporter.Options
     let hessians: LayerHessians?
+    let sequential: SequentialMoments?
     var actMin: Int64 { actBits == 8 ? -128 : -32768 }
     var actMax: Int64 { actBits == 8 ? 127 : 32767 }
     /// z-scored windows have |x| <= sqrt(L - 1) < 71 for L = 5000: int16 input codes at this
@@ -133,13 +138,43 @@ struct Quantizer {
         let segments = Int64(options.tableKnots - 1)
         var shift: Int64 = 0
         while (hi - lo + 1) > segments << shift { shift += 1 }
-        let knots: [Int16] = (0...segments).map { i in
-            let q = lo + i << shift
-            let real = input.scale * Double(q - Int64(input.zeroPoint))
-            return Int16(clamp(Int64((f(real) / output.scale).rounded()) + Int64(output.zeroPoint), -32768, 32767))
+        // Knot values in output codes, fitted by least squares to f at every input code the table
+        // interpolates (not f at the knots): interpolating f's knots would be off by the same sign
+        // wherever f is convex, a mean shift that sums coherently through the next convolution.
+        let values = Self.fitKnots(count: Int(segments) + 1, shift: Int(shift)) { i in
+            f(input.scale * Double(lo + i - Int64(input.zeroPoint))) / output.scale + Double(output.zeroPoint)
         }
+        let knots: [Int16] = values.map { Int16(clamp(Int64($0.rounded()), -32768, 32767)) }
         let m = linearAbove ? try Self.multiplier(input.scale / output.scale) : packRequant(mult: 0, shift: 0)
         return (knots, [Int32(lo), Int32(shift), linearAbove ? 1 : 0, m, input.zeroPoint])
+    }
+
+    /// Knot values of a table interpolated linearly between knots `2^shift` input codes apart
+    /// (as `LookupTable` does), least-squares fitted to `target(code offset)` over every code from
+    /// the first knot to the last. A tridiagonal system (hat functions), solved by the Thomas
+    /// algorithm; with shift 0 the knots are the targets.
+    static func fitKnots(count n: Int, shift: Int, target: (Int64) -> Double) -> [Double] {
+        let segLen = Int64(1) << shift
+        guard shift > 0, n >= 2 else { return (0..<n).map { target(Int64($0) << shift) } }
+        var diag = [Double](repeating: 0, count: n), off = diag, rhs = diag
+        for j in 0..<(n - 1) {
+            for k in 0..<segLen {
+                let t = Double(k) / Double(segLen), y = target(Int64(j) << shift + k)
+                diag[j] += (1 - t) * (1 - t); diag[j + 1] += t * t; off[j] += t * (1 - t)
+                rhs[j] += (1 - t) * y; rhs[j + 1] += t * y
+            }
+        }
+        diag[n - 1] += 1; rhs[n - 1] += target(Int64(n - 1) << shift)   // the last knot itself
+        var c = [Double](repeating: 0, count: n), d = rhs
+        c[0] = off[0] / diag[0]; d[0] = rhs[0] / diag[0]
+        for j in 1..<n {
+            let den = diag[j] - off[j - 1] * c[j - 1]
+            c[j] = off[j] / den
+            d[j] = (rhs[j] - off[j - 1] * d[j - 1]) / den
+        }
+        var x = d
+        for j in stride(from: n - 2, through: 0, by: -1) { x[j] = d[j] - c[j] * x[j + 1] }
+        return x
     }
 
     /// A Swish step: table (input -> per-tensor int16 `mid`), then per-channel requantisation to
@@ -172,23 +207,50 @@ struct Quantizer {
         var q = [Int16](repeating: 0, count: wf.count)
         let wmax = Double((1 << (weightBits - 1)) - 1)
         var biasRequant = [Int32](repeating: 0, count: 2 * outCount)
+        let moments = weightBits == 8 ? sequential?.moments(for: weightName) : nil
+        // With error feedback, each output channel's target is the least-squares fit of the float
+        // output from the quantised inputs, (H + lambda I)^-1 (C w + lambda w), lambda 1% of H's
+        // mean diagonal (pulls towards w where the inputs carry little energy).
+        var target = wf.map(Double.init)
+        if let moments {
+            for g in 0..<groups {
+                let h = moments.h[g], c = moments.cross[g]
+                var a = h
+                let lambda = 0.01 * (0..<per).reduce(0.0) { $0 + h[$1 * per + $1] } / Double(per)
+                guard lambda > 0, lambda.isFinite else { continue }
+                for i in 0..<per { a[i * per + i] += lambda }
+                guard let l = LayerHessians.cholesky(a, per) else { continue }
+                for o in (g * outCount / groups)..<((g + 1) * outCount / groups) {
+                    var rhs = [Double](repeating: 0, count: per)
+                    for i in 0..<per {
+                        var sum = lambda * Double(wf[o * per + i])
+                        for j in 0..<per { sum += c[i * per + j] * Double(wf[o * per + j]) }
+                        rhs[i] = sum
+                    }
+                    let x = LayerHessians.choleskySolve(l, rhs, per)
+                    for i in 0..<per { target[o * per + i] = x[i] }
+                }
+            }
+        }
         // GPTQ: per group, the factor that spreads each rounding error over the weights after it.
         // Columns go in order of decreasing input energy ("act order"): the large ones are rounded
         // while many others can still absorb their error.
         let factors: [(order: [Int], u: [Double])?] = (0..<groups).map { g in
-            guard weightBits == 8, let h = hessians?.matrices[weightName], g < h.count else { return nil }
+            guard weightBits == 8, let hg = moments?.h[g] ?? hessians?.matrices[weightName].flatMap({ g < $0.count ? $0[g] : nil })
+            else { return nil }
             let scales = (0..<per).map { inputs[g * inPerGroup + $0 / taps].scale }
-            let order = (0..<per).sorted { h[g][$0 * per + $0] / (scales[$0] * scales[$0]) > h[g][$1 * per + $1] / (scales[$1] * scales[$1]) }
+            let order = (0..<per).sorted { hg[$0 * per + $0] / (scales[$0] * scales[$0]) > hg[$1 * per + $1] / (scales[$1] * scales[$1]) }
             var hp = [Double](repeating: 0, count: per * per)
-            for a in 0..<per { for b in 0..<per { hp[a * per + b] = h[g][order[a] * per + order[b]] } }
+            for a in 0..<per { for b in 0..<per { hp[a * per + b] = hg[order[a] * per + order[b]] } }
             guard let u = LayerHessians.inverseFactor(hp, scales: order.map { scales[$0] }) else { return nil }
             return (order, u)
         }
+        var dequantised = [Float](repeating: 0, count: wf.count), realBias = [Float](repeating: 0, count: outCount)
         for o in 0..<outCount {
             let g = o / (outCount / groups)
             // w' = w * s_in[ci]
             var scaled = [Double](repeating: 0, count: per)
-            for i in 0..<per { scaled[i] = Double(wf[o * per + i]) * inputs[g * inPerGroup + i / taps].scale }
+            for i in 0..<per { scaled[i] = target[o * per + i] * inputs[g * inPerGroup + i / taps].scale }
             let maxAbs = scaled.map { abs($0) }.max() ?? 0
             let sw = maxAbs > 0 ? maxAbs / wmax : 1
             var fold: Int64 = 0
@@ -204,17 +266,26 @@ struct Quantizer {
             for i in 0..<per {
                 let v = Int16(clamp(Int64((work[i] / sw).rounded()), -Int64(wmax), Int64(wmax)))
                 q[o * per + i] = v
+                let sIn = inputs[g * inPerGroup + i / taps].scale
                 fold += Int64(v) * Int64(inputs[g * inPerGroup + i / taps].zeroPoint)
-                if let inputMean {
+                dequantised[o * per + i] = Float(Double(v) * sw / sIn)
+                if let moments, inputMean != nil {
+                    // Mean output shift from the float path: w . mean_f - q . mean_q.
+                    let ch = g * inPerGroup + i / taps
+                    shift += Double(v) * sw / sIn * moments.meanQuantised[ch] - Double(wf[o * per + i]) * moments.meanFloat[ch]
+                } else if let inputMean {
                     // Real weight error times the channel's mean input.
-                    let err = (Double(v) * sw - scaled[i]) / inputs[g * inPerGroup + i / taps].scale
+                    let err = (Double(v) * sw - scaled[i]) / sIn
                     shift += err * inputMean[g * inPerGroup + i / taps]
                 }
             }
             let b = ((Double(bf[o]) - shift) / sw).rounded() - Double(fold)
             biasRequant[2 * o] = Int32(clamp(Int64(max(-9.0e18, min(9.0e18, b))), Int64(Int32.min), Int64(Int32.max)))
             biasRequant[2 * o + 1] = try Self.multiplier(sw / output.scale)
+            realBias[o] = Float((Double(biasRequant[2 * o]) + Double(fold)) * sw)
         }
+        sequential?.commit(weightName, dequantised)
+        sequential?.commit(biasName, realBias)
         if weightBits == 8 { w.add(prefix + ".weight", int8: q.map { Int8($0) }, shape: shape) }
         else { w.add(prefix + ".weight", int16: q, shape: shape) }
         w.add(prefix + ".bias_requant", int32: biasRequant, shape: [outCount, 2])

@@ -54,10 +54,16 @@ enum Export {
         }
         if let b = try bool("per-channel") { options.perChannel8 = b; options.perChannel16 = b }
         if let b = try bool("bias-correction") { options.biasCorrection = b }
-        // GPTQ weight rounding from the calibration windows' second moments (on unless --gptq off).
-        let hessians = try bool("gptq") != false && stats != nil ? LayerHessians(encoder: model.encoder, windows: calib.map(\.window)) : nil
+        // GPTQ rounding from the calibration windows' second moments; `sequential` adds error
+        // feedback from the layers already quantised (the default for q16, where it measured
+        // better; for q8 it raised the worst window: docs/quantization.md).
+        let gptq = o.string("gptq") ?? (precision == .q16 ? "sequential" : "on")
+        guard ["on", "off", "sequential"].contains(gptq) else { throw UsageError(description: "--gptq must be on, off or sequential") }
+        let hessians = gptq == "on" && stats != nil ? LayerHessians(encoder: model.encoder, windows: calib.map(\.window)) : nil
+        let sequential = gptq == "sequential" && stats != nil
+            ? SequentialMoments(reference: model.encoder, weights: weights, windows: calib.map(\.window)) : nil
         let bytes = try Exporter.export(weights: weights, config: model.config, size: model.size, options: options, calibration: stats,
-                                        hessians: hessians)
+                                        hessians: hessians, sequential: sequential)
         guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
             throw UsageError(description: "\(out): cannot write")
         }
@@ -80,6 +86,9 @@ enum Export {
             let got = file.engine.embedAll(evalWindows)
             print("fidelity vs f32 on \(note):")
             print("  \(Fidelity(reference: ref, candidate: got))")
+            if let sequential, let sim = try? Net1DFloat(config: model.config, tensors: { sequential.current[$0] }) {
+                print("  weights alone (float simulation): \(Fidelity(reference: ref, candidate: Engine.f32(sim).embedAll(evalWindows)))")
+            }
         }
     }
 }
