@@ -15,9 +15,9 @@ public enum Exporter {
         public var plannedLength = 5000
         /// Range widening for unseen data: int16 tensors, and the per-channel int8 Swish codes.
         /// Chosen on held-out records and the heart-rate windows (docs/quantization.md): the
-        /// heart-rate windows clip 16-bit tensors at x2, not at x2.5; x3 keeps a margin. 8-bit
-        /// codes trade rounding against clipping.
-        public var headroom16 = 3.0
+        /// heart-rate windows clip 16-bit tensors at x2, not at x2.5; q16 takes x3 (margin), q8
+        /// x4 (its held-out error measured lower there). 8-bit codes trade rounding against clipping.
+        public var headroom16: Double
         public var headroom8 = 2.5
         /// Interpolated tables: one knot every 2^shift int16 codes (q8: 129 knots, q16: 513).
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
@@ -25,6 +25,7 @@ public enum Exporter {
         public init(precision: BlobPrecision) {
             self.precision = precision
             tableKnots = precision == .q16 ? 513 : 257
+            headroom16 = precision == .q16 ? 3 : 4
         }
         /// Per-channel scales for the Swish codes (folded into the weights) or one per tensor.
         public var perChannel8 = true
