@@ -64,7 +64,11 @@ for (k, n), d in zip(top, names):
     print(f"{n:>13,}  {100 * n / total:5.1f}%  {d[:150]}")
 
 if a.annotate:
-    hit = next((k for k, _ in sorted(per.items(), key=lambda kv: -kv[1]) if a.annotate in k), None)
+    # Match the mangled name or, for Swift symbols, the demangled one.
+    ranked = [k for k, _ in sorted(per.items(), key=lambda kv: -kv[1])]
+    readable = run([demangle, "--simplified", "--compact"], input="\n".join(ranked)).splitlines() \
+        if Path(demangle).exists() else ranked
+    hit = next((k for k, d in zip(ranked, readable) if a.annotate in k or a.annotate in d), None)
     if hit is None:
         sys.exit(f"profile.py: no executed function matches {a.annotate!r}")
     dis = run(["/opt/swift/usr/bin/llvm-objdump", "-d", "--no-show-raw-insn", f"--disassemble-symbols={hit}", elf])

@@ -147,7 +147,16 @@ enum Sensitivity {
             report("only output per-channel 8 (rest float), h8=\(h)", { $0.kind == .output ? 8 : nil })
             fq.perChannel = []
         }
-        fq.headroom8 = 1
+        // Only the largest block outputs at 8 bits (blocks 0 and 1 in small: 80 KB each at int16,
+        // the firmware's peak pair).
+        for h: Float in [1, 1.25, 1.5] {
+            fq.headroom8 = h
+            fq.perChannel = [.output]
+            report("only block 0 output per-channel 8, h8=\(h)", { $0.kind == .output && $0.block == 0 ? 8 : nil })
+            report("only block 1 output per-channel 8, h8=\(h)", { $0.kind == .output && $0.block == 1 ? 8 : nil })
+            report("blocks 0+1 outputs per-channel 8, h8=\(h)", { $0.kind == .output && $0.block <= 1 ? 8 : nil })
+            fq.perChannel = []
+        }
         fq.headroom8 = 1
         report("all tensors 16 bit", { _ in 16 })
         report("all tensors 8 bit", { _ in 8 })
