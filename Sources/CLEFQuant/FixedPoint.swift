@@ -39,8 +39,9 @@ public struct LookupTable {
         self.outputZero = outputZero
         mask = (1 &<< shift) &- 1
         half = shift > 0 ? 1 &<< (shift &- 1) : 0
-        // u < (count - 1) << shift <=> u >> shift < count - 1 (capped: u < 2^32 always).
-        limit = UInt32(truncatingIfNeeded: min(Int64(count &- 1) << Int64(shift), Int64(UInt32.max)))
+        // u < (count - 1) << shift <=> u >> shift < count - 1, cut at code 32767 (int16 inputs
+        // never exceed it; `clamping` relies on the cut).
+        limit = UInt32(truncatingIfNeeded: min(Int64(count &- 1) << Int64(shift), 32768 &- Int64(start)))
     }
 
     let mask: Int32, half: Int32, limit: UInt32
@@ -62,6 +63,19 @@ public struct LookupTable {
             return a &+ (((b &- a) &* f &+ half) &>> shift)
         }
         return outside(q, u)
+    }
+
+    /// `self(clamp(q, int16))` for any 32-bit q: below `limit` (the knots' span cut at code
+    /// 32767) q is already an int16 code, so only the rare other inputs are clamped.
+    @inline(__always)
+    public func clamping(_ q: Int32) -> Int32 {
+        let u = q &- start
+        if UInt32(bitPattern: u) < limit {
+            let i = Int(u &>> shift), f = u & mask
+            let a = Int32(knots[i]), b = Int32(knots[i &+ 1])
+            return a &+ (((b &- a) &* f &+ half) &>> shift)
+        }
+        return self(clamp32(q, -32768, 32767))
     }
 
     /// Below the first knot, or at and above the last.

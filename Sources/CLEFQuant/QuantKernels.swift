@@ -80,6 +80,20 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     @inline(__always)
     func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int32>) {
         let rq = Requant32(packed), z = zero
+        if let e = epilogue, let cr = e.channelRequant, !rq.general {
+            // Swish with per-channel codes, the hottest output stage: the table clamps its
+            // input to int16 itself (off its fast path), saving the clamp on every element.
+            let o = base + co * channelStride + t0 * timeStride, ts = timeStride
+            let outLo = Int32(Out.min), outHi = Int32(Out.max)
+            let cz = cr[2 * co], m = Requant32(cr[2 * co + 1], inputBits: 16), tz = e.table.outputZero
+            if !m.general {
+                for i in 0..<n {
+                    let t = e.table.clamping(z &+ rq.fast(acc[i]))
+                    o[i * ts] = Out(truncatingIfNeeded: clamp32(cz &+ m.fast(t &- tz), outLo, outHi))
+                }
+                return
+            }
+        }
         if rq.general {
             store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
         } else {

@@ -176,5 +176,26 @@ final class IntegerKernelTests: XCTestCase {
             }
         }
     }
+
+    /// `clamping(q)` is `t(clamp(q, int16))` for every 32-bit q, also for a table whose knots
+    /// run past code 32767 (the exporter's last segment may), with and without the linear tail.
+    func testClampingLookupEqualsLookupOfClampedCode() {
+        for (start, shift, count, linear) in [(Int32(-1000), Int32(3), 251, Int32(1)), (Int32(-20000), Int32(7), 513, Int32(1)),
+                                              (Int32(-20000), Int32(7), 513, Int32(0)), (Int32(-32768), Int32(0), 3, Int32(0))] {
+            let knots = (0..<count).map { Int16(truncatingIfNeeded: ($0 * 7919) % 60000 - 30000) }
+            let domain: [Int32] = [start, shift, linear, packRequant(mult: 1 << 22, shift: 0), 5]
+            knots.withUnsafeBufferPointer { kp in
+                domain.withUnsafeBufferPointer { dp in
+                    XCTAssertTrue(LookupTable.isValid(count: count, domain: dp.baseAddress!))
+                    let t = LookupTable(knots: kp.baseAddress!, count: Int32(count), domain: dp.baseAddress!, outputZero: 11)
+                    var qs: [Int32] = [Int32.min, Int32.max, -32769, 32768, 1 << 30, -(1 << 30)]
+                    qs += Array(stride(from: Int32(-33000), through: 33000, by: 1))
+                    for q in qs {
+                        XCTAssertEqual(t.clamping(q), t(clamp32(q, -32768, 32767)), "start \(start) shift \(shift) q \(q)")
+                    }
+                }
+            }
+        }
+    }
 }
 import Foundation
