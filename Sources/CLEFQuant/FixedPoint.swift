@@ -135,10 +135,11 @@ public func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { v < lo ? lo :
 public func clamp32(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 { v < lo ? lo : (v > hi ? hi : v) }
 
 /// clamp(z + a + b) to int16 for int16 z and a, b in [-2^30, 2^30) (`Requant32` results): a + b
-/// fits 32 bits, and clamping it to +-2^30 before adding z cannot change the 16-bit result.
+/// fits 32 bits, and clamping it to [-32768 - z, 32767 - z] before adding z is the same clamp
+/// without the overflow z + a + b could have (two compares; the bounds are loop-invariant).
 @inline(__always)
 public func sum16(_ z: Int32, _ a: Int32, _ b: Int32) -> Int16 {
-    Int16(truncatingIfNeeded: clamp32(z &+ clamp32(a &+ b, -(1 << 30), 1 << 30), -32768, 32767))
+    Int16(truncatingIfNeeded: clamp32(a &+ b, -32768 &- z, 32767 &- z) &+ z)
 }
 
 /// A packed multiplier decoded once (per channel, outside the loops) for 32-bit inputs, giving
