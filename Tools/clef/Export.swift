@@ -55,9 +55,11 @@ enum Export {
         if let b = try bool("per-channel") { options.perChannel8 = b; options.perChannel16 = b }
         if let b = try bool("bias-correction") { options.biasCorrection = b }
         // GPTQ rounding from the calibration windows' second moments; `sequential` adds error
-        // feedback from the layers already quantised (the default for q16, where it measured
-        // better; for q8 it raised the worst window: docs/quantization.md).
-        let gptq = o.string("gptq") ?? (precision == .q16 ? "sequential" : "on")
+        // feedback from the layers already quantised (the default for small q16, where it
+        // measured better; for q8 it raised the worst window: docs/quantization.md). It re-runs
+        // the encoder twice per convolution (small: 30 convs, about 40 s; medium: 78 convs of a
+        // 70x larger model, so not by default).
+        let gptq = o.string("gptq") ?? (precision == .q16 && model.size == .small ? "sequential" : "on")
         guard ["on", "off", "sequential"].contains(gptq) else { throw UsageError(description: "--gptq must be on, off or sequential") }
         let hessians = gptq == "on" && stats != nil ? LayerHessians(encoder: model.encoder, windows: calib.map(\.window)) : nil
         let sequential = gptq == "sequential" && stats != nil
