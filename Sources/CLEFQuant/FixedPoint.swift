@@ -54,14 +54,9 @@ public struct LookupTable {
 
     @inline(__always)
     public func callAsFunction(_ q: Int32) -> Int32 {
-        // Inside the knots (the common case): one unsigned compare, two loads, the interpolation
-        // (mask and half are 0 when shift is 0, leaving the knot itself).
+        // Inside the knots (the common case): one unsigned compare, two loads, the interpolation.
         let u = q &- start
-        if UInt32(bitPattern: u) < limit {
-            let i = Int(u &>> shift), f = u & mask
-            let a = Int32(knots[i]), b = Int32(knots[i &+ 1])
-            return a &+ (((b &- a) &* f &+ half) &>> shift)
-        }
+        if UInt32(bitPattern: u) < limit { return interpolate(u) }
         return outside(q, u)
     }
 
@@ -70,12 +65,17 @@ public struct LookupTable {
     @inline(__always)
     public func clamping(_ q: Int32) -> Int32 {
         let u = q &- start
-        if UInt32(bitPattern: u) < limit {
-            let i = Int(u &>> shift), f = u & mask
-            let a = Int32(knots[i]), b = Int32(knots[i &+ 1])
-            return a &+ (((b &- a) &* f &+ half) &>> shift)
-        }
+        if UInt32(bitPattern: u) < limit { return interpolate(u) }
         return self(clamp32(q, -32768, 32767))
+    }
+
+    /// The value at offset `u` < limit from the first knot (mask and half are 0 when shift is
+    /// 0, leaving the knot itself).
+    @inline(__always)
+    func interpolate(_ u: Int32) -> Int32 {
+        let i = Int(u &>> shift), f = u & mask
+        let a = Int32(knots[i]), b = Int32(knots[i &+ 1])
+        return a &+ (((b &- a) &* f &+ half) &>> shift)
     }
 
     /// Below the first knot, or at and above the last.
