@@ -68,17 +68,19 @@ public struct SOSFilter: Sendable {
 }
 
 extension CLEFBandpass {
-    /// `scipy.signal.butter(5, [0.67, 40], btype='bandpass', fs=500, output='sos')` and
-    /// `sosfilt_zi` of it (scipy 1.x float64 values, rounded to float32 here).
+    /// `scipy.signal.butter(5, [0.67, 40], btype='bandpass', fs=500, output='sos')` (scipy 1.x
+    /// float64 values): b0, b1, b2, a1, a2 per section.
+    public static let sections64: [Double] = [
+        0x1.dca75bdaadf1bp-12, 0x1.dca75bdaadf1bp-11, 0x1.dca75bdaadf1bp-12, -0x1.476ee41862b65p+0, 0x1.ce55b35a776cap-2,
+        1, 2, 1, -0x1.8876a2eb8e54dp+0, 0x1.7f05a5221cc9ap-1,
+        1, 0, -1, -0x1.97f92ca138c60p+0, 0x1.31b6644c1c502p-1,
+        1, -2, 1, -0x1.fc7c32aa3bcdfp+0, 0x1.f90206ffeda79p-1,
+        1, -2, 1, -0x1.feb03d10be8b7p+0, 0x1.fd69ccc734c1fp-1,
+    ]
+
+    /// The sections and `sosfilt_zi` of them (scipy float64 values) rounded to float32.
     public static let sos = SOSFilter(
-        sections: [
-            Float(0x1.dca75bdaadf1bp-12), Float(0x1.dca75bdaadf1bp-11), Float(0x1.dca75bdaadf1bp-12),
-            Float(-0x1.476ee41862b65p+0), Float(0x1.ce55b35a776cap-2),
-            1, 2, 1, Float(-0x1.8876a2eb8e54dp+0), Float(0x1.7f05a5221cc9ap-1),
-            1, 0, -1, Float(-0x1.97f92ca138c60p+0), Float(0x1.31b6644c1c502p-1),
-            1, -2, 1, Float(-0x1.fc7c32aa3bcdfp+0), Float(0x1.f90206ffeda79p-1),
-            1, -2, 1, Float(-0x1.feb03d10be8b7p+0), Float(0x1.fd69ccc734c1fp-1),
-        ],
+        sections: sections64.map { Float($0) },
         zi: [
             Float(0x1.4a9478cb98467p-7), Float(-0x1.1a2c2f1a89351p-8),
             Float(0x1.7c11613a16de0p-3), Float(-0x1.16e2bb50dc5e7p-3),
@@ -87,10 +89,16 @@ extension CLEFBandpass {
             0, 0,
         ],
         padLength: 33)
+
+    /// The same sections in integers (`FixedSOSFilter`). The cascade's peak gains after each
+    /// section are 0.0105, 0.243, 0.990, 0.996, 1.0 (scipy `sosfreqz`): 6 and 2 more fraction
+    /// bits after the first two keep their outputs as precise as the input.
+    public static let fixedSOS = FixedSOSFilter(sections: sections64, extraBits: [6, 2, 0, 0, 0], padLength: 33)
 }
 
 /// Which band-pass a `WindowPreprocessor` runs: `exact` reproduces scipy's float64 filtfilt (what
-/// CLEF trains with); `float32` is the cheap device path above.
+/// CLEF trains with); `float32` is the cheap device path above; `fixedPoint` the same sections in
+/// integers, for cores without a float unit.
 public enum Preprocessing: UInt8, Sendable {
-    case exact = 0, float32 = 1
+    case exact = 0, float32 = 1, fixedPoint = 2
 }

@@ -195,6 +195,7 @@ public final class WindowPreprocessor {
     let filtered: UnsafeMutablePointer<Double>
     let scratch: UnsafeMutablePointer<Double>
     let scratch32: UnsafeMutablePointer<Float>
+    let scratchFixed: UnsafeMutablePointer<Int32>
 
     /// `padded`: the caller only uses `runPadded` (the float32 path then needs no scratch of its own).
     public init(length: Int, mode: Preprocessing = .exact, filter: IIRFilter = CLEFBandpass.filter, padded: Bool = false) {
@@ -203,28 +204,37 @@ public final class WindowPreprocessor {
         self.length = length
         self.mode = mode
         self.filter = filter
-        // The float32 path needs only its own scratch (its z-score sums in Double on the fly).
+        // The float32 and fixed-point paths need only their own scratch (their z-score sums in
+        // Double on the fly), and none when the caller brings padded room (`runPadded`).
+        doubles = mode == .exact ? 2 * length + filter.scratchCount(length: length) : 3
+        floats = mode == .float32 && !padded ? CLEFBandpass.sos.scratchCount(length: length) : 1
+        ints = mode == .fixedPoint && !padded ? length + 2 * CLEFBandpass.fixedSOS.padLength : 1
         input = .allocate(capacity: mode == .exact ? length : 1)
         filtered = .allocate(capacity: mode == .exact ? length : 1)
         scratch = .allocate(capacity: mode == .exact ? filter.scratchCount(length: length) : 1)
-        scratch32 = .allocate(capacity: mode == .float32 && !padded ? CLEFBandpass.sos.scratchCount(length: length) : 1)
+        scratch32 = .allocate(capacity: floats)
+        scratchFixed = .allocate(capacity: ints)
         self.padded = padded
     }
 
     let padded: Bool
+    let doubles: Int, floats: Int, ints: Int
 
     deinit {
-        input.deallocate(); filtered.deallocate(); scratch.deallocate(); scratch32.deallocate()
+        input.deallocate(); filtered.deallocate(); scratch.deallocate(); scratch32.deallocate(); scratchFixed.deallocate()
     }
 
     /// Bytes of scratch this preprocessor holds (for memory reports).
-    public var byteCount: Int {
-        mode == .exact ? (2 * length + filter.scratchCount(length: length)) * 8 + 4
-            : (padded ? 4 : CLEFBandpass.sos.scratchCount(length: length) * 4) + 16
-    }
+    public var byteCount: Int { doubles * 8 + floats * 4 + ints * 4 }
 
     /// Free floats `runPadded` needs on each side of the window.
-    public var padding: Int { mode == .float32 ? CLEFBandpass.sos.padLength : 0 }
+    public var padding: Int {
+        switch mode {
+        case .exact: return 0
+        case .float32: return CLEFBandpass.sos.padLength
+        case .fixedPoint: return CLEFBandpass.fixedSOS.padLength
+        }
+    }
 
     /// The window (millivolts) at buf[padding ..< padding + length] -> the encoder input, in
     /// place; the `padding` floats on each side are overwritten.
@@ -235,6 +245,21 @@ public final class WindowPreprocessor {
         case .float32:
             CLEFBandpass.sos.filtfiltInPlace(buf, length: length)
             zscore(UnsafePointer(buf + padding), count: length, output: buf + padding)
+        case .fixedPoint:
+            // Millivolts -> Q18 in the same 4-byte slots, filtered, and back; the memory is
+            // re-bound for the integer use, as Swift requires, and the floats written untyped.
+            let pad = padding, total = length + 2 * pad, raw = UnsafeMutableRawPointer(buf)
+            for i in pad..<(pad + length) {
+                raw.storeBytes(of: FixedSOSFilter.quantize(raw.load(fromByteOffset: 4 * i, as: Float.self)),
+                               toByteOffset: 4 * i, as: Int32.self)
+            }
+            let q = raw.bindMemory(to: Int32.self, capacity: total)
+            CLEFBandpass.fixedSOS.filtfiltInPlace(q, length: length)
+            for i in pad..<(pad + length) {
+                raw.storeBytes(of: FixedSOSFilter.millivolts(q[i]), toByteOffset: 4 * i, as: Float.self)
+            }
+            let f = raw.bindMemory(to: Float.self, capacity: total)
+            zscore(UnsafePointer(f + pad), count: length, output: f + pad)
         }
     }
 
@@ -250,6 +275,14 @@ public final class WindowPreprocessor {
             // writing any).
             precondition(!padded, "this preprocessor was made for runPadded")
             CLEFBandpass.sos.filtfilt(window, length: length, output: output, scratch: scratch32)
+            zscore(UnsafePointer(output), count: length, output: output)
+            return
+        case .fixedPoint:
+            precondition(!padded, "this preprocessor was made for runPadded")
+            let pad = CLEFBandpass.fixedSOS.padLength
+            for i in 0..<length { scratchFixed[pad + i] = FixedSOSFilter.quantize(window[i]) }
+            CLEFBandpass.fixedSOS.filtfiltInPlace(scratchFixed, length: length)
+            for i in 0..<length { output[i] = FixedSOSFilter.millivolts(scratchFixed[pad + i]) }
             zscore(UnsafePointer(output), count: length, output: output)
             return
         }

@@ -1,0 +1,111 @@
+/// The device band-pass in integers, for cores without a float unit (RV32IMC: the ESP32-C3), where
+/// the float32 sections cost about 40 M instructions per window in software float. The same
+/// sections, padding and steady states as `SOSFilter`, in direct form I:
+/// - samples are int32 millivolts in Q18 (inputs are cut at +-`inputLimit`); a section whose
+///   output is small carries more fraction bits (`extraBits`: the first section's peak gain is
+///   0.0105, and rounding its output to Q18 would lose 7 bits the second, gain 18.6, needs);
+/// - a1, a2 are in Q28 and each section's b in Q(28 + shift), as fine as 31 bits allow;
+/// - sums are int64 in Q(28 + the output's fraction bits). The recursion keeps its full
+///   precision: the part of each output that rounding drops (`e`) is fed back through a1, a2 as
+///   well (error feedback), so poles at 0.99 do not amplify rounding noise.
+/// Integer-only, so host and firmware agree bit for bit; Embedded-Swift-clean.
+public struct FixedSOSFilter: Sendable {
+    /// Per section: b0, b1, b2 (Q(28 + bShift)), a1, a2 (Q28).
+    let coefficients: [Int32]
+    let bShift: [Int32]
+    /// Per section, Q28: the DC gain of the sections before it and up to it (steady states).
+    let gainIn: [Int64]
+    let gainOut: [Int64]
+    /// Per section: fraction bits of its output beyond Q18 (the last section's must be 0).
+    let extraBits: [Int32]
+    public let padLength: Int
+    public static let fractionBits = 18
+    /// Window samples are cut at +-256 mV: with the odd extension (x3) and the sections' worst
+    /// case gain forwards and backwards (3.53^2), every value then stays below 2^31.
+    public static let inputLimit: Float = 256
+
+    /// `sections`: b0, b1, b2, a1, a2 per section, float64 (a0 = 1). `extraBits`: fraction bits
+    /// of each section's output beyond Q18, at most log2 of 1 / its cumulative peak gain.
+    public init(sections: [Double], extraBits: [Int32], padLength: Int) {
+        precondition(sections.count % 5 == 0 && extraBits.count == sections.count / 5 && extraBits.last == 0)
+        var c: [Int32] = [], shifts: [Int32] = [], gIn: [Int64] = [], gOut: [Int64] = []
+        var gain = 1.0
+        for s in 0..<(sections.count / 5) {
+            let b = sections[(5 * s)..<(5 * s + 3)], a1 = sections[5 * s + 3], a2 = sections[5 * s + 4]
+            // The largest shift that keeps |b0| + |b1| + |b2| below 2^30 in Q(28 + shift).
+            let l1 = b.reduce(0) { $0 + abs($1) }
+            var shift: Int32 = 0
+            while l1 * Self.pow2(29 + Int(shift)) < Self.pow2(30) { shift += 1 }
+            let scale = Self.pow2(28 + Int(shift))
+            c += b.map { Int32(($0 * scale).rounded()) }
+            c += [Int32((a1 * 268435456).rounded()), Int32((a2 * 268435456).rounded())]
+            shifts.append(shift)
+            gIn.append(Int64((gain * 268435456).rounded()))
+            gain *= (b[5 * s] + b[5 * s + 1] + b[5 * s + 2]) / (1 + a1 + a2)
+            gOut.append(Int64((gain * 268435456).rounded()))
+        }
+        coefficients = c
+        bShift = shifts
+        gainIn = gIn
+        gainOut = gOut
+        self.extraBits = extraBits
+        self.padLength = padLength
+    }
+
+    public var sectionCount: Int { bShift.count }
+
+    /// 2^e exactly (no Int shifts: `Int` has 32 bits on the microcontrollers).
+    static func pow2(_ e: Int) -> Double { Double(sign: .plus, exponent: e, significand: 1) }
+
+    /// Millivolts -> Q18, cut at +-`inputLimit` (non-finite values become 0).
+    @inline(__always)
+    public static func quantize(_ v: Float) -> Int32 {
+        guard v.isFinite else { return 0 }
+        return Int32((max(-inputLimit, min(inputLimit, v)) * Float(1 << fractionBits)).rounded())
+    }
+
+    /// Q18 -> millivolts.
+    @inline(__always)
+    public static func millivolts(_ v: Int32) -> Float { Float(v) * (1 / Float(1 << fractionBits)) }
+
+    /// sosfiltfilt of the `n` samples at buf[padLength ..< padLength + n] (Q18), in place, with
+    /// room for `padLength` more on each side (the odd extension goes there).
+    public func filtfiltInPlace(_ buf: UnsafeMutablePointer<Int32>, length n: Int) {
+        let pad = padLength
+        precondition(n > pad, "filtfilt needs more samples than its padding")
+        let x = buf + pad
+        for i in 0..<pad { buf[i] = 2 &* x[0] &- x[pad - i] }
+        for i in 0..<pad { x[n + i] = 2 &* x[n - 1] &- x[n - 2 - i] }
+        run(buf, count: n + 2 * pad, reverse: false)
+        run(buf, count: n + 2 * pad, reverse: true)
+    }
+
+    /// One pass, section after section, from the steady state of the pass's first input.
+    func run(_ v: UnsafeMutablePointer<Int32>, count: Int, reverse: Bool) {
+        let x0 = Int64(v[reverse ? count - 1 : 0])          // Q18
+        let half = Int64(1) << 27
+        for s in 0..<sectionCount {
+            let b0 = Int64(coefficients[5 * s]), b1 = Int64(coefficients[5 * s + 1]), b2 = Int64(coefficients[5 * s + 2])
+            let a1 = Int64(coefficients[5 * s + 3]), a2 = Int64(coefficients[5 * s + 4])
+            let extraIn = s > 0 ? Int64(extraBits[s - 1]) : 0, extraOut = Int64(extraBits[s])
+            // b x is in Q(28 + shift + input bits); the sum is in Q(28 + output bits).
+            let shift = Int64(bShift[s]) + extraIn - extraOut
+            // Steady state for the constant x0: inputs gainIn * x0, outputs gainOut * x0.
+            var x1 = (gainIn[s] &* x0 &+ (half >> extraIn)) >> (28 - extraIn), x2 = x1
+            let full = (gainOut[s] &* x0) << extraOut
+            var y1 = (full &+ half) >> 28, e1 = full &- (y1 << 28)
+            var y2 = y1, e2 = e1
+            for step in 0..<count {
+                let i = reverse ? count - 1 - step : step
+                let xi = Int64(v[i])
+                let acc = ((b0 &* xi &+ b1 &* x1 &+ b2 &* x2) >> shift) &- a1 &* y1 &- a2 &* y2
+                    &- ((a1 &* e1 &+ a2 &* e2) >> 28)
+                let y = (acc &+ half) >> 28
+                e2 = e1; e1 = acc &- (y << 28)
+                y2 = y1; y1 = y
+                x2 = x1; x1 = xi
+                v[i] = Int32(truncatingIfNeeded: max(-2147483648, min(2147483647, y)))
+            }
+        }
+    }
+}
