@@ -2,7 +2,7 @@
 """Exact instruction counts and memory of the firmware image under QEMU, recorded for `clef profile`.
 
   python3 Firmware-Sim/count.py --target m4|m7|rv32 --precision q8|q16|f16 [--model CKPT|BLOB]
-                                [--preprocess float32|exact] [--out Firmware-Sim/counts] [--clef .build/release/clef]
+                                [--preprocess float32|exact|fixed] [--out Firmware-Sim/counts] [--clef .build/release/clef]
 
 Builds the image (build.sh) with the model's blob and one 10 s window of a real handheld record
 (Fixtures/ecg/cinc2017/A00003 through the simulated ADC), runs it under QEMU twice with the

@@ -15,8 +15,8 @@ def add_image_options(ap, precision_required=True):
     ap.add_argument("--precision", required=precision_required, default="q8", choices=["q8", "q16", "f16"])
     ap.add_argument("--model", default=str(root / "Fixtures/clef-small-realecg/clef_small_realecg_swift.ckpt"))
     ap.add_argument("--clef", default=str(root / ".build/release/clef"))
-    ap.add_argument("--preprocess", default="float32", choices=["float32", "exact"],
-                    help="band-pass of the stream: float32 sections (device) or the scipy-exact double-double")
+    ap.add_argument("--preprocess", default="float32", choices=["float32", "exact", "fixed"],
+                    help="band-pass of the stream: float32 sections (device), the same sections in integers (fixed, for cores without FPU) or the scipy-exact double-double")
 
 
 def qemu(target):

@@ -40,7 +40,8 @@ public func firmwareMain() -> Int32 {
     var signalSize = 0
     let sig = UnsafeRawBufferPointer(start: fw_signal(&signalSize)!, count: signalSize)
     // Header (written by `clef stream --save-signal`): "CLEFSIG1", hop, count, counts per mV,
-    // ADC rails, flags (bit 0: float32 preprocessing); then int16 counts. All little-endian.
+    // ADC rails, flags (low byte: the preprocessing, 0 exact, 1 float32, 2 fixed point); then
+    // int16 counts. All little-endian.
     let header = 32
     guard signalSize >= header, sig.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == 0x3147_4953_4645_4C43 else {
         print("fw: signal: no CLEFSIG1 header")
@@ -57,11 +58,15 @@ public func firmwareMain() -> Int32 {
     config.countsPerMillivolt = Float(bitPattern: sig.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
     config.adcMin = sig.loadUnaligned(fromByteOffset: 20, as: Int32.self)
     config.adcMax = sig.loadUnaligned(fromByteOffset: 24, as: Int32.self)
-    config.preprocessing = sig.loadUnaligned(fromByteOffset: 28, as: UInt32.self) & 1 == 1 ? .float32 : .exact
+    guard let mode = Preprocessing(rawValue: UInt8(truncatingIfNeeded: sig.loadUnaligned(fromByteOffset: 28, as: UInt32.self))) else {
+        print("fw: signal: unknown preprocessing")
+        return 2
+    }
+    config.preprocessing = mode
     // A 16-bit ADC: the ring keeps counts (half the memory of millivolts, the same embeddings).
     if config.railsFitInt16 { config.ring = .counts16 }
     let stream = StreamEngine(engine: engine, config: config)
-    print("fw: \(blob.precision.name) engine, hop \(hop), \(count) samples, \(config.preprocessing == .exact ? "exact" : "float32") preprocessing, heap \(fw_heap_peak()) B after set-up")
+    print("fw: \(blob.precision.name) engine, hop \(hop), \(count) samples, \(config.preprocessing == .exact ? "exact" : config.preprocessing == .float32 ? "float32" : "fixed") preprocessing, heap \(fw_heap_peak()) B after set-up")
     layerProbe = fw_layer_probe
     let dim = engine.config.embeddingDim
     for i in 0..<count {

@@ -70,12 +70,14 @@ final class FirmwareTests: XCTestCase {
         let sim = try WearableSimulator(record: Fix.path("ecg/cinc2017/A00003"), seconds: 11)
         let hop = 500
         // Every precision with the exact (training) band-pass on every target; q8 with the device
-        // band-pass (float32 sections) on the Cortex-M4F, whose RAM is checked against the nRF52840.
+        // band-pass (float32 sections) on the Cortex-M4F, whose RAM is checked against the nRF52840,
+        // and with the integer sections on RV32 (no float unit).
         var cases = precisions.map { ($0, Preprocessing.exact, targets) }
         if precisions.contains(.q8), let m4 = targets.first(where: { $0.name == "m4" }) { cases.append((.q8, .float32, [m4])) }
+        if precisions.contains(.q8), let rv = targets.first(where: { $0.name == "rv32" }) { cases.append((.q8, .fixedPoint, [rv])) }
 
         for (p, preprocessing, caseTargets) in cases {
-            let signal = Fix.write(try sim.firmwareSignal(hop: hop, flags: preprocessing == .float32 ? 1 : 0), "fw-signal-\(preprocessing).bin")
+            let signal = Fix.write(try sim.firmwareSignal(hop: hop, flags: UInt32(preprocessing.rawValue)), "fw-signal-\(preprocessing).bin")
             var config = StreamConfig()
             config.hop = hop
             config.countsPerMillivolt = Float(sim.countsPerMillivolt)

@@ -24,7 +24,7 @@ enum Profile {
             throw UsageError(description: "\(model): a \(precision.name) model; the firmware runs q8, q16 or f16 blobs (clef export --precision ...)")
         }
         let preprocess = o.string("preprocess") ?? "float32"
-        guard ["float32", "exact"].contains(preprocess) else { throw UsageError(description: "--preprocess must be float32 or exact") }
+        guard ["float32", "exact", "fixed"].contains(preprocess) else { throw UsageError(description: "--preprocess must be float32, fixed or exact") }
         let hopText = o.string("hop") ?? "1s"
         guard let hopSeconds = hopText.hasSuffix("ms") ? Double(hopText.dropLast(2)).map({ $0 / 1000 })
                 : hopText.hasSuffix("s") ? Double(hopText.dropLast()) : Double(hopText).map({ $0 / 500 }),

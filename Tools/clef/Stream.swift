@@ -100,7 +100,8 @@ enum Stream {
         switch o.string("preprocess") ?? "exact" {
         case "exact": config.preprocessing = .exact
         case "float32": config.preprocessing = .float32
-        default: throw UsageError(description: "--preprocess must be exact (scipy float64, as in training) or float32 (device sections)")
+        case "fixed": config.preprocessing = .fixedPoint
+        default: throw UsageError(description: "--preprocess must be exact (scipy float64, as in training), float32 (device sections) or fixed (the sections in integers)")
         }
         config.countsPerMillivolt = Float(sim.countsPerMillivolt)
         (config.adcMin, config.adcMax) = sim.rails

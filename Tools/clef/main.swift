@@ -29,7 +29,7 @@ commands:
          [--method mse|percentile|minmax] [--gptq on|off|sequential] --output MODEL.clefw
                                                weight blob with a size and fidelity report
   bench [--model MODEL] [--repeats R]          forward timings for (1,1,5000) and (32,1,5000)
-  profile [--model M.clefw] [--device nrf52840|stm32l4r5|stm32h743|nrf5340|esp32c3] [--hop 1s] [--preprocess float32|exact] [--qemu]
+  profile [--model M.clefw] [--device nrf52840|stm32l4r5|stm32h743|nrf5340|esp32c3] [--hop 1s] [--preprocess float32|exact|fixed] [--qemu]
                                                per-layer instructions, cycles, ms, RAM and flash on a device (Firmware-Sim)
 
 MODEL is a Lightning .ckpt, a torch.save state_dict .pt or a CLEF weight blob (.clefw).
