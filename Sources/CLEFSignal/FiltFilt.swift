@@ -255,11 +255,11 @@ public final class WindowPreprocessor {
             }
             let q = raw.bindMemory(to: Int32.self, capacity: total)
             CLEFBandpass.fixedSOS.filtfiltInPlace(q, length: length)
+            let z = FixedSOSFilter.zscoreParameters(q + pad, count: length)
             for i in pad..<(pad + length) {
-                raw.storeBytes(of: FixedSOSFilter.millivolts(q[i]), toByteOffset: 4 * i, as: Float.self)
+                raw.storeBytes(of: FixedSOSFilter.z(q[i], z), toByteOffset: 4 * i, as: Float.self)
             }
-            let f = raw.bindMemory(to: Float.self, capacity: total)
-            zscore(UnsafePointer(f + pad), count: length, output: f + pad)
+            _ = raw.bindMemory(to: Float.self, capacity: total)
         }
     }
 
@@ -282,8 +282,8 @@ public final class WindowPreprocessor {
             let pad = CLEFBandpass.fixedSOS.padLength
             for i in 0..<length { scratchFixed[pad + i] = FixedSOSFilter.quantize(window[i]) }
             CLEFBandpass.fixedSOS.filtfiltInPlace(scratchFixed, length: length)
-            for i in 0..<length { output[i] = FixedSOSFilter.millivolts(scratchFixed[pad + i]) }
-            zscore(UnsafePointer(output), count: length, output: output)
+            let z = FixedSOSFilter.zscoreParameters(scratchFixed + pad, count: length)
+            for i in 0..<length { output[i] = FixedSOSFilter.z(scratchFixed[pad + i], z) }
             return
         }
         zscore(filtered, count: length, output: output)

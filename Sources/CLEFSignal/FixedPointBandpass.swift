@@ -20,9 +20,10 @@ public struct FixedSOSFilter: Sendable {
     let extraBits: [Int32]
     public let padLength: Int
     public static let fractionBits = 18
-    /// Window samples are cut at +-256 mV: with the odd extension (x3) and the sections' worst
-    /// case gain forwards and backwards (3.53^2), every value then stays below 2^31.
-    public static let inputLimit: Float = 256
+    /// Window samples are cut at +-200 mV: with the odd extension (x3) and the sections' worst
+    /// case gain forwards and backwards (their impulse responses' L1 norm 3.53, squared), every
+    /// value stays below 3 x 200 x 2^18 x 12.5 = 1.96e9 < 2^31.
+    public static let inputLimit: Float = 200
 
     /// `sections`: b0, b1, b2, a1, a2 per section, float64 (a0 = 1). `extraBits`: fraction bits
     /// of each section's output beyond Q18, at most log2 of 1 / its cumulative peak gain.
@@ -67,6 +68,41 @@ public struct FixedSOSFilter: Sendable {
     /// Q18 -> millivolts.
     @inline(__always)
     public static func millivolts(_ v: Int32) -> Float { Float(v) * (1 / Float(1 << fractionBits)) }
+
+    /// The z-score of `n` Q18 samples (population std + 1e-8 mV, as the float paths compute it),
+    /// as the mean to subtract and the Float factor that turns a deviation into z (`z(_:_:)`): the sums are
+    /// int64 (the squares of deviations scaled down only if they could overflow, beyond 64 mV
+    /// for 5000 samples), one square root and one division per window. No float per sample but
+    /// the final multiply, which matters where floats are software.
+    public static func zscoreParameters(_ q: UnsafePointer<Int32>, count n: Int) -> (mean: Int32, scale: Float) {
+        var sum: Int64 = 0
+        for i in 0..<n { sum &+= Int64(q[i]) }
+        let mean = Int32(truncatingIfNeeded: roundedQuotient(sum, Int64(n)))
+        var largest: Int64 = 0
+        for i in 0..<n { largest = max(largest, abs(Int64(q[i]) &- Int64(mean))) }
+        // (d >> k)^2 summed n times stays below 2^62.
+        let room = (62 - (Int64.bitWidth - Int64(n).leadingZeroBitCount)) / 2
+        let k = max(0, (Int64.bitWidth - largest.leadingZeroBitCount) - room)
+        var squares: Int64 = 0
+        for i in 0..<n {
+            let d = (Int64(q[i]) &- Int64(mean)) >> Int64(k)
+            squares &+= d &* d
+        }
+        let sd = (Double(squares) * pow2(2 * k) / Double(n)).squareRoot() * pow2(-fractionBits) + 1e-8
+        return (mean, Float(pow2(-fractionBits) / sd))
+    }
+
+    /// z of one Q18 sample from `zscoreParameters` (the deviation saturates at 32 bits, which
+    /// the input cut keeps out of reach).
+    @inline(__always)
+    public static func z(_ q: Int32, _ p: (mean: Int32, scale: Float)) -> Float {
+        Float(Int32(clamping: Int64(q) &- Int64(p.mean))) * p.scale
+    }
+
+    /// a / b rounded to nearest (halves away from zero), b > 0.
+    static func roundedQuotient(_ a: Int64, _ b: Int64) -> Int64 {
+        a >= 0 ? (a &+ b / 2) / b : -((-a &+ b / 2) / b)
+    }
 
     /// sosfiltfilt of the `n` samples at buf[padLength ..< padLength + n] (Q18), in place, with
     /// room for `padLength` more on each side (the odd extension goes there).

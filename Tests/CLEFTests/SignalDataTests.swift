@@ -138,7 +138,7 @@ final class SignalDataTests: XCTestCase {
     /// scipy float64 `sosfiltfilt`: with error feedback in the recursion and more fraction bits
     /// after the low-gain first sections they are 1e-5 of the range from it, 16x closer than the
     /// float32 sections; through `WindowPreprocessor` (padded and not) they give the same encoder
-    /// input as each other.
+    /// input as each other, and their integer z-score is the Double one within float rounding.
     func testFixedPointSectionsMatchScipySosfiltfilt() throws {
         let x = try WFDBRecord(path: Fix.path("ecg/cinc2021/E07500")).physical(0)
         let scipySOS = try f64("preprocess/E07500_leadI_sosfiltfilt.f64")
@@ -167,8 +167,19 @@ final class SignalDataTests: XCTestCase {
         var b = [Float](repeating: 0, count: n)
         window.withUnsafeBufferPointer { f32.run($0.baseAddress!, output: &b) }
         XCTAssertLessThan(Fix.maxAbsDiff(a, b), 2e-3)
-        // Samples beyond the +-256 mV cut and non-finite ones are bounded, never a trap.
-        XCTAssertEqual(FixedSOSFilter.quantize(1e9), 256 << 18)
+        // The integer z-score against the Double one of the same filtered samples.
+        let pad2 = f.padLength
+        var w = [Int32](repeating: 0, count: n + 2 * pad2)
+        for i in 0..<n { w[pad2 + i] = FixedSOSFilter.quantize(window[i]) }
+        w.withUnsafeMutableBufferPointer { f.filtfiltInPlace($0.baseAddress!, length: n) }
+        let mv = (0..<n).map { Double(w[pad2 + $0]) / Double(1 << FixedSOSFilter.fractionBits) }
+        var zd = [Float](repeating: 0, count: n)
+        zscore(mv, count: n, output: &zd)
+        let zp = w.withUnsafeBufferPointer { FixedSOSFilter.zscoreParameters($0.baseAddress! + pad2, count: n) }
+        XCTAssertLessThan(Fix.maxAbsDiff((0..<n).map { FixedSOSFilter.z(w[pad2 + $0], zp) }, zd), 2e-5)
+        XCTAssertEqual((0..<n).map { FixedSOSFilter.z(w[pad2 + $0], zp) }, a, "what WindowPreprocessor returns")
+        // Samples beyond the +-200 mV cut and non-finite ones are bounded, never a trap.
+        XCTAssertEqual(FixedSOSFilter.quantize(1e9), 200 << 18)
         XCTAssertEqual(FixedSOSFilter.quantize(-.infinity), 0)
         XCTAssertEqual(FixedSOSFilter.quantize(.nan), 0)
     }
