@@ -19,7 +19,6 @@ public enum Exporter {
         /// x4 (its held-out error measured lower there). 8-bit codes trade rounding against clipping.
         public var headroom16: Double
         public var headroom8 = 2.5
-        /// Interpolated tables: one knot every 2^shift int16 codes (q8: 129 knots, q16: 513).
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
         public var tableKnots: Int
         public init(precision: BlobPrecision) {
