@@ -62,6 +62,11 @@ enum Export {
         let gptq = o.string("gptq") ?? (precision == .q16 && model.size == .small ? "sequential" : "on")
         guard ["on", "off", "sequential"].contains(gptq) else { throw UsageError(description: "--gptq must be on, off or sequential") }
         let hessians = gptq == "on" && stats != nil ? LayerHessians(encoder: model.encoder, windows: calib.map(\.window)) : nil
+        if gptq == "sequential" && stats != nil {
+            // Two encoder passes per convolution over every calibration window: say what that costs.
+            let convs = 3 * model.config.blocks.count
+            FileHandle.standardError.write(Data("clef: note: sequential GPTQ runs the encoder \(2 * convs) times over \(calib.count) windows (small: about 40 s for 165; --gptq on: one pass)\n".utf8))
+        }
         let sequential = gptq == "sequential" && stats != nil
             ? SequentialMoments(reference: model.encoder, weights: weights, windows: calib.map(\.window)) : nil
         let bytes = try Exporter.export(weights: weights, config: model.config, size: model.size, options: options, calibration: stats,
