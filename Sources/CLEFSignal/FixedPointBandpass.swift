@@ -70,10 +70,10 @@ public struct FixedSOSFilter: Sendable {
     public static func millivolts(_ v: Int32) -> Float { Float(v) * (1 / Float(1 << fractionBits)) }
 
     /// The z-score of `n` Q18 samples (population std + 1e-8 mV, as the float paths compute it),
-    /// as the mean to subtract and the Float factor that turns a deviation into z (`z(_:_:)`): the sums are
-    /// int64 (the squares of deviations scaled down only if they could overflow, beyond 64 mV
-    /// for 5000 samples), one square root and one division per window. No float per sample but
-    /// the final multiply, which matters where floats are software.
+    /// as the mean to subtract and the Float factor that turns a deviation into z (`z(_:_:)`).
+    /// The sums are int64 (the squared deviations scaled down only if they could overflow,
+    /// beyond 64 mV for 5000 samples), then one square root and one division per window: no
+    /// float per sample but the final multiply, which matters where floats are software.
     public static func zscoreParameters(_ q: UnsafePointer<Int32>, count n: Int) -> (mean: Int32, scale: Float) {
         var sum: Int64 = 0
         for i in 0..<n { sum &+= Int64(q[i]) }
@@ -116,7 +116,7 @@ public struct FixedSOSFilter: Sendable {
         run(buf, count: n + 2 * pad, reverse: true)
     }
 
-    /// The exact 64-bit product of two 32-bit values (one multiply-high pair on RV32).
+    /// The exact 64-bit product of two 32-bit values.
     @inline(__always)
     func wide(_ a: Int32, _ b: Int32) -> Int64 { Int64(a) &* Int64(b) }
 
@@ -132,7 +132,8 @@ public struct FixedSOSFilter: Sendable {
             let shift = Int64(bShift[s]) + extraIn - extraOut
             // Steady state for the constant x0: inputs gainIn * x0, outputs gainOut * x0. The
             // states are kept in 32 bits (|x|, |y| < 2^31 by the input cut, |e| <= 2^27), so
-            // every product is 32 x 32 -> 64 bits (two instructions on RV32, one on Arm).
+            // every product is 32 x 32 -> 64 bits (SMULL on Arm; RV32 still spends about 135
+            // instructions per section and sample on the 64-bit arithmetic).
             var x1 = Int32(truncatingIfNeeded: (gainIn[s] &* x0 &+ (half >> extraIn)) >> (28 - extraIn)), x2 = x1
             let full = (gainOut[s] &* x0) << extraOut
             let y0 = (full &+ half) >> 28
