@@ -99,6 +99,14 @@ enum Profile {
                      Double(ramTotal) / 1024, Double(heap) / 1024, Double(stack) / 1024, Double(stat) / 1024, ramDevice / 1024) + verdict(ramTotal, ramDevice))
         print(String(format: "flash %.1f KB (code %.1f, blob %.1f) of %d KB: ", Double(flashTotal) / 1024, Double(code) / 1024,
                      Double(blobBytes) / 1024, flashDevice / 1024) + verdict(flashTotal, flashDevice))
+        // Cores without a float unit: point at the integer band-pass when its counts exist.
+        if profile["fpu"] as? Bool == false, preprocess == "float32",
+           let fd = FileManager.default.contents(atPath: Stream.bundled("Firmware-Sim/counts/\(target)-\(precision.name)-fixed.json")),
+           let fixed = try JSONSerialization.jsonObject(with: fd) as? [String: Any],
+           let w = (fixed["window_instructions"] as? NSNumber)?.doubleValue {
+            print(String(format: "note: this core has no float unit; --preprocess fixed (the band-pass in integers) takes %.1f ms per hop instead of %.1f",
+                         ms(w), ms(window)))
+        }
         print("assumptions: \(profile["assumptions"] ?? "")")
     }
 
