@@ -158,12 +158,7 @@ public func zscore(_ x: UnsafePointer<Double>, count n: Int, output: UnsafeMutab
 /// The same z-score of float32 values, summed in Double exactly as the Double version would
 /// after converting them (so both paths give the same bits). `output` may be `x`.
 public func zscore(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
-    var mean = 0.0
-    for i in 0..<n { mean += Double(x[i]) }
-    mean /= Double(n)
-    var v = 0.0
-    for i in 0..<n { let d = Double(x[i]) - mean; v += d * d }
-    let sd = (v / Double(n)).squareRoot() + 1e-8
+    let (mean, sd) = meanAndDeviation(x, count: n)
     for i in 0..<n { output[i] = Float((Double(x[i]) - mean) / sd) }
 }
 
@@ -172,13 +167,20 @@ public func zscore(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutabl
 /// whose float unit is single precision (about 2.9 M instructions per window on a Cortex-M4F).
 /// `output` may be `x`.
 public func zscoreSingle(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
+    let (mean, sd) = meanAndDeviation(x, count: n)
+    let m = Float(mean), k = Float(1 / sd)
+    for i in 0..<n { output[i] = (x[i] - m) * k }
+}
+
+/// Mean and population standard deviation + 1e-8 of float32 values, summed in Double.
+@inline(__always)
+func meanAndDeviation(_ x: UnsafePointer<Float>, count n: Int) -> (Double, Double) {
     var mean = 0.0
     for i in 0..<n { mean += Double(x[i]) }
     mean /= Double(n)
     var v = 0.0
     for i in 0..<n { let d = Double(x[i]) - mean; v += d * d }
-    let m = Float(mean), k = Float(1 / ((v / Double(n)).squareRoot() + 1e-8))
-    for i in 0..<n { output[i] = (x[i] - m) * k }
+    return (mean, (v / Double(n)).squareRoot() + 1e-8)
 }
 
 /// The band-pass CLEF trains with: `scipy.signal.butter(5, [0.67, 40], btype='bandpass', fs=500)`,
