@@ -158,29 +158,37 @@ public func zscore(_ x: UnsafePointer<Double>, count n: Int, output: UnsafeMutab
 /// The same z-score of float32 values, summed in Double exactly as the Double version would
 /// after converting them (so both paths give the same bits). `output` may be `x`.
 public func zscore(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
-    let (mean, sd) = meanAndDeviation(x, count: n)
-    for i in 0..<n { output[i] = Float((Double(x[i]) - mean) / sd) }
-}
-
-/// The float32 device path's z-score: the same Double sums as `zscore`, then one Float subtract
-/// and multiply per sample instead of a Double division, which is a software routine on cores
-/// whose float unit is single precision (about 2.9 M instructions per window on a Cortex-M4F).
-/// `output` may be `x`.
-public func zscoreSingle(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
-    let (mean, sd) = meanAndDeviation(x, count: n)
-    let m = Float(mean), k = Float(1 / sd)
-    for i in 0..<n { output[i] = (x[i] - m) * k }
-}
-
-/// Mean and population standard deviation + 1e-8 of float32 values, summed in Double.
-@inline(__always)
-func meanAndDeviation(_ x: UnsafePointer<Float>, count n: Int) -> (Double, Double) {
     var mean = 0.0
     for i in 0..<n { mean += Double(x[i]) }
     mean /= Double(n)
     var v = 0.0
     for i in 0..<n { let d = Double(x[i]) - mean; v += d * d }
-    return (mean, (v / Double(n)).squareRoot() + 1e-8)
+    let sd = (v / Double(n)).squareRoot() + 1e-8
+    for i in 0..<n { output[i] = Float((Double(x[i]) - mean) / sd) }
+}
+
+/// The float32 device path's z-score in single precision only, which a Cortex-M4F runs in
+/// hardware (Double is a software routine there: its per-sample division alone cost 2.9 M
+/// instructions per window, the Double sums another 1 M): compensated (Kahan) Float sums for
+/// the mean and the variance, then one subtract and multiply per sample. `output` may be `x`.
+public func zscoreSingle(_ x: UnsafePointer<Float>, count n: Int, output: UnsafeMutablePointer<Float>) {
+    var sum: Float = 0, carry: Float = 0
+    for i in 0..<n {
+        let y = x[i] - carry, t = sum + y
+        carry = (t - sum) - y
+        sum = t
+    }
+    let mean = sum / Float(n)
+    var squares: Float = 0
+    carry = 0
+    for i in 0..<n {
+        let d = x[i] - mean
+        let y = d * d - carry, t = squares + y
+        carry = (t - squares) - y
+        squares = t
+    }
+    let k = 1 / ((squares / Float(n)).squareRoot() + 1e-8)
+    for i in 0..<n { output[i] = (x[i] - mean) * k }
 }
 
 /// The band-pass CLEF trains with: `scipy.signal.butter(5, [0.67, 40], btype='bandpass', fs=500)`,
