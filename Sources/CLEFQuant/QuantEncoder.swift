@@ -196,24 +196,26 @@ public struct QuantEncoder<Act: QuantActivation> {
             for v in (stemLeft + length)..<stemRow { row[v] = 0 }
         }
         let stemInput = StemInput(rows: UnsafePointer(ws.stemRows), rowLength: stemRow)
-        _ = UnsafeMutableRawPointer(ws.bufB).bindMemory(to: Int16.self, capacity: ws.bufferBCount)   // after any float use
-        var x: UnsafeMutablePointer<Int16>? = nil, o = ws.bufB, other = ws.bufA
+        _ = UnsafeMutableRawPointer(ws.io).bindMemory(to: Int16.self, capacity: ws.ioCount)   // after any float use
+        // Every block tensor lives in one buffer, time-major; each block writes its output over
+        // (or just before) its input as it consumes it (`QuantArenaPlan.outputShift`).
+        var x = ws.io + QuantArenaPlan.firstOffset(blockCount: blocks.count, stemLength: sl) { blocks[$0].spec }
         var len = sl
         for (bi, b) in blocks.enumerated() {
             markLayer(bi + 1)
-            runBlock(b, input: x.map { UnsafePointer($0) }, stem: stemInput, length: len, out: o, ws: ws)
-            len = b.conv2.shape.outLength(len)
-            x = o
-            swap(&o, &other)
+            let lo2 = b.conv2.shape.outLength(len)
+            let y = x + QuantArenaPlan.outputShift(b.spec, inputLength: len, first: bi == 0)
+            precondition(y >= ws.io && y + b.spec.outChannels * lo2 <= ws.io + ws.ioCount, "block tensor outside the workspace")
+            runBlock(b, input: x, stem: bi == 0 ? stemInput : nil, length: len, out: y, ws: ws)
+            len = lo2
+            x = y
         }
         // Final mean over time, in Q8 of the last block's scale.
         markLayer(blocks.count + 1)
-        let last = x!
-        let zy = Int64(blocks[blocks.count - 1].p(.zOutput))
-        for c in 0..<config.embeddingDim {
+        let zy = Int64(blocks[blocks.count - 1].p(.zOutput)), d = config.embeddingDim
+        for c in 0..<d {
             var s: Int64 = 0
-            let row = last + c * len
-            for t in 0..<len { s = s &+ (Int64(row[t]) &- zy) }
+            for t in 0..<len { s = s &+ (Int64(x[t * d + c]) &- zy) }
             output[c] = Int32(truncatingIfNeeded: roundedDivide(s &* 256, Int64(len)))
         }
         markLayer(blocks.count + 2)
@@ -233,10 +235,20 @@ public struct QuantEncoder<Act: QuantActivation> {
                   into: ConvOutput(into, channelStride: 1, timeStride: config.baseFilters, zero: stemZero, epilogue: stemSwish))
     }
 
-    /// One block, input `x` [inChannels][length] (nil: the stem's output, computed on demand),
-    /// output `o` [outChannels][outLength].
-    func runBlock(_ b: QuantBlock, input x: UnsafePointer<Int16>?, stem si: StemInput, length len: Int,
-                  out o: UnsafeMutablePointer<Int16>, ws: QuantWorkspace<Act>) {
+    /// One block in two passes. Input x [length][inChannels] (time-major); for block 0 (`stem`
+    /// given) the input is the stem's output, computed on demand, and x receives its max-pool
+    /// [outLength][inChannels], the shortcut. Output y [outLength][outChannels], over x or just
+    /// before it (`QuantArenaPlan.outputShift`).
+    ///
+    /// Pass 1 runs conv1 and conv2 over time slices: conv1's outputs go through Swish straight
+    /// into zero-point-padded conv2 rows (the columns shared with the previous slice are carried
+    /// over, nothing is computed twice), conv2's through Swish into conv3's whole input
+    /// [outLength][middle]. The squeeze-excitation needs only that input's sums, since conv3 is
+    /// linear. Pass 2 runs conv3 a chunk of steps at a time, applies the gate and the shortcut, and
+    /// writes the chunk into y: so no int16 conv3 output exists whole, and every input step is
+    /// read before a chunk overwrites it.
+    func runBlock(_ b: QuantBlock, input x: UnsafeMutablePointer<Int16>, stem si: StemInput?, length len: Int,
+                  out y: UnsafeMutablePointer<Int16>, ws: QuantWorkspace<Act>) {
         let spec = b.spec, m = spec.middleChannels, cin = spec.inChannels, cout = spec.outChannels
         let s = spec.stride, k = b.conv2.shape.kernel
         let lo2 = b.conv2.shape.outLength(len)
@@ -246,9 +258,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         let width = (slice - 1) * s + k             // columns of one slice's conv2 rows
         let chunk = QuantConv<Int8>.chunk
         let rows = ws.rows, act2 = b.act2.channelRequant!
-        let sums = ws.seSums
-        for c in 0..<cout { sums[c] = 0 }
-        if x == nil { startPool(b, length: len, outLength: lo2, ws: ws) }
+        if si != nil { startPool(b, length: len, outLength: lo2, into: x) }
         var done = 0, first = 0                     // padded columns [first, done) are in `rows`
         var t0 = 0
         while t0 < lo2 {
@@ -269,144 +279,154 @@ public struct QuantEncoder<Act: QuantActivation> {
             // conv1 on the real columns, a chunk at a time, through Swish into the rows.
             var i = max(fresh - left, 0)
             let iEnd = min(pb - left, len)
-            let steps = x == nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size)
+            let steps = si != nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size)
             while i < iEnd {
                 let nc = min(steps, iEnd - i)
                 let dst = ConvOutput(rows + (i + left - pa), channelStride: width, timeStride: 1, zero: b.p(.zMid1), epilogue: b.act2)
-                if let x {
-                    // Swish(x) as Act codes, transposed [t][cin] (every block but the first activates its input).
+                if let si {
+                    // The first block reads the stem's int16 output, and pools it for its shortcut.
+                    stemColumns(si, from: i, count: nc, into: ws.stemChunk)
+                    b.conv1.pointwise(UnsafePointer(ws.stemChunk), count: nc, t0: 0, into: dst)
+                    pool(b, from: i, count: nc, outLength: lo2, into: x, ws: ws)
+                } else {
+                    // Swish(x) as Act codes, [t][cin] (every block but the first activates its input).
                     let xc = ws.chunkInput
                     let a1 = b.act1!, rq = a1.channelRequant!
                     let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1)
                     for c in 0..<cin {
                         // Table values and the zero point are int16 codes: the difference has 16 bits.
-                        let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c * len + i
+                        let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + i * cin + c
                         if mult.general {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j])) &- zs), lo, hi)) }
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j * cin])) &- zs), lo, hi)) }
                         } else {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(Int32(src[j])) &- zs), lo, hi)) }
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(Int32(src[j * cin])) &- zs), lo, hi)) }
                         }
                     }
                     b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
-                } else {
-                    // The first block reads the stem's int16 output, and pools it for its shortcut.
-                    stemColumns(si, from: i, count: nc, into: ws.stemChunk)
-                    b.conv1.pointwise(UnsafePointer(ws.stemChunk), count: nc, t0: 0, into: dst)
-                    pool(b, from: i, count: nc, outLength: lo2, ws: ws)
                 }
                 i += nc
             }
             first = pa
             done = pb
-            // conv2 through Swish into a transposed chunk [t][m], then conv3 into the output.
-            let s2 = ws.conv3Input
+            // conv2 through Swish into conv3's whole input [t][m].
             b.conv2.rows(UnsafePointer(rows), rowLength: width, count: n, t0: 0,
-                         into: ConvOutput(s2, channelStride: 1, timeStride: m, zero: b.p(.zMid2), epilogue: b.act3))
-            var j = 0
-            while j < n {
-                let nc = min(chunk, n - j)
-                b.conv3.pointwise(UnsafePointer(s2 + j * m), count: nc, t0: t0 + j,
-                                  into: ConvOutput(o, channelStride: lo2, timeStride: 1, zero: b.p(.zConv3), sums: sums))
-                j += nc
-            }
+                         into: ConvOutput(ws.middle + t0 * m, channelStride: 1, timeStride: m, zero: b.p(.zMid2), epilogue: b.act3))
             t0 += n
         }
         squeezeExcite(b, length: lo2, ws: ws)
-        // The gate and the shortcut, in place: block 0's shortcut was pooled into A on the way.
-        if let x {
-            residual(b, o, outLength: lo2, shortcut: x, inputLength: len, pool: s, ws: ws)
-        } else {
-            residual(b, o, outLength: lo2, shortcut: UnsafePointer(ws.bufA), inputLength: lo2, pool: 1, ws: ws)
+        // Pass 2: conv3 into a chunk [cout][n], the gate and the shortcut there, then into y.
+        let h = ws.stemChunk
+        let n = max(1, min(chunk, ws.chunkBytes / (2 * cout)))
+        var t = 0
+        while t < lo2 {
+            let nc = min(n, lo2 - t)
+            b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
+                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: b.p(.zConv3)))
+            if si != nil {
+                residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: lo2, pool: 1, gates: ws.gates)
+            } else {
+                residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: len, pool: s, gates: ws.gates)
+            }
+            for c in 0..<cout {
+                let r = h + c * nc, d = y + t * cout + c
+                for j in 0..<nc { d[j * cout] = r[j] }
+            }
+            t += nc
         }
     }
 
-    /// Block 0's shortcut: the stem output's max-pool, kept in buffer A (free until block 1 writes
-    /// it) as the stem columns are produced for conv1, so the stem runs once. Windows that reach
-    /// into the padding start at its code (zInput), the others at the lowest code.
-    func startPool(_ b: QuantBlock, length len: Int, outLength lo2: Int, ws: QuantWorkspace<Act>) {
-        let s = b.spec.stride, left = (s - 1) / 2, zx = Int16(truncatingIfNeeded: b.p(.zInput))
+    /// Block 0's shortcut: the stem output's max-pool, kept in x [lo2][inChannels] as the stem
+    /// columns are produced for conv1, so the stem runs once. Windows that reach into the padding
+    /// start at its code (zInput), the others at the lowest code.
+    func startPool(_ b: QuantBlock, length len: Int, outLength lo2: Int, into x: UnsafeMutablePointer<Int16>) {
+        let s = b.spec.stride, left = (s - 1) / 2, zx = Int16(truncatingIfNeeded: b.p(.zInput)), cin = b.spec.inChannels
         for t in 0..<lo2 {
             let padded = t * s - left < 0 || t * s - left + s > len
             let v = padded ? zx : Int16.min
-            for c in 0..<b.spec.inChannels { ws.bufA[c * lo2 + t] = v }
+            for c in 0..<cin { x[t * cin + c] = v }
         }
     }
 
     /// Folds stem columns i0 ..< i0 + n (transposed in `ws.stemChunk`) into block 0's pool.
     @inline(__always)
-    func pool(_ b: QuantBlock, from i0: Int, count n: Int, outLength lo2: Int, ws: QuantWorkspace<Act>) {
+    func pool(_ b: QuantBlock, from i0: Int, count n: Int, outLength lo2: Int, into x: UnsafeMutablePointer<Int16>,
+              ws: QuantWorkspace<Act>) {
         let s = b.spec.stride, left = (s - 1) / 2, width = config.baseFilters
         for j in 0..<n {
             let t = (i0 + j + left) / s
             if t >= lo2 { break }                    // the last columns may lie beyond every window
-            let col = ws.stemChunk + j * width, dst = ws.bufA + t
-            for c in 0..<width where col[c] > dst[c * lo2] { dst[c * lo2] = col[c] }
+            let col = ws.stemChunk + j * width, dst = x + t * width
+            for c in 0..<width where col[c] > dst[c] { dst[c] = col[c] }
         }
     }
 
-    /// y = zOut + rq((o - zConv3) * gate) + rq(shortcut - zInput), in place in o [outChannels][lo2].
-    /// The shortcut is `src` [inChannels][inputLength] max-pooled by `pool` (kernel = stride, pads
-    /// of code zInput, left pad (pool - 1) / 2), its channels zero-padded to the output's. The
-    /// zero points are int16 codes (checked at load) and the gate a Q15 table value, so the
-    /// product and the difference fit in 32 bits: one long multiply each.
-    func residual(_ b: QuantBlock, _ o: UnsafeMutablePointer<Int16>, outLength lo2: Int, shortcut src: UnsafePointer<Int16>,
-                  inputLength len: Int, pool s: Int, ws: QuantWorkspace<Act>) {
+    /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n,
+    /// in place in h [outChannels][n]. The shortcut is x [inputLength][channels] max-pooled by
+    /// `pool` (kernel = stride, pads of code zInput, left pad (pool - 1) / 2), its channels
+    /// zero-padded to the output's. The zero points are int16 codes (checked at load) and the gate
+    /// a Q15 table value, so the product and the difference fit in 32 bits: one long multiply each.
+    func residual(_ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<Int16>,
+                  channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>) {
         let spec = b.spec
         let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int32(b.p(.zOutput))
-        // (o - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
+        // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
         let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
-        let offset = (spec.outChannels - spec.inChannels) / 2, left = (s - 1) / 2
+        let offset = (spec.outChannels - cin) / 2, left = (s - 1) / 2
         let fast = !grq.general && !irq.general
+        // Steps whose window lies inside the input need no bounds checks: first <= t, t * s <= last.
+        let firstIn = (left + s - 1) / s, last = len + left - s
+        let endIn = last < 0 ? firstIn : max(firstIn, last / s + 1)
+        let inLo = min(max(t0, firstIn), t0 + n), inHi = max(inLo, min(t0 + n, endIn))
         for c in 0..<spec.outChannels {
-            let gate = Int32(truncatingIfNeeded: clamp(Int64(ws.gates[c]), -32768, 32767))
-            let row = o + c * lo2
+            let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
+            let row = h + c * n
             let ci = c - offset
-            guard ci >= 0 && ci < spec.inChannels else {
-                for t in 0..<lo2 { row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), 0) }
+            guard ci >= 0 && ci < cin else {
+                for t in 0..<n { row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), 0) }
                 continue
             }
-            let sc = src + ci * len
-            if s == 1 {
-                if fast {
-                    for t in 0..<lo2 { row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate), irq.fast(Int32(sc[t]) &- zx)) }
-                } else {
-                    for t in 0..<lo2 { row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(Int32(sc[t]) &- zx)) }
+            let sc = x + ci                          // input step i at sc[i * cin]
+            if s == 1 && fast {
+                for t in 0..<n { row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate), irq.fast(Int32(sc[(t0 + t) * cin]) &- zx)) }
+                continue
+            }
+            if s == 2 && fast {
+                for t in (inLo - t0)..<(inHi - t0) {
+                    let i0 = 2 * (t0 + t) - left
+                    row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate),
+                                   irq.fast(max(Int32(sc[i0 * cin]), Int32(sc[(i0 + 1) * cin])) &- zx))
                 }
-                continue
             }
-            // Windows inside the input need no bounds checks; the others see pads of code zInput.
-            let first = (left + s - 1) / s, last = len + left - s   // window t is inside iff first <= t, t * s <= last
-            let end = last < 0 ? first : max(first, min(lo2, last / s + 1))
-            for t in 0..<lo2 where t < first || t >= end {
+            for t in 0..<n where s > 2 || !fast || t0 + t < inLo || t0 + t >= inHi {
                 var id = Int32.min
                 for j in 0..<s {
-                    let i = t * s - left + j
-                    id = max(id, (i >= 0 && i < len) ? Int32(sc[i]) : zx)
+                    let i = (t0 + t) * s - left + j
+                    id = max(id, (i >= 0 && i < len) ? Int32(sc[i * cin]) : zx)
                 }
-                row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(id &- zx))
-            }
-            if fast && s == 2 {
-                for t in first..<end {
-                    let i0 = 2 * t - left
-                    row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate), irq.fast(max(Int32(sc[i0]), Int32(sc[i0 + 1])) &- zx))
-                }
-                continue
-            }
-            for t in first..<end {
-                let i0 = t * s - left
-                var id = Int32(sc[i0])
-                for j in 1..<s { id = max(id, Int32(sc[i0 + j])) }
                 row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(id &- zx))
             }
         }
     }
 
-    /// The gates from the conv3 sums collected in `ws.seSums`.
-    func squeezeExcite(_ b: QuantBlock, length: Int, ws: QuantWorkspace<Act>) {
-        let c = b.spec.outChannels
+    /// The gates, from conv3's input sums: conv3 is linear, so the sum of its outputs over time is
+    /// its weights applied to the summed inputs plus length x bias, requantised once (an int16
+    /// code per step would round, and clamp, every term of the squeeze-excitation mean).
+    func squeezeExcite(_ b: QuantBlock, length lo2: Int, ws: QuantWorkspace<Act>) {
+        let m = b.spec.middleChannels, c = b.spec.outChannels
+        let a = ws.seSums
+        for j in 0..<m { a[j] = 0 }
+        for t in 0..<lo2 {
+            let r = ws.middle + t * m
+            for j in 0..<m { a[j] = a[j] &+ Int64(r[j]) }
+        }
         let mean = ws.seScratch, h = ws.seScratch + c
+        let w = b.conv3.weight, br = b.conv3.biasRequant
         for ch in 0..<c {
-            let q = roundedDivide(ws.seSums[ch] &* 256, Int64(length))
+            // |sum| < 2^31 * 2^12 + 2^7 * 2^27 * 2^12: the Q8 form fits 64 bits.
+            var acc = Int64(br[2 * ch]) &* Int64(lo2)
+            let wr = w + ch * m
+            for j in 0..<m { acc = acc &+ Int64(wr[j]) &* a[j] }
+            let q = roundedDivide(requantize(acc &* 256, br[2 * ch + 1]), Int64(lo2))
             mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), -32768, 32767))
         }
         b.fc1.run(mean, outZero: b.p(.zHidden), lo: -32768, hi: 32767, out: h)
@@ -423,21 +443,23 @@ public func roundedDivide(_ a: Int64, _ b: Int64) -> Int64 {
     return n >= 0 ? n / d : -((-n &+ d &- 1) / d)
 }
 
-/// The integer engine's arena for windows up to `maxLength` samples. Only block inputs and
-/// outputs are whole tensors (int16, two buffers the blocks ping-pong between); everything else is
-/// a slice: conv2's padded input rows for `rowBudget` elements, conv3's transposed input, one
-/// chunk of conv1 input or stem output, the stem's padded input, the squeeze-excitation vectors.
+/// The integer engine's arena for windows up to `maxLength` samples. Whole tensors: the block
+/// inputs and outputs (int16, time-major, in one buffer: each block writes its output over its
+/// input as it consumes it) and conv3's input (`Act` codes, so conv3 can wait for the
+/// squeeze-excitation gate). Everything else is a slice: conv2's padded input rows for
+/// `rowBudget` elements, one chunk of conv1 input, stem output or conv3 output, the stem's padded
+/// input, the squeeze-excitation vectors.
 public final class QuantWorkspace<Act: QuantActivation> {
     public let maxLength: Int
     /// Elements of conv2 input rows (middle channels x columns) one slice may use: a smaller
     /// budget means less memory and more, shorter kernel calls; the results are the same.
     public let rowBudget: Int
-    let bufA: UnsafeMutablePointer<Int16>
-    let bufB: UnsafeMutablePointer<Int16>
-    let bufferBCount: Int
+    let io: UnsafeMutablePointer<Int16>
+    let ioCount: Int
+    let middle: UnsafeMutablePointer<Act>
     let rows: UnsafeMutablePointer<Act>
-    let conv3Input: UnsafeMutablePointer<Act>
     let chunkRaw: UnsafeMutableRawPointer
+    let chunkBytes: Int
     let stemRows: UnsafeMutablePointer<Int16>
     let seScratch: UnsafeMutablePointer<Int32>
     let seSums: UnsafeMutablePointer<Int64>
@@ -473,14 +495,14 @@ public final class QuantWorkspace<Act: QuantActivation> {
             p.initialize(repeating: 0, count: max(n, 1))
             return p
         }
-        bufA = alloc(plan.bufferA, Int16.self)
-        // B is 16-byte aligned: before each window it lends itself out as float scratch.
-        bufferBCount = max(plan.bufferB, 1)
-        let bBytes = bufferBCount * 2
-        let braw = UnsafeMutableRawPointer.allocate(byteCount: bBytes, alignment: 16)
-        bufB = braw.initializeMemory(as: Int16.self, repeating: 0, count: bBytes / 2)
-        rows = alloc(plan.rowBudget, Act.self); conv3Input = alloc(plan.conv3Input, Act.self)
-        let chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
+        // The block buffer is 16-byte aligned: before each window it lends itself out as float scratch.
+        ioCount = max(plan.blockTensors, 1)
+        let ioBytes = ioCount * 2
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: ioBytes, alignment: 16)
+        io = raw.initializeMemory(as: Int16.self, repeating: 0, count: ioCount)
+        middle = alloc(plan.middle, Act.self)
+        rows = alloc(plan.rowBudget, Act.self)
+        chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
         chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
         stemRows = alloc(plan.stemRows, Int16.self)
@@ -489,14 +511,14 @@ public final class QuantWorkspace<Act: QuantActivation> {
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }
 
-    /// Floats that may be used until the next `forwardPrepared` (which overwrites them): buffer
-    /// B, idle between windows, so a stream can preprocess its window inside the arena. nil when
-    /// `count` floats do not fit.
+    /// Floats that may be used until the next `forwardPrepared` (which overwrites them): the
+    /// block buffer, idle between windows, so a stream can preprocess its window inside the arena.
+    /// nil when `count` floats do not fit.
     public func floatScratch(count: Int) -> UnsafeMutablePointer<Float>? {
-        count * 4 <= bufferBCount * 2 ? UnsafeMutableRawPointer(bufB).bindMemory(to: Float.self, capacity: count) : nil
+        count * 4 <= ioCount * 2 ? UnsafeMutableRawPointer(io).bindMemory(to: Float.self, capacity: count) : nil
     }
 
-    /// conv1's transposed input chunk (Swish codes) and the stem's output chunk share one buffer.
+    /// conv1's input chunk (Swish codes), the stem's output chunk and conv3's output chunk share one buffer.
     var chunkInput: UnsafeMutablePointer<Act> { chunkRaw.assumingMemoryBound(to: Act.self) }
     var stemChunk: UnsafeMutablePointer<Int16> { chunkRaw.assumingMemoryBound(to: Int16.self) }
 
@@ -507,23 +529,28 @@ public final class QuantWorkspace<Act: QuantActivation> {
     }
 
     deinit {
-        bufA.deallocate(); bufB.deallocate(); rows.deallocate(); conv3Input.deallocate(); chunkRaw.deallocate()
+        io.deallocate(); middle.deallocate(); rows.deallocate(); chunkRaw.deallocate()
         stemRows.deallocate(); seScratch.deallocate(); seSums.deallocate(); gates.deallocate()
     }
 }
 
 /// Element counts of the integer engines' arena (`QuantWorkspace`), computed ahead of time.
 public struct QuantArenaPlan {
-    /// Block outputs: A holds blocks 1, 3, ... (and block 0's pooled shortcut before that), B
-    /// blocks 0, 2, ... (the stem output is never stored).
-    public var bufferA = 0, bufferB = 0
-    /// conv2 input rows (after clamping the budget to what the longest slice needs), conv3's
-    /// transposed input, the stem's padded input, the largest block width (SE vectors).
-    public var rowBudget = 0, conv3Input = 0, stemRows = 0, seVector = 0
-    /// The largest block input width (conv1's chunk is chunk x that), the stem width.
-    public var maxInput = 0, stemWidth = 0
+    /// The block buffer: every block's input and output at the offsets `firstOffset` and
+    /// `outputShift` give (block 0's input is its pooled shortcut; the stem output is never stored).
+    public var blockTensors = 0
+    /// conv3's whole input: the largest middle channels x output length.
+    public var middle = 0
+    /// conv2 input rows (after clamping the budget to what the longest slice needs), the stem's
+    /// padded input, the squeeze-excitation vectors (the largest block or middle width).
+    public var rowBudget = 0, stemRows = 0, seVector = 0
+    /// The largest block input and output widths (chunk sizes), the stem width.
+    public var maxInput = 0, maxOutput = 0, stemWidth = 0
     /// The row budget at which every block runs in one slice.
     public var wholeRows = 0
+    /// Elements of the block buffer in use while each block runs (its input and output extent)
+    /// and of conv3's input for that block.
+    public var blockExtent: [Int] = [], blockMiddle: [Int] = []
 
     public init(config: Net1DConfig, maxLength: Int, rowBudget budget: Int) {
         let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
@@ -533,25 +560,51 @@ public struct QuantArenaPlan {
         stemWidth = config.baseFilters
         var minRows = 0
         let blocks = config.blocks
+        var at = Self.firstOffset(blockCount: blocks.count, stemLength: len) { blocks[$0] }
         for (i, b) in blocks.enumerated() {
             let lo = outLength(len, stride: b.stride)
             wholeRows = max(wholeRows, b.middleChannels * ((lo - 1) * b.stride + b.kernelSize))
             minRows = max(minRows, b.middleChannels * b.kernelSize)
-            if i % 2 == 0 { bufferB = max(bufferB, b.outChannels * lo) } else { bufferA = max(bufferA, b.outChannels * lo) }
-            if i == 0 { bufferA = max(bufferA, b.inChannels * lo) }   // block 0's pooled shortcut
-            seVector = max(seVector, b.outChannels)
+            let shift = Self.outputShift(b, inputLength: len, first: i == 0)
+            let extent = max(b.inChannels * (i == 0 ? lo : len), shift + b.outChannels * lo) - min(0, shift)
+            blockTensors = max(blockTensors, at + max(b.inChannels * (i == 0 ? lo : len), shift + b.outChannels * lo))
+            blockExtent.append(extent)
+            blockMiddle.append(b.middleChannels * lo)
+            at += shift
+            middle = max(middle, b.middleChannels * lo)
+            seVector = max(seVector, b.outChannels, b.middleChannels)
             maxInput = max(maxInput, b.inChannels)
+            maxOutput = max(maxOutput, b.outChannels)
             len = lo
         }
         // At least one output step per slice, at most every block whole.
         rowBudget = min(max(budget, minRows), wholeRows)
-        len = stem.outLength(maxLength)
-        for b in blocks {
-            let lo = outLength(len, stride: b.stride)
-            let n = Self.sliceOutputs(rowBudget: rowBudget, middle: b.middleChannels, stride: b.stride, kernel: b.kernelSize, outLength: lo)
-            conv3Input = max(conv3Input, n * b.middleChannels)
-            len = lo
+    }
+
+    /// Where block `spec`'s output starts relative to its input in the block buffer, in elements:
+    /// 0 where the output may overwrite the input as it goes (output steps [0, e) take no more
+    /// room than the input steps they consume, [0, e * stride)), else early enough that no
+    /// chunk overwrites input steps a later chunk still reads. Block 0 (`first`) reads its
+    /// shortcut pooled already (stride 1).
+    public static func outputShift(_ spec: BlockSpec, inputLength len: Int, first: Bool) -> Int {
+        let lo = outLength(len, stride: spec.stride)
+        guard lo > 1 else { return 0 }
+        let s = first ? 1 : spec.stride
+        let gain = s * spec.inChannels - spec.outChannels, lead = (s - 1) / 2 * spec.inChannels
+        return min(0, min(gain, (lo - 1) * gain) - lead)
+    }
+
+    /// Where block 0's input (its pooled shortcut) starts in the block buffer: far enough in that
+    /// no block's output starts before the buffer.
+    public static func firstOffset(blockCount n: Int, stemLength: Int, spec: (Int) -> BlockSpec) -> Int {
+        var len = stemLength, at = 0, lowest = 0
+        for i in 0..<n {
+            let b = spec(i)
+            at += outputShift(b, inputLength: len, first: i == 0)
+            lowest = min(lowest, at)
+            len = outLength(len, stride: b.stride)
         }
+        return -lowest
     }
 
     public static func sliceOutputs(rowBudget: Int, middle m: Int, stride s: Int, kernel k: Int, outLength: Int) -> Int {
@@ -565,15 +618,19 @@ public struct QuantArenaPlan {
         max(1, min(QuantConv<Int8>.chunk, chunkBudget / (inputs * actBytes)))
     }
 
-    /// Bytes of conv1's input chunk (Act codes) or the stem's output chunk (int16), whichever is
-    /// larger: a block's chunk is at most the budget, or one step where a step alone exceeds it.
+    /// Bytes of the chunk buffer: conv1's input chunk (Act codes), the stem's output chunk or
+    /// conv3's output chunk (int16), whichever is larger; at least one step of each.
     public func chunkBytes(actBytes: Int) -> Int {
-        max(Self.chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2)
+        max(Self.chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, maxOutput * 2)
+    }
+
+    /// Bytes of the slice buffers (everything but the block buffer, conv3's input and the stem's input).
+    public func sliceBytes(actBytes: Int) -> Int {
+        rowBudget * actBytes + chunkBytes(actBytes: actBytes) + seVector * (2 * 4 + 8 + 4)
     }
 
     /// Total bytes with `actBytes` per Swish code.
     public func bytes(actBytes: Int) -> Int {
-        (bufferA + bufferB + stemRows) * 2 + (rowBudget + conv3Input) * actBytes + chunkBytes(actBytes: actBytes)
-            + seVector * (2 * 4 + 8 + 4)
+        (blockTensors + stemRows) * 2 + middle * actBytes + sliceBytes(actBytes: actBytes)
     }
 }

@@ -126,9 +126,10 @@ enum Profile {
         return out + [0]
     }
 
-    /// Bytes live while each probe's layer runs. Integer engines: the block's input and output
-    /// (int16, whole; block 0's input is the stem's padded input and its pooled shortcut) plus the
-    /// slice buffers of `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
+    /// Bytes live while each probe's layer runs. Integer engines: the part of the block buffer the
+    /// block's input and output take (int16, whole, time-major; block 0's input is its pooled
+    /// shortcut, plus the stem's padded input), conv3's whole input, and the slice buffers of
+    /// `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
     static func layerTensorBytes(_ c: Net1DConfig, length: Int, precision: BlobPrecision) -> [Int] {
         var l = outLength(length, stride: 2)
         if precision == .f16 {
@@ -142,14 +143,12 @@ enum Profile {
         }
         let act = precision == .q8 ? 1 : 2
         let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.deviceRowBudget)
-        let slices = plan.bytes(actBytes: act) - (plan.bufferA + plan.bufferB + plan.stemRows) * 2
+        let slices = plan.sliceBytes(actBytes: act)
         var out = [plan.stemRows * 2]
-        for (i, b) in c.blocks.enumerated() {
-            let lo = outLength(l, stride: b.stride)
-            let input = i == 0 ? plan.stemRows * 2 + b.inChannels * lo * 2 : b.inChannels * l * 2
-            out.append(input + b.outChannels * lo * 2 + slices)
-            l = lo
+        for i in c.blocks.indices {
+            out.append((i == 0 ? plan.stemRows * 2 : 0) + plan.blockExtent[i] * 2 + plan.blockMiddle[i] * act + slices)
         }
+        for b in c.blocks { l = outLength(l, stride: b.stride) }
         return out + [c.embeddingDim * l * 2]
     }
 }
