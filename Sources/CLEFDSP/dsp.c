@@ -219,3 +219,9 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
         acc[i] = a;
     }
 }
+
+int64_t clef_dot_s8_s32(const int8_t *w, const int32_t *x, int32_t n) {
+    int64_t acc = 0;
+    for (int32_t j = 0; j < n; j++) acc += (int64_t)w[j] * x[j];
+    return acc;
+}

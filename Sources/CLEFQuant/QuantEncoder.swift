@@ -1,6 +1,7 @@
 import CLEFArch
 import CLEFKernels
 import CLEFBlob
+import CLEFDSP
 
 /// The integer-only Net1D encoder running in place from a q8 or q16 blob.
 ///
@@ -314,23 +315,20 @@ public struct QuantEncoder<Act: QuantActivation> {
             t0 += n
         }
         squeezeExcite(b, length: lo2, ws: ws)
-        // Pass 2: conv3 into a chunk [cout][n], the gate and the shortcut there, then into y.
+        // Pass 2: conv3 into a chunk [n][cout], the gate and the shortcut there, then the chunk into y.
         let h = ws.stemChunk
         let n = max(1, min(chunk, ws.chunkBytes / (2 * cout)))
         var t = 0
         while t < lo2 {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
-                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: b.p(.zConv3)))
+                              into: ConvOutput(h, channelStride: 1, timeStride: cout, zero: b.p(.zConv3)))
             if si != nil {
                 residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: lo2, pool: 1, gates: ws.gates)
             } else {
                 residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: len, pool: s, gates: ws.gates)
             }
-            for c in 0..<cout {
-                let r = h + c * nc, d = y + t * cout + c
-                for j in 0..<nc { d[j * cout] = r[j] }
-            }
+            copy16(UnsafePointer(h), to: y + t * cout, count: nc * cout)
             t += nc
         }
     }
@@ -361,49 +359,60 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n,
-    /// in place in h [outChannels][n]. The shortcut is x [inputLength][channels] max-pooled by
+    /// in place in h [n][outChannels]. The shortcut is x [inputLength][channels] max-pooled by
     /// `pool` (kernel = stride, pads of code zInput, left pad (pool - 1) / 2), its channels
     /// zero-padded to the output's. The zero points are int16 codes (checked at load) and the gate
     /// a Q15 table value, so the product and the difference fit in 32 bits: one long multiply each.
     func residual(_ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<Int16>,
                   channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>) {
-        let spec = b.spec
+        let cout = b.spec.outChannels
         let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int32(b.p(.zOutput))
         // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
         let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
-        let offset = (spec.outChannels - cin) / 2, left = (s - 1) / 2
+        let offset = (cout - cin) / 2, left = (s - 1) / 2
         let fast = !grq.general && !irq.general
-        // Steps whose window lies inside the input need no bounds checks: first <= t, t * s <= last.
-        let firstIn = (left + s - 1) / s, last = len + left - s
-        let endIn = last < 0 ? firstIn : max(firstIn, last / s + 1)
-        let inLo = min(max(t0, firstIn), t0 + n), inHi = max(inLo, min(t0 + n, endIn))
-        for c in 0..<spec.outChannels {
+        // Steps [a, e) of the chunk have their window inside the input and take the fast loops
+        // (stride 1 or 2); the others check bounds. Window t is inside iff first <= t, t * s <= last.
+        let first = (left + s - 1) / s, last = len + left - s
+        let end = last < 0 ? first : max(first, last / s + 1)
+        let a = fast && s <= 2 ? min(max(first - t0, 0), n) : n
+        let e = fast && s <= 2 ? max(a, min(end - t0, n)) : n
+        for c in 0..<cout {
             let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
-            let row = h + c * n
+            var row = h + c                          // step t at row[t * cout]
             let ci = c - offset
             guard ci >= 0 && ci < cin else {
-                for t in 0..<n { row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), 0) }
+                for _ in 0..<n {
+                    row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), 0)
+                    row += cout
+                }
                 continue
             }
-            let sc = x + ci                          // input step i at sc[i * cin]
-            if s == 1 && fast {
-                for t in 0..<n { row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate), irq.fast(Int32(sc[(t0 + t) * cin]) &- zx)) }
-                continue
-            }
-            if s == 2 && fast {
-                for t in (inLo - t0)..<(inHi - t0) {
-                    let i0 = 2 * (t0 + t) - left
-                    row[t] = sum16(zy, grq.fast((Int32(row[t]) &- zo) &* gate),
-                                   irq.fast(max(Int32(sc[i0 * cin]), Int32(sc[(i0 + 1) * cin])) &- zx))
+            // Input step i at sc[i * cin]; p walks the first step of each fast window.
+            let sc = x + ci, step = s * cin
+            var p = sc + ((t0 + a) * s - left) * cin, r = row + a * cout
+            if s == 1 {
+                for _ in a..<e {
+                    r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(Int32(p.pointee) &- zx))
+                    r += cout; p += step
+                }
+            } else {
+                for _ in a..<e {
+                    r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx))
+                    r += cout; p += step
                 }
             }
-            for t in 0..<n where s > 2 || !fast || t0 + t < inLo || t0 + t >= inHi {
+            var t = 0
+            while t < n {
+                if t == a && e > a { t = e; continue }
                 var id = Int32.min
                 for j in 0..<s {
                     let i = (t0 + t) * s - left + j
                     id = max(id, (i >= 0 && i < len) ? Int32(sc[i * cin]) : zx)
                 }
-                row[t] = sum16(zy, grq((Int32(row[t]) &- zo) &* gate), irq(id &- zx))
+                row = h + c + t * cout
+                row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), irq(id &- zx))
+                t += 1
             }
         }
     }
@@ -413,19 +422,19 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// code per step would round, and clamp, every term of the squeeze-excitation mean).
     func squeezeExcite(_ b: QuantBlock, length lo2: Int, ws: QuantWorkspace<Act>) {
         let m = b.spec.middleChannels, c = b.spec.outChannels
+        // Per middle channel, the sum of its codes over time: |sum| <= 2^15 * lo2 < 2^31
+        // (`QuantWorkspace.maxWindowLength`).
         let a = ws.seSums
-        for j in 0..<m { a[j] = 0 }
-        for t in 0..<lo2 {
-            let r = ws.middle + t * m
-            for j in 0..<m { a[j] = a[j] &+ Int64(r[j]) }
+        for j in 0..<m {
+            var sum: Int32 = 0, p = UnsafePointer(ws.middle + j)
+            for _ in 0..<lo2 { sum = sum &+ Int32(p.pointee); p += m }
+            a[j] = sum
         }
         let mean = ws.seScratch, h = ws.seScratch + c
         let w = b.conv3.weight, br = b.conv3.biasRequant
         for ch in 0..<c {
-            // |sum| < 2^31 * 2^12 + 2^7 * 2^27 * 2^12: the Q8 form fits 64 bits.
-            var acc = Int64(br[2 * ch]) &* Int64(lo2)
-            let wr = w + ch * m
-            for j in 0..<m { acc = acc &+ Int64(wr[j]) &* a[j] }
+            // |sum| < 2^31 * 2^16 + 2^12 * 2^7 * 2^31: the Q8 form fits 64 bits.
+            let acc = Int64(br[2 * ch]) &* Int64(lo2) &+ clef_dot_s8_s32(w + ch * m, a, Int32(m))
             let q = roundedDivide(requantize(acc &* 256, br[2 * ch + 1]), Int64(lo2))
             mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), -32768, 32767))
         }
@@ -433,6 +442,18 @@ public struct QuantEncoder<Act: QuantActivation> {
         for j in 0..<(c / 2) { h[j] = b.swishSE.table(h[j]) &- b.p(.zHiddenAct) }
         b.fc2.run(h, outZero: b.p(.zGate), lo: -32768, hi: 32767, out: mean)
         for ch in 0..<c { ws.gates[ch] = b.gate.table(mean[ch]) }
+    }
+}
+
+/// Copies `count` int16 values, two per 32-bit word when both ends are 4-byte aligned.
+@inline(__always)
+func copy16(_ src: UnsafePointer<Int16>, to dst: UnsafeMutablePointer<Int16>, count n: Int) {
+    if (Int(bitPattern: src) | Int(bitPattern: dst)) & 3 == 0 {
+        let s32 = UnsafeRawPointer(src), d32 = UnsafeMutableRawPointer(dst)
+        for i in 0..<(n / 2) { d32.storeBytes(of: s32.load(fromByteOffset: 4 * i, as: UInt32.self), toByteOffset: 4 * i, as: UInt32.self) }
+        if n & 1 == 1 { dst[n - 1] = src[n - 1] }
+    } else {
+        for i in 0..<n { dst[i] = src[i] }
     }
 }
 
@@ -462,7 +483,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     let chunkBytes: Int
     let stemRows: UnsafeMutablePointer<Int16>
     let seScratch: UnsafeMutablePointer<Int32>
-    let seSums: UnsafeMutablePointer<Int64>
+    let seSums: UnsafeMutablePointer<Int32>
     let gates: UnsafeMutablePointer<Int32>
     /// Bytes of the arena (the peak activation memory of this engine).
     public let byteCount: Int
@@ -486,7 +507,12 @@ public final class QuantWorkspace<Act: QuantActivation> {
         QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: 0).wholeRows
     }
 
+    /// The longest window: block 0's output steps (a quarter of the samples) stay below 2^16, so
+    /// the squeeze-excitation's 32-bit sums of int16 codes cannot overflow.
+    public static var maxWindowLength: Int { 262_140 }
+
     public init(config: Net1DConfig, maxLength: Int, rowBudget: Int = QuantWorkspace.defaultRowBudget) {
+        precondition(maxLength >= 1 && maxLength <= Self.maxWindowLength, "window length outside 1...262140")
         self.maxLength = maxLength
         let plan = QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: rowBudget)
         self.rowBudget = plan.rowBudget
@@ -506,7 +532,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
         chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
         chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
         stemRows = alloc(plan.stemRows, Int16.self)
-        seScratch = alloc(plan.seVector * 2, Int32.self); seSums = alloc(plan.seVector, Int64.self)
+        seScratch = alloc(plan.seVector * 2, Int32.self); seSums = alloc(plan.seVector, Int32.self)
         gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }
@@ -626,7 +652,7 @@ public struct QuantArenaPlan {
 
     /// Bytes of the slice buffers (everything but the block buffer, conv3's input and the stem's input).
     public func sliceBytes(actBytes: Int) -> Int {
-        rowBudget * actBytes + chunkBytes(actBytes: actBytes) + seVector * (2 * 4 + 8 + 4)
+        rowBudget * actBytes + chunkBytes(actBytes: actBytes) + seVector * (2 * 4 + 4 + 4)
     }
 
     /// Total bytes with `actBytes` per Swish code.

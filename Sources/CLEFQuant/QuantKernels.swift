@@ -25,24 +25,21 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
 /// `base[c * channelStride + t * timeStride]`, so a layer can write straight into the layout the
 /// next one reads (rows, transposed chunks, a slice of a longer tensor). The value is the int16
 /// code clamp(zero + requant(sum)), or with an `epilogue` that code through the Swish table (and,
-/// where the step has them, the channel's requantisation to `Out`). `sums` (optional) collects
-/// each channel's sum of (code - zero), the squeeze-excitation numerator, as the outputs are stored.
+/// where the step has them, the channel's requantisation to `Out`).
 public struct ConvOutput<Out: FixedWidthInteger> {
     public let base: UnsafeMutablePointer<Out>
     public let channelStride: Int
     public let timeStride: Int
     public let zero: Int32
     public let epilogue: ActivationStep?
-    public let sums: UnsafeMutablePointer<Int64>?
 
     public init(_ base: UnsafeMutablePointer<Out>, channelStride: Int, timeStride: Int, zero: Int32,
-                epilogue: ActivationStep? = nil, sums: UnsafeMutablePointer<Int64>? = nil) {
+                epilogue: ActivationStep? = nil) {
         self.base = base
         self.channelStride = channelStride
         self.timeStride = timeStride
         self.zero = zero
         self.epilogue = epilogue
-        self.sums = sums
     }
 
     /// Stores `n` outputs of channel `co` from step `t0`, `code(i)` being the int16 code
@@ -63,14 +60,6 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             } else {
                 for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(e.table(code(i)), outLo, outHi)) }
             }
-        } else if let sums {
-            var sum: Int32 = 0   // at most chunk x 2^16
-            for i in 0..<n {
-                let v = clamp32(code(i), outLo, outHi)
-                o[i * ts] = Out(truncatingIfNeeded: v)
-                sum = sum &+ (v &- zero)
-            }
-            sums[co] = sums[co] &+ Int64(sum)
         } else {
             for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(code(i), outLo, outHi)) }
         }

@@ -4,6 +4,7 @@ import CLEFFloat
 import CLEFCheckpoint
 import CLEFBlob
 import CLEFEngine
+import CLEFQuant
 
 enum Info {
     static func run(_ args: [String]) throws {
@@ -56,6 +57,9 @@ enum Embed {
         let config = m.engine.config
         guard c == config.inChannels else {
             throw UsageError(description: "--shape has C=\(c) but the model takes \(config.inChannels) input channel(s)")
+        }
+        if (m.engine.precision == .q8 || m.engine.precision == .q16) && l > QuantWorkspace<Int8>.maxWindowLength {
+            throw UsageError(description: "--shape has L=\(l), above the integer engines' limit of \(QuantWorkspace<Int8>.maxWindowLength) samples")
         }
         let x = try RawFloat32.read(inputPath, expectedCount: n * c * l)
         if let bad = x.firstIndex(where: { !$0.isFinite }) {
