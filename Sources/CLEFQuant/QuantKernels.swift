@@ -276,9 +276,7 @@ public struct QuantLinear {
     /// `x` are int32 codes; outputs are clamped to [lo, hi].
     public func run(_ x: UnsafePointer<Int32>, outZero: Int32, lo: Int64, hi: Int64, out: UnsafeMutablePointer<Int32>) {
         for o in 0..<outCount {
-            var acc = Int64(biasRequant[2 * o])
-            let w = weight + o * inCount
-            for i in 0..<inCount { acc = acc &+ Int64(w[i]) &* Int64(x[i]) }
+            let acc = Int64(biasRequant[2 * o]) &+ clef_dot_s8_s32(weight + o * inCount, x, Int32(inCount))
             out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc, biasRequant[2 * o + 1]), lo, hi))
         }
     }
