@@ -259,7 +259,6 @@ public struct QuantEncoder<Act: QuantActivation> {
         let width = (slice - 1) * s + k             // columns of one slice's conv2 rows
         let chunk = QuantConv<Int8>.chunk
         let rows = ws.rows, act2 = b.act2.channelRequant!
-        if si != nil { startPool(b, length: len, outLength: lo2, into: x) }
         var done = 0, first = 0                     // padded columns [first, done) are in `rows`
         var t0 = 0
         while t0 < lo2 {
@@ -288,7 +287,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     // The first block reads the stem's int16 output, and pools it for its shortcut.
                     stemColumns(si, from: i, count: nc, into: ws.stemChunk)
                     b.conv1.pointwise(UnsafePointer(ws.stemChunk), count: nc, t0: 0, into: dst)
-                    pool(b, from: i, count: nc, outLength: lo2, into: x, ws: ws)
+                    pool(b, from: i, count: nc, length: len, outLength: lo2, into: x, ws: ws)
                 } else {
                     // Swish(x) as Act codes, [t][cin] (every block but the first activates its input).
                     let xc = ws.chunkInput
@@ -333,28 +332,28 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
     }
 
-    /// Block 0's shortcut: the stem output's max-pool, kept in x [lo2][inChannels] as the stem
-    /// columns are produced for conv1, so the stem runs once. Windows that reach into the padding
-    /// start at its code (zInput), the others at the lowest code.
-    func startPool(_ b: QuantBlock, length len: Int, outLength lo2: Int, into x: UnsafeMutablePointer<Int16>) {
-        let s = b.spec.stride, left = (s - 1) / 2, zx = Int16(truncatingIfNeeded: b.p(.zInput)), cin = b.spec.inChannels
-        for t in 0..<lo2 {
-            let padded = t * s - left < 0 || t * s - left + s > len
-            let v = padded ? zx : Int16.min
-            for c in 0..<cin { x[t * cin + c] = v }
-        }
-    }
-
-    /// Folds stem columns i0 ..< i0 + n (transposed in `ws.stemChunk`) into block 0's pool.
+    /// Folds stem columns i0 ..< i0 + n (transposed in `ws.stemChunk`) into block 0's shortcut,
+    /// the stem output's max-pool, kept in x [lo2][inChannels] as the columns are produced for
+    /// conv1 (so the stem runs once). A window's first column starts it, with the padding's code
+    /// (zInput) if the window reaches into the padding; nothing is written ahead of the columns,
+    /// since the stem's input rows lie beyond them in the same buffer (`QuantArenaPlan.stemRowsOffset`).
     @inline(__always)
-    func pool(_ b: QuantBlock, from i0: Int, count n: Int, outLength lo2: Int, into x: UnsafeMutablePointer<Int16>,
-              ws: QuantWorkspace<Act>) {
-        let s = b.spec.stride, left = (s - 1) / 2, width = config.baseFilters
+    func pool(_ b: QuantBlock, from i0: Int, count n: Int, length len: Int, outLength lo2: Int,
+              into x: UnsafeMutablePointer<Int16>, ws: QuantWorkspace<Act>) {
+        let s = b.spec.stride, left = (s - 1) / 2, width = config.baseFilters, zx = Int16(truncatingIfNeeded: b.p(.zInput))
         for j in 0..<n {
-            let t = (i0 + j + left) / s
+            let i = i0 + j, t = (i + left) / s
             if t >= lo2 { break }                    // the last columns may lie beyond every window
             let col = ws.stemChunk + j * width, dst = x + t * width
-            for c in 0..<width where col[c] > dst[c] { dst[c] = col[c] }
+            if i == max(0, t * s - left) {
+                if t * s - left < 0 || t * s - left + s > len {
+                    for c in 0..<width { dst[c] = max(col[c], zx) }
+                } else {
+                    for c in 0..<width { dst[c] = col[c] }
+                }
+            } else {
+                for c in 0..<width where col[c] > dst[c] { dst[c] = col[c] }
+            }
         }
     }
 
@@ -481,7 +480,9 @@ public final class QuantWorkspace<Act: QuantActivation> {
     let rows: UnsafeMutablePointer<Act>
     let chunkRaw: UnsafeMutableRawPointer
     let chunkBytes: Int
+    /// The stem's padded input rows, at the end of the block buffer.
     let stemRows: UnsafeMutablePointer<Int16>
+    let stemRowsOffset: Int
     let seScratch: UnsafeMutablePointer<Int32>
     let seSums: UnsafeMutablePointer<Int32>
     let gates: UnsafeMutablePointer<Int32>
@@ -531,7 +532,8 @@ public final class QuantWorkspace<Act: QuantActivation> {
         chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
         chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
-        stemRows = alloc(plan.stemRows, Int16.self)
+        stemRowsOffset = plan.stemRowsOffset
+        stemRows = io + plan.stemRowsOffset
         seScratch = alloc(plan.seVector * 2, Int32.self); seSums = alloc(plan.seVector, Int32.self)
         gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
@@ -541,7 +543,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// block buffer, idle between windows, so a stream can preprocess its window inside the arena.
     /// nil when `count` floats do not fit.
     public func floatScratch(count: Int) -> UnsafeMutablePointer<Float>? {
-        count * 4 <= ioCount * 2 ? UnsafeMutableRawPointer(io).bindMemory(to: Float.self, capacity: count) : nil
+        count * 4 <= stemRowsOffset * 2 ? UnsafeMutableRawPointer(io).bindMemory(to: Float.self, capacity: count) : nil
     }
 
     /// conv1's input chunk (Swish codes), the stem's output chunk and conv3's output chunk share one buffer.
@@ -556,7 +558,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
 
     deinit {
         io.deallocate(); middle.deallocate(); rows.deallocate(); chunkRaw.deallocate()
-        stemRows.deallocate(); seScratch.deallocate(); seSums.deallocate(); gates.deallocate()
+        seScratch.deallocate(); seSums.deallocate(); gates.deallocate()
     }
 }
 
@@ -567,6 +569,8 @@ public struct QuantArenaPlan {
     public var blockTensors = 0
     /// conv3's whole input: the largest middle channels x output length.
     public var middle = 0
+    /// Where the stem's padded input rows (`stemRows` elements) start in the block buffer.
+    public var stemRowsOffset = 0
     /// conv2 input rows (after clamping the budget to what the longest slice needs), the stem's
     /// padded input, the squeeze-excitation vectors (the largest block or middle width).
     public var rowBudget = 0, stemRows = 0, seVector = 0
@@ -586,7 +590,8 @@ public struct QuantArenaPlan {
         stemWidth = config.baseFilters
         var minRows = 0
         let blocks = config.blocks
-        var at = Self.firstOffset(blockCount: blocks.count, stemLength: len) { blocks[$0] }
+        let sl = len, first = Self.firstOffset(blockCount: blocks.count, stemLength: len) { blocks[$0] }
+        var at = first
         for (i, b) in blocks.enumerated() {
             let lo = outLength(len, stride: b.stride)
             wholeRows = max(wholeRows, b.middleChannels * ((lo - 1) * b.stride + b.kernelSize))
@@ -605,6 +610,17 @@ public struct QuantArenaPlan {
         }
         // At least one output step per slice, at most every block whole.
         rowBudget = min(max(budget, minRows), wholeRows)
+        // The stem's padded input rows go at the end of the block buffer, beyond block 0's pooled
+        // shortcut as it grows: once stem columns [0, e) are done, the pool has written its steps
+        // up to (e - 1 + left) / stride and the rows are still read from element 2e on.
+        let b0 = blocks[0], s0 = b0.stride, left0 = (s0 - 1) / 2, lo0 = outLength(sl, stride: s0)
+        var rowsAt = 0
+        for e in 1..<max(sl, 1) {
+            rowsAt = max(rowsAt, first + b0.inChannels * min(lo0, (e - 1 + left0) / s0 + 1) - stem.stride * e)
+        }
+        stemRowsOffset = rowsAt
+        blockTensors = max(blockTensors, rowsAt + stemRows)
+        blockExtent[0] = max(blockExtent[0], rowsAt + stemRows - first - min(0, Self.outputShift(b0, inputLength: sl, first: true)))
     }
 
     /// Where block `spec`'s output starts relative to its input in the block buffer, in elements:
@@ -650,13 +666,13 @@ public struct QuantArenaPlan {
         max(Self.chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, maxOutput * 2)
     }
 
-    /// Bytes of the slice buffers (everything but the block buffer, conv3's input and the stem's input).
+    /// Bytes of the slice buffers (everything but the block buffer, with the stem's input, and conv3's input).
     public func sliceBytes(actBytes: Int) -> Int {
         rowBudget * actBytes + chunkBytes(actBytes: actBytes) + seVector * (2 * 4 + 4 + 4)
     }
 
     /// Total bytes with `actBytes` per Swish code.
     public func bytes(actBytes: Int) -> Int {
-        (blockTensors + stemRows) * 2 + middle * actBytes + sliceBytes(actBytes: actBytes)
+        blockTensors * 2 + middle * actBytes + sliceBytes(actBytes: actBytes)
     }
 }

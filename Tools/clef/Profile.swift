@@ -128,7 +128,7 @@ enum Profile {
 
     /// Bytes live while each probe's layer runs. Integer engines: the part of the block buffer the
     /// block's input and output take (int16, whole, time-major; block 0's input is its pooled
-    /// shortcut, plus the stem's padded input), conv3's whole input, and the slice buffers of
+    /// shortcut, and the stem's padded input shares the buffer), conv3's whole input, and the slice buffers of
     /// `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
     static func layerTensorBytes(_ c: Net1DConfig, length: Int, precision: BlobPrecision) -> [Int] {
         var l = outLength(length, stride: 2)
@@ -146,7 +146,7 @@ enum Profile {
         let slices = plan.sliceBytes(actBytes: act)
         var out = [plan.stemRows * 2]
         for i in c.blocks.indices {
-            out.append((i == 0 ? plan.stemRows * 2 : 0) + plan.blockExtent[i] * 2 + plan.blockMiddle[i] * act + slices)
+            out.append(plan.blockExtent[i] * 2 + plan.blockMiddle[i] * act + slices)
         }
         for b in c.blocks { l = outLength(l, stride: b.stride) }
         return out + [c.embeddingDim * l * 2]
