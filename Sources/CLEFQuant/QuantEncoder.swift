@@ -279,7 +279,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             // conv1 on the real columns, a chunk at a time, through Swish into the rows.
             var i = max(fresh - left, 0)
             let iEnd = min(pb - left, len)
-            let steps = si != nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size)
+            let steps = si != nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size, budget: ws.chunkBudget)
             while i < iEnd {
                 let nc = min(steps, iEnd - i)
                 let dst = ConvOutput(rows + (i + left - pa), channelStride: width, timeStride: 1, zero: b.p(.zMid1), epilogue: b.act2)
@@ -314,20 +314,20 @@ public struct QuantEncoder<Act: QuantActivation> {
             t0 += n
         }
         squeezeExcite(b, length: lo2, ws: ws)
-        // Pass 2: conv3 into a chunk [n][cout], the gate and the shortcut there, then the chunk into y.
+        // Pass 2: conv3 into a chunk [cout][n], the gate and the shortcut there, then the chunk into y.
         let h = ws.stemChunk
         let n = max(1, min(chunk, ws.chunkBytes / (2 * cout)))
         var t = 0
         while t < lo2 {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
-                              into: ConvOutput(h, channelStride: 1, timeStride: cout, zero: b.p(.zConv3)))
+                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: b.p(.zConv3)))
             if si != nil {
                 residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: lo2, pool: 1, gates: ws.gates)
             } else {
                 residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: len, pool: s, gates: ws.gates)
             }
-            copy16(UnsafePointer(h), to: y + t * cout, count: nc * cout)
+            transpose16(UnsafePointer(h), channels: cout, steps: nc, to: y + t * cout)
             t += nc
         }
     }
@@ -358,7 +358,7 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n,
-    /// in place in h [n][outChannels]. The shortcut is x [inputLength][channels] max-pooled by
+    /// in place in h [outChannels][n]. The shortcut is x [inputLength][channels] max-pooled by
     /// `pool` (kernel = stride, pads of code zInput, left pad (pool - 1) / 2), its channels
     /// zero-padded to the output's. The zero points are int16 codes (checked at load) and the gate
     /// a Q15 table value, so the product and the difference fit in 32 bits: one long multiply each.
@@ -378,27 +378,27 @@ public struct QuantEncoder<Act: QuantActivation> {
         let e = fast && s <= 2 ? max(a, min(end - t0, n)) : n
         for c in 0..<cout {
             let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
-            var row = h + c                          // step t at row[t * cout]
+            var row = h + c * n
             let ci = c - offset
             guard ci >= 0 && ci < cin else {
                 for _ in 0..<n {
                     row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), 0)
-                    row += cout
+                    row += 1
                 }
                 continue
             }
             // Input step i at sc[i * cin]; p walks the first step of each fast window.
             let sc = x + ci, step = s * cin
-            var p = sc + ((t0 + a) * s - left) * cin, r = row + a * cout
+            var p = sc + ((t0 + a) * s - left) * cin, r = row + a
             if s == 1 {
                 for _ in a..<e {
                     r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(Int32(p.pointee) &- zx))
-                    r += cout; p += step
+                    r += 1; p += step
                 }
             } else {
                 for _ in a..<e {
                     r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx))
-                    r += cout; p += step
+                    r += 1; p += step
                 }
             }
             var t = 0
@@ -409,7 +409,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     let i = (t0 + t) * s - left + j
                     id = max(id, (i >= 0 && i < len) ? Int32(sc[i * cin]) : zx)
                 }
-                row = h + c + t * cout
+                row = h + c * n + t
                 row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), irq(id &- zx))
                 t += 1
             }
@@ -433,7 +433,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         let w = b.conv3.weight, br = b.conv3.biasRequant
         for ch in 0..<c {
             // |sum| < 2^31 * 2^16 + 2^12 * 2^7 * 2^31: the Q8 form fits 64 bits.
-            let acc = Int64(br[2 * ch]) &* Int64(lo2) &+ clef_dot_s8_s32(w + ch * m, a, Int32(m))
+            let acc = Int64(br[2 * ch]) &* Int64(lo2) &+ dotS8S32(w + ch * m, UnsafePointer(a), m)
             let q = roundedDivide(requantize(acc &* 256, br[2 * ch + 1]), Int64(lo2))
             mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), -32768, 32767))
         }
@@ -444,15 +444,23 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 }
 
-/// Copies `count` int16 values, two per 32-bit word when both ends are 4-byte aligned.
+/// x [channels][steps] into y [steps][channels], two channels per 32-bit store where y is 4-byte
+/// aligned (as the block buffer's tensors are) and the channel count even.
 @inline(__always)
-func copy16(_ src: UnsafePointer<Int16>, to dst: UnsafeMutablePointer<Int16>, count n: Int) {
-    if (Int(bitPattern: src) | Int(bitPattern: dst)) & 3 == 0 {
-        let s32 = UnsafeRawPointer(src), d32 = UnsafeMutableRawPointer(dst)
-        for i in 0..<(n / 2) { d32.storeBytes(of: s32.load(fromByteOffset: 4 * i, as: UInt32.self), toByteOffset: 4 * i, as: UInt32.self) }
-        if n & 1 == 1 { dst[n - 1] = src[n - 1] }
+func transpose16(_ x: UnsafePointer<Int16>, channels c: Int, steps n: Int, to y: UnsafeMutablePointer<Int16>) {
+    if Int(bitPattern: y) & 3 == 0 && c & 1 == 0 {
+        let raw = UnsafeMutableRawPointer(y)
+        for ch in stride(from: 0, to: c, by: 2) {
+            let r0 = x + ch * n, r1 = r0 + n
+            for t in 0..<n {
+                let word = UInt32(UInt16(bitPattern: r0[t])) | UInt32(UInt16(bitPattern: r1[t])) &<< 16
+                raw.storeBytes(of: word.littleEndian, toByteOffset: 2 * (t * c + ch), as: UInt32.self)
+            }
+        }
     } else {
-        for i in 0..<n { dst[i] = src[i] }
+        for ch in 0..<c {
+            for t in 0..<n { y[t * c + ch] = x[ch * n + t] }
+        }
     }
 }
 
@@ -512,11 +520,27 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// the squeeze-excitation's 32-bit sums of int16 codes cannot overflow.
     public static var maxWindowLength: Int { 262_140 }
 
-    public init(config: Net1DConfig, maxLength: Int, rowBudget: Int = QuantWorkspace.defaultRowBudget) {
+    /// Chunk buffers (conv1's input chunk, conv3's output chunk): 4 KB on a device (conv3 then
+    /// writes 8 steps of 256 channels per pass), 16 KB on a host, where the per-channel set-up of
+    /// the shorter chunks costs 2% of a q8 window. Every size gives the same bits.
+    public static var deviceChunkBudget: Int { 4096 }
+    public static var hostChunkBudget: Int { 16384 }
+    public static var defaultChunkBudget: Int {
+        #if hasFeature(Embedded)
+        deviceChunkBudget
+        #else
+        hostChunkBudget
+        #endif
+    }
+    let chunkBudget: Int
+
+    public init(config: Net1DConfig, maxLength: Int, rowBudget: Int = QuantWorkspace.defaultRowBudget,
+                chunkBudget: Int = QuantWorkspace.defaultChunkBudget) {
         precondition(maxLength >= 1 && maxLength <= Self.maxWindowLength, "window length outside 1...262140")
         self.maxLength = maxLength
-        let plan = QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: rowBudget)
+        let plan = QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: rowBudget, chunkBudget: chunkBudget)
         self.rowBudget = plan.rowBudget
+        self.chunkBudget = chunkBudget
         func alloc<T: FixedWidthInteger>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
             let p = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
             p.initialize(repeating: 0, count: max(n, 1))
@@ -578,11 +602,15 @@ public struct QuantArenaPlan {
     public var maxInput = 0, maxOutput = 0, stemWidth = 0
     /// The row budget at which every block runs in one slice.
     public var wholeRows = 0
+    /// Bytes of the chunk buffer before the minimum one step of each use needs.
+    public var chunkBudget = 0
     /// Elements of the block buffer in use while each block runs (its input and output extent)
     /// and of conv3's input for that block.
     public var blockExtent: [Int] = [], blockMiddle: [Int] = []
 
-    public init(config: Net1DConfig, maxLength: Int, rowBudget budget: Int) {
+    public init(config: Net1DConfig, maxLength: Int, rowBudget budget: Int,
+                chunkBudget: Int = QuantWorkspace<Int8>.defaultChunkBudget) {
+        self.chunkBudget = chunkBudget
         let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
                              kernel: config.kernelSize, stride: 2)
         var len = stem.outLength(maxLength)
@@ -653,17 +681,16 @@ public struct QuantArenaPlan {
         max(1, min(outLength, (rowBudget / m - k) / s + 1))
     }
 
-    /// conv1's input chunk: at most `QuantConv.chunk` steps and `chunkBudget` bytes (fewer steps
-    /// for wide blocks), at least one step.
-    public static var chunkBudget: Int { 4096 }
-    public static func chunkSteps(inputs: Int, actBytes: Int) -> Int {
-        max(1, min(QuantConv<Int8>.chunk, chunkBudget / (inputs * actBytes)))
+    /// conv1's input chunk: at most `QuantConv.chunk` steps and `budget` bytes (fewer steps for
+    /// wide blocks), at least one step.
+    public static func chunkSteps(inputs: Int, actBytes: Int, budget: Int) -> Int {
+        max(1, min(QuantConv<Int8>.chunk, budget / (inputs * actBytes)))
     }
 
     /// Bytes of the chunk buffer: conv1's input chunk (Act codes), the stem's output chunk or
     /// conv3's output chunk (int16), whichever is larger; at least one step of each.
     public func chunkBytes(actBytes: Int) -> Int {
-        max(Self.chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, maxOutput * 2)
+        max(chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, maxOutput * 2)
     }
 
     /// Bytes of the slice buffers (everything but the block buffer, with the stem's input, and conv3's input).

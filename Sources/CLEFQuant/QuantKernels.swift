@@ -276,8 +276,22 @@ public struct QuantLinear {
     /// `x` are int32 codes; outputs are clamped to [lo, hi].
     public func run(_ x: UnsafePointer<Int32>, outZero: Int32, lo: Int64, hi: Int64, out: UnsafeMutablePointer<Int32>) {
         for o in 0..<outCount {
-            let acc = Int64(biasRequant[2 * o]) &+ clef_dot_s8_s32(weight + o * inCount, x, Int32(inCount))
+            let acc = Int64(biasRequant[2 * o]) &+ dotS8S32(weight + o * inCount, x, inCount)
             out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc, biasRequant[2 * o + 1]), lo, hi))
         }
     }
+}
+
+/// sum w[j] * x[j], int8 x int32 into int64. On 32-bit cores the CLEFDSP loop (Arm: one SMLAL
+/// per term, where LLVM builds Swift's Int8 -> Int64 products from three multiplies); on 64-bit
+/// hosts a Swift loop the compiler vectorises.
+@inline(__always)
+public func dotS8S32(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<Int32>, _ n: Int) -> Int64 {
+    #if arch(x86_64) || arch(arm64)
+    var acc: Int64 = 0
+    for j in 0..<n { acc = acc &+ Int64(w[j]) &* Int64(x[j]) }
+    return acc
+    #else
+    return clef_dot_s8_s32(w, x, Int32(n))
+    #endif
 }

@@ -74,12 +74,14 @@ final class BlobEngineTests: XCTestCase {
         }
     }
 
-    /// The integer encoders run their blocks over time slices: every slice budget (one output
-    /// step per slice for the widest block up to whole tensors) gives the same bits, on window
-    /// lengths that exercise the padding and the last max-pool window.
+    /// The integer encoders run their blocks over time slices and chunks: every slice budget (one
+    /// output step per slice for the widest block up to whole tensors) and chunk budget (down to
+    /// the least each chunk buffer use needs) gives the same bits, on window lengths that exercise the
+    /// padding and the last max-pool window.
     func testSlicedBlocksGiveIdenticalBits() throws {
-        func codes<Act: QuantActivation>(_ q: QuantEncoder<Act>, _ x: [Int16], budget: Int) -> [Int32] {
-            let ws = QuantWorkspace<Act>(config: q.config, maxLength: x.count, rowBudget: budget)
+        func codes<Act: QuantActivation>(_ q: QuantEncoder<Act>, _ x: [Int16], budget: Int,
+                                         chunk: Int = QuantWorkspace<Act>.defaultChunkBudget) -> [Int32] {
+            let ws = QuantWorkspace<Act>(config: q.config, maxLength: x.count, rowBudget: budget, chunkBudget: chunk)
             var out = [Int32](repeating: 0, count: q.embeddingDim)
             x.withUnsafeBufferPointer { q.forward($0.baseAddress!, length: x.count, workspace: ws, output: &out) }
             return out
@@ -93,6 +95,9 @@ final class BlobEngineTests: XCTestCase {
                 XCTAssertTrue(reference.contains { $0 != 0 }, name)
                 for budget in [0, 2500, QuantWorkspace<Act>.defaultRowBudget, whole / 3] {
                     XCTAssertEqual(codes(q, x, budget: budget), reference, "\(name) length \(length) budget \(budget)")
+                }
+                for chunk in [0, 1000, QuantWorkspace<Act>.deviceChunkBudget] {
+                    XCTAssertEqual(codes(q, x, budget: whole, chunk: chunk), reference, "\(name) length \(length) chunk \(chunk)")
                 }
             }
         }

@@ -142,7 +142,8 @@ enum Profile {
             return out + [c.embeddingDim * l * 4]
         }
         let act = precision == .q8 ? 1 : 2
-        let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.deviceRowBudget)
+        let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.deviceRowBudget,
+                                  chunkBudget: QuantWorkspace<Int8>.deviceChunkBudget)
         let slices = plan.sliceBytes(actBytes: act)
         var out = [plan.stemRows * 2]
         for i in c.blocks.indices {
