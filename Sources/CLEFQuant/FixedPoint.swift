@@ -64,10 +64,19 @@ public struct LookupTable {
     /// 32767) q is already an int16 code, so only the rare other inputs are clamped.
     @inline(__always)
     public func clamping(_ q: Int32) -> Int32 {
-        let u = q &- start
-        if UInt32(bitPattern: u) < limit { return interpolate(u) }
-        return self(clamp32(q, -32768, 32767))
+        at(offset: q &- start)
     }
+
+    /// `clamping(start + u)`, for callers that fold `start` into their own arithmetic.
+    @inline(__always)
+    public func at(offset u: Int32) -> Int32 {
+        if UInt32(bitPattern: u) < limit { return interpolate(u) }
+        return clampedOutside(u &+ start)
+    }
+
+    /// Kept out of line so that the clamp's constants stay off the callers' fast paths.
+    @inline(never)
+    func clampedOutside(_ q: Int32) -> Int32 { self(clamp32(q, -32768, 32767)) }
 
     /// The value at offset `u` < limit from the first knot (mask and half are 0 when shift is
     /// 0, leaving the knot itself).
@@ -186,5 +195,21 @@ public struct Requant32 {
     @inline(__always)
     public func fast(_ acc: Int32) -> Int32 {
         ((acc &<< pre).multipliedFullWidth(by: mul).high &+ add) &>> shift
+    }
+
+    /// The rounding term with an integer `k` added to every result: (h + add + k 2^s) >> s =
+    /// ((h + add) >> s) + k exactly, so a zero point costs no instruction per element. nil when
+    /// the fast form has a pre-shift or the term would leave [-2^30, 2^30) (|h| < 2^30, so the
+    /// sum fits 32 bits).
+    public func adding(_ k: Int32) -> Int32? {
+        guard !general, pre == 0, mul != 0 else { return nil }
+        let v = Int64(add) + Int64(k) << Int64(shift)
+        return v >= -(1 << 30) && v < 1 << 30 ? Int32(v) : nil
+    }
+
+    /// `fast(acc) + k` given `adding(k)`'s term.
+    @inline(__always)
+    public func fast(_ acc: Int32, adding term: Int32) -> Int32 {
+        (acc.multipliedFullWidth(by: mul).high &+ term) &>> shift
     }
 }

@@ -296,7 +296,9 @@ public struct QuantEncoder<Act: QuantActivation> {
                     for c in 0..<cin {
                         // Table values and the zero point are int16 codes: the difference has 16 bits.
                         let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + i * cin + c
-                        if mult.general {
+                        if let term = mult.adding(z) {
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(Int32(src[j * cin])) &- zs, adding: term), lo, hi)) }
+                        } else if mult.general {
                             for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j * cin])) &- zs), lo, hi)) }
                         } else {
                             for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(Int32(src[j * cin])) &- zs), lo, hi)) }

@@ -75,6 +75,15 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             let o = base + co * channelStride + t0 * timeStride, ts = timeStride
             let outLo = Int32(Out.min), outHi = Int32(Out.max)
             let cz = cr[2 * co], m = Requant32(cr[2 * co + 1], inputBits: 16), tz = e.table.outputZero
+            let t = e.table
+            if let au = rq.adding(z &- t.start), let ac = m.adding(cz) {
+                // The zero points and the table's start folded into the rounding terms.
+                for i in 0..<n {
+                    let v = t.at(offset: rq.fast(acc[i], adding: au))
+                    o[i * ts] = Out(truncatingIfNeeded: clamp32(m.fast(v &- tz, adding: ac), outLo, outHi))
+                }
+                return
+            }
             if !m.general {
                 for i in 0..<n {
                     let t = e.table.clamping(z &+ rq.fast(acc[i]))

@@ -57,6 +57,11 @@ final class IntegerKernelTests: XCTestCase {
                     }
                     let want = max(-(1 << 30), min((1 << 30) - 1, reference(acc, packed)))
                     XCTAssertEqual(Int64(q(Int32(acc))), want, "r \(r) mult \(mult) acc \(acc) bits \(bits) general \(q.general)")
+                    // A zero point folded into the rounding term gives the same codes.
+                    let k = Int32(g.int(-65535...65535))
+                    if let term = q.adding(k) {
+                        XCTAssertEqual(q.fast(Int32(acc), adding: term), q.fast(Int32(acc)) + k, "r \(r) mult \(mult) acc \(acc) k \(k)")
+                    }
                 }
             }
         }
