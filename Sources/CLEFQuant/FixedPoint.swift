@@ -201,10 +201,11 @@ public struct Requant32 {
     /// ((h + add) >> s) + k exactly, so a zero point costs no instruction per element. nil when
     /// the fast form has a pre-shift or the term would leave [-2^30, 2^30) (|h| < 2^30, so the
     /// sum fits 32 bits).
+    @inline(__always)
     public func adding(_ k: Int32) -> Int32? {
-        guard !general, pre == 0, mul != 0 else { return nil }
-        let v = Int64(add) + Int64(k) << Int64(shift)
-        return v >= -(1 << 30) && v < 1 << 30 ? Int32(v) : nil
+        // |k| < 2^(30 - s): |k 2^s| <= 2^30 - 2^s, and add = 2^(s - 1) keeps the sum inside.
+        guard !general, pre == 0, mul != 0, shift < 30, k.magnitude < UInt32(1) &<< (30 &- shift) else { return nil }
+        return add &+ (k &<< shift)
     }
 
     /// `fast(acc) + k` given `adding(k)`'s term.
