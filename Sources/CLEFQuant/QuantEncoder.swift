@@ -371,10 +371,11 @@ public struct QuantEncoder<Act: QuantActivation> {
         // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
         let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
         let offset = (cout - cin) / 2, left = (s - 1) / 2
-        // The fast loops fold zOut into the gate term's rounding (exact, `Requant32.adding`): the
-        // sum of two terms within [-2^30, 2^30) then clamps to int16 in one saturation.
-        let gy = grq.adding(zy) ?? 0
-        let fast = !irq.general && grq.adding(zy) != nil
+        // The fast loops fold zOut into the gate term's rounding where it fits (exact,
+        // `Requant32.adding`): the sum of two terms within [-2^30, 2^30) then clamps to int16 in
+        // one saturation.
+        let fast = !grq.general && !irq.general
+        let folded = grq.adding(zy) != nil, gy = grq.adding(zy) ?? 0
         // Steps [a, e) of the chunk have their window inside the input and take the fast loops
         // (stride 1 or 2); the others check bounds. Window t is inside iff first <= t, t * s <= last.
         let first = (left + s - 1) / s, last = len + left - s
@@ -395,16 +396,28 @@ public struct QuantEncoder<Act: QuantActivation> {
             // Input step i at sc[i * cin]; p walks the first step of each fast window.
             let sc = x + ci, step = s * cin
             var p = sc + ((t0 + a) * s - left) * cin, r = row + a
-            if s == 1 {
+            switch (s == 1, folded) {
+            case (true, true):
                 for _ in a..<e {
-                    r.pointee = Int16(truncatingIfNeeded: clamp32(grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
-                                                                  &+ irq.fast(Int32(p.pointee) &- zx), -32768, 32767))
+                    let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy), d = irq.fast(Int32(p.pointee) &- zx)
+                    r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
                     r += 1; p += step
                 }
-            } else {
+            case (false, true):
                 for _ in a..<e {
-                    r.pointee = Int16(truncatingIfNeeded: clamp32(grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
-                                                                  &+ irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx), -32768, 32767))
+                    let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
+                    let d = irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx)
+                    r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
+                    r += 1; p += step
+                }
+            case (true, false):
+                for _ in a..<e {
+                    r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(Int32(p.pointee) &- zx))
+                    r += 1; p += step
+                }
+            case (false, false):
+                for _ in a..<e {
+                    r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx))
                     r += 1; p += step
                 }
             }
