@@ -523,11 +523,14 @@ public final class QuantWorkspace<Act: QuantActivation> {
     public static var hostRowBudget: Int { 8192 }
 
     /// The budget of this build: `deviceRowBudget` under Embedded Swift, else `hostRowBudget`.
-    public static var defaultRowBudget: Int {
+    public static var defaultRowBudget: Int { perBuild(device: deviceRowBudget, host: hostRowBudget) }
+
+    /// `device` under Embedded Swift, else `host`.
+    static func perBuild(device: Int, host: Int) -> Int {
         #if hasFeature(Embedded)
-        deviceRowBudget
+        device
         #else
-        hostRowBudget
+        host
         #endif
     }
 
@@ -545,13 +548,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// the shorter chunks costs 2% of a q8 window. Every size gives the same bits.
     public static var deviceChunkBudget: Int { 4096 }
     public static var hostChunkBudget: Int { 16384 }
-    public static var defaultChunkBudget: Int {
-        #if hasFeature(Embedded)
-        deviceChunkBudget
-        #else
-        hostChunkBudget
-        #endif
-    }
+    public static var defaultChunkBudget: Int { perBuild(device: deviceChunkBudget, host: hostChunkBudget) }
     let chunkBudget: Int
 
     public init(config: Net1DConfig, maxLength: Int, rowBudget: Int = QuantWorkspace.defaultRowBudget,
