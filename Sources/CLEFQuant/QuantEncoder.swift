@@ -145,14 +145,13 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// Embeds one window of int16 codes [inChannels][length] (value = code * inputScale) into
     /// int32 codes [embeddingDim] (value = code * outputScale).
     ///
-    /// Blocks run over time slices (`QuantWorkspace.rowBudget`): per slice, conv1's outputs go
-    /// through Swish straight into zero-point-padded conv2 rows (the columns shared with the
-    /// previous slice are carried over, nothing is computed twice), conv2's through Swish into a
-    /// transposed chunk for conv3, conv3's into the block's output tensor, summed on the way for
-    /// the squeeze-excitation; then the gate and the shortcut are applied in place. Only block
-    /// inputs and outputs exist whole. The stem is fused into block 0: its output (the longest
-    /// tensor) is computed a chunk at a time for conv1 and max-pooled on the way for block 0's
-    /// shortcut. Every slicing gives the same bits.
+    /// Each block runs in two passes (`runBlock`): conv1 and conv2 over time slices
+    /// (`QuantWorkspace.rowBudget`) into conv3's whole input, whose sums give the
+    /// squeeze-excitation gate; then conv3 a chunk at a time with the gate and the shortcut,
+    /// written over the block's input. Only the block tensors (int16, time-major, one buffer) and
+    /// conv3's input exist whole. The stem is fused into block 0: its output (the longest tensor)
+    /// is computed a chunk at a time for conv1 and max-pooled on the way for block 0's shortcut.
+    /// Every slicing and chunking gives the same bits.
     #if !hasFeature(Embedded)  // Embedded Swift emits no exported specialisations
     @_specialize(exported: true, where Act == Int8)
     @_specialize(exported: true, where Act == Int16)

@@ -75,11 +75,11 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             let o = base + co * channelStride + t0 * timeStride, ts = timeStride
             let outLo = Int32(Out.min), outHi = Int32(Out.max)
             let cz = cr[2 * co], m = Requant32(cr[2 * co + 1], inputBits: 16), tz = e.table.outputZero
-            let t = e.table
-            if let au = rq.adding(z &- t.start), let ac = m.adding(cz) {
+            let table = e.table
+            if let au = rq.adding(z &- table.start), let ac = m.adding(cz) {
                 // The zero points and the table's start folded into the rounding terms.
                 for i in 0..<n {
-                    let v = t.at(offset: rq.fast(acc[i], adding: au))
+                    let v = table.at(offset: rq.fast(acc[i], adding: au))
                     o[i * ts] = Out(truncatingIfNeeded: clamp32(m.fast(v &- tz, adding: ac), outLo, outHi))
                 }
                 return
@@ -293,7 +293,7 @@ public struct QuantLinear {
 
 /// sum w[j] * x[j], int8 x int32 into int64. On 32-bit cores the CLEFDSP loop (Arm: one SMLAL
 /// per term, where LLVM builds Swift's Int8 -> Int64 products from three multiplies); on 64-bit
-/// hosts a Swift loop the compiler vectorises.
+/// hosts the plain Swift loop.
 @inline(__always)
 public func dotS8S32(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<Int32>, _ n: Int) -> Int64 {
     #if arch(x86_64) || arch(arm64)

@@ -128,8 +128,8 @@ enum Profile {
 
     /// Bytes live while each probe's layer runs. Integer engines: the part of the block buffer the
     /// block's input and output take (int16, whole, time-major; block 0's input is its pooled
-    /// shortcut, and the stem's padded input shares the buffer), conv3's whole input, and the slice buffers of
-    /// `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
+    /// shortcut, and the stem's padded input shares the buffer), conv3's whole input, and the
+    /// slice buffers of `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
     static func layerTensorBytes(_ c: Net1DConfig, length: Int, precision: BlobPrecision) -> [Int] {
         var l = outLength(length, stride: 2)
         if precision == .f16 {
