@@ -59,10 +59,14 @@ public enum Engine {
         }
     }
 
-    /// Peak activation memory of `forward` for windows of `length` samples, in bytes.
-    public func arenaBytes(length: Int) -> Int {
+    /// Peak activation memory of `forward` for windows of `length` samples, in bytes: with this
+    /// build's slice and chunk budgets, or (`device`) with those of a microcontroller build.
+    public func arenaBytes(length: Int, device: Bool = false) -> Int {
         func quant(_ actBytes: Int) -> Int {
-            QuantArenaPlan(config: config, maxLength: length, rowBudget: QuantWorkspace<Int8>.defaultRowBudget).bytes(actBytes: actBytes)
+            QuantArenaPlan(config: config, maxLength: length,
+                           rowBudget: device ? QuantWorkspace<Int8>.deviceRowBudget : QuantWorkspace<Int8>.defaultRowBudget,
+                           chunkBudget: device ? QuantWorkspace<Int8>.deviceChunkBudget : QuantWorkspace<Int8>.defaultChunkBudget)
+                .bytes(actBytes: actBytes)
         }
         switch self {
         case .f32: return FloatWorkspace(config: config, maxLength: length).floatCount * 4

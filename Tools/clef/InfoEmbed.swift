@@ -38,6 +38,9 @@ enum Info {
         print("tensors:     \(b.tensors.count) (" + byType.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key): \($0.value) B" }.joined(separator: ", ") + ")")
         let l = b.plannedLength
         print("peak RAM:    \(f.engine.arenaBytes(length: l)) bytes activation arena for windows of \(l) samples (weights read in place)")
+        if b.precision == .q8 || b.precision == .q16 {
+            print("             \(f.engine.arenaBytes(length: l, device: true)) bytes with a device's slice and chunk budgets (Firmware-Sim)")
+        }
     }
 }
 
