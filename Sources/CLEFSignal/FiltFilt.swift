@@ -229,7 +229,7 @@ public final class WindowPreprocessor {
         self.mode = mode
         self.filter = filter
         // The float32 and fixed-point paths need only their own scratch (their z-scores sum on
-        // the fly, in Double and in int64), and none when the caller brings padded room.
+        // the fly, in compensated Float and in int64), and none when the caller brings padded room.
         doubles = mode == .exact ? 2 * length + filter.scratchCount(length: length) : 3
         floats = mode == .float32 && !padded ? CLEFBandpass.sos.scratchCount(length: length) : 1
         ints = mode == .fixedPoint && !padded ? length + 2 * CLEFBandpass.fixedSOS.padLength : 1
