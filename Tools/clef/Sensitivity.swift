@@ -11,7 +11,7 @@ import CLEFData
 /// decide what a q8 blob keeps at 16 bits. A research tool; it changes nothing.
 enum Sensitivity {
     static func run(_ args: [String]) throws {
-        let o = try Options(args, known: ["checkpoint", "calibration", "eval", "method", "max-windows"], repeatable: ["calibration", "eval"])
+        let o = try Options(args, flags: ["outputs-only"], known: ["checkpoint", "calibration", "eval", "method", "max-windows", "outputs-only"], repeatable: ["calibration", "eval"])
         let model = try CheckpointModel(path: try o.required("checkpoint"))
         guard let method = RangeMethod(rawValue: o.string("method") ?? "mse") else { throw UsageError(description: "bad --method") }
         let maxW = try o.int("max-windows", default: 12)
@@ -25,7 +25,23 @@ enum Sensitivity {
             let f = Fidelity(reference: ref, candidate: fq.embed(eval, bits: bits))
             print(String(format: "%-44@ rel L2 mean %7.3f%%  worst %7.3f%%", label, 100 * f.relL2Mean, 100 * f.relL2Worst))
         }
+        /// Only the largest block outputs at 8 bits per channel (blocks 0 and 1 in small: 80 KB each
+        /// at int16, the firmware's peak pair), everything else float.
+        func blockOutputs(_ headrooms: [Float]) {
+            for h in headrooms {
+                fq.headroom8 = h
+                fq.perChannel = [.output]
+                report("only block 0 output per-channel 8, h8=\(h)", { $0.kind == .output && $0.block == 0 ? 8 : nil })
+                report("only block 1 output per-channel 8, h8=\(h)", { $0.kind == .output && $0.block == 1 ? 8 : nil })
+                report("blocks 0+1 outputs per-channel 8, h8=\(h)", { $0.kind == .output && $0.block <= 1 ? 8 : nil })
+                fq.perChannel = []
+            }
+        }
         print("calibration \(calib.count) windows, evaluation \(eval.count) windows, method \(method.rawValue)")
+        if o.flag("outputs-only") {
+            blockOutputs([1, 1.25, 1.5, 2, 2.5])
+            return
+        }
         // Weights only: int8 per output channel, and the same after folding per-input-channel
         // activation scales of the Swish outputs (as the q8/q16 engines do).
         let weights = try model.weights()
@@ -147,16 +163,7 @@ enum Sensitivity {
             report("only output per-channel 8 (rest float), h8=\(h)", { $0.kind == .output ? 8 : nil })
             fq.perChannel = []
         }
-        // Only the largest block outputs at 8 bits (blocks 0 and 1 in small: 80 KB each at int16,
-        // the firmware's peak pair).
-        for h: Float in [1, 1.25, 1.5] {
-            fq.headroom8 = h
-            fq.perChannel = [.output]
-            report("only block 0 output per-channel 8, h8=\(h)", { $0.kind == .output && $0.block == 0 ? 8 : nil })
-            report("only block 1 output per-channel 8, h8=\(h)", { $0.kind == .output && $0.block == 1 ? 8 : nil })
-            report("blocks 0+1 outputs per-channel 8, h8=\(h)", { $0.kind == .output && $0.block <= 1 ? 8 : nil })
-            fq.perChannel = []
-        }
+        blockOutputs([1, 1.25, 1.5])
         fq.headroom8 = 1
         report("all tensors 16 bit", { _ in 16 })
         report("all tensors 8 bit", { _ in 8 })
