@@ -36,7 +36,10 @@ public enum BlobDType: UInt8, Sendable {
 
 public enum BlobConstants {
     public static let magic: [UInt8] = [0x43, 0x4C, 0x45, 0x46, 0x42, 0x4C, 0x4F, 0x42]   // "CLEFBLOB"
-    public static let version: UInt16 = 1
+    /// 2 (session 6): q8 blobs may carry int8 block outputs (`<block>.output_codes`), which a
+    /// version-1 reader would silently misread; version-1 blobs still load.
+    public static let version: UInt16 = 2
+    public static let oldestVersion: UInt16 = 1
     public static let headerSize = 64
     public static let tensorEntrySize = 48
     public static let alignment = 16
@@ -92,7 +95,7 @@ public struct BlobReader {
         func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
         let version = u16(8)
-        guard version == Int(BlobConstants.version) else {
+        guard version >= Int(BlobConstants.oldestVersion) && version <= Int(BlobConstants.version) else {
             throw BlobError("version", version > Int(BlobConstants.version)
                 ? "format version \(version) is newer than this reader (version \(BlobConstants.version)); update clef"
                 : "format version \(version) is not supported")

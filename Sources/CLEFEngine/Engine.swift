@@ -63,10 +63,7 @@ public enum Engine {
     /// build's slice and chunk budgets, or (`device`) with those of a microcontroller build.
     public func arenaBytes(length: Int, device: Bool = false) -> Int {
         func quant(_ actBytes: Int) -> Int {
-            QuantArenaPlan(config: config, maxLength: length,
-                           rowBudget: device ? QuantWorkspace<Int8>.deviceRowBudget : QuantWorkspace<Int8>.defaultRowBudget,
-                           chunkBudget: device ? QuantWorkspace<Int8>.deviceChunkBudget : QuantWorkspace<Int8>.defaultChunkBudget)
-                .bytes(actBytes: actBytes)
+            arenaPlan(length: length, device: device)!.bytes(actBytes: actBytes)
         }
         switch self {
         case .f32: return FloatWorkspace(config: config, maxLength: length).floatCount * 4
@@ -74,6 +71,21 @@ public enum Engine {
         case .q8: return quant(1)
         case .q16: return quant(2)
         }
+    }
+
+    /// The integer engines' arena plan (nil for the float engines), with this build's slice and
+    /// chunk budgets or (`device`) a microcontroller build's.
+    public func arenaPlan(length: Int, device: Bool = false) -> QuantArenaPlan? {
+        let int8Outputs: Int
+        switch self {
+        case .f32, .f16: return nil
+        case .q8(let q): int8Outputs = q.int8Outputs
+        case .q16(let q): int8Outputs = q.int8Outputs
+        }
+        return QuantArenaPlan(config: config, maxLength: length,
+                              rowBudget: device ? QuantWorkspace<Int8>.deviceRowBudget : QuantWorkspace<Int8>.defaultRowBudget,
+                              chunkBudget: device ? QuantWorkspace<Int8>.deviceChunkBudget : QuantWorkspace<Int8>.defaultChunkBudget,
+                              int8Outputs: int8Outputs)
     }
 
     /// Embeds one preprocessed window [inChannels][length] of floats into [embeddingDim] floats.
@@ -136,10 +148,10 @@ public final class EngineWorkspace {
         switch engine {
         case .f32, .f16:
             float = FloatWorkspace(config: c, maxLength: maxLength); q8 = nil; q16 = nil
-        case .q8:
-            float = nil; q8 = QuantWorkspace(config: c, maxLength: maxLength); q16 = nil
-        case .q16:
-            float = nil; q8 = nil; q16 = QuantWorkspace(config: c, maxLength: maxLength)
+        case .q8(let q):
+            float = nil; q8 = QuantWorkspace(config: c, maxLength: maxLength, int8Outputs: q.int8Outputs); q16 = nil
+        case .q16(let q):
+            float = nil; q8 = nil; q16 = QuantWorkspace(config: c, maxLength: maxLength, int8Outputs: q.int8Outputs)
         }
         outCodes = .allocate(capacity: c.embeddingDim)
         outCodes.initialize(repeating: 0, count: c.embeddingDim)

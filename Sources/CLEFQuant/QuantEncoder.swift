@@ -42,6 +42,12 @@ public struct QuantBlock {
     public let swishSE: ActivationStep
     /// sigmoid as Q15 (0...32767).
     public let gate: ActivationStep
+    /// int8 per-channel outputs (q8's longest block tensors, to halve the firmware's arena;
+    /// docs/firmware.md, Memory): [outChannels][3] = (n, z, packed 1/n), channel c's int16 code
+    /// being zOutput + n * (code - z). nil: int16 outputs.
+    public let outputCodes: UnsafePointer<Int32>?
+    /// The previous block's `outputCodes` when this block reads int8 inputs.
+    public let inputCodes: UnsafePointer<Int32>?
 
     @inline(__always) func p(_ k: BlockParam) -> Int32 { params[k.rawValue] }
 }
@@ -53,6 +59,8 @@ public struct QuantEncoder<Act: QuantActivation> {
     public let stemZero: Int32
     public let stemSwish: ActivationStep
     public let blocks: [QuantBlock]
+    /// How many leading blocks write int8 per-channel outputs (`QuantBlock.outputCodes`).
+    public let int8Outputs: Int
     /// Real value of one unit of the int16 input (inputs are symmetric, zero point 0).
     public let inputScale: Float
     /// Real value of one unit of the int32 embedding codes.
@@ -109,8 +117,22 @@ public struct QuantEncoder<Act: QuantActivation> {
         stemZero = sq[0]
         stemSwish = try step("stem.swish", channels: nil, outputZero: sq[1])
         var list: [QuantBlock] = []
-        for spec in config.blocks {
+        var int8Count = 0, previousCodes: UnsafePointer<Int32>? = nil
+        for (bi, spec) in config.blocks.enumerated() {
             let n = spec.name, c = spec.outChannels, m = spec.middleChannels
+            var codes: UnsafePointer<Int32>?
+            if blob.tensor(n + ".output_codes") != nil {
+                guard bi == int8Count, bi + 1 < config.blocks.count else {
+                    throw BlobError("tensor '\(n).output_codes'", "int8 outputs must be the leading blocks, and not the last")
+                }
+                let p = blob.pointer(try blob.require(n + ".output_codes", .i32, [c, 3]), as: Int32.self)
+                for ch in 0..<c where p[3 * ch] < 1 || p[3 * ch] > 256 || p[3 * ch + 1] < -128 || p[3 * ch + 1] > 127
+                    || !requantIsValid(p[3 * ch + 2]) {
+                    throw BlobError("tensor '\(n).output_codes'", "channel \(ch): needs a step ratio in 1...256, an int8 zero point and a valid multiplier")
+                }
+                codes = p
+                int8Count += 1
+            }
             let qp = blob.pointer(try blob.require(n + ".qparams", .i32, [BlockParam.count]), as: Int32.self)
             func z(_ k: BlockParam) -> Int32 { qp[k.rawValue] }
             let b = QuantBlock(
@@ -124,7 +146,9 @@ public struct QuantEncoder<Act: QuantActivation> {
                 act2: try step(n + ".swish2", channels: m, outputZero: z(.zSwish2)),
                 act3: try step(n + ".swish3", channels: m, outputZero: z(.zSwish3)),
                 swishSE: try step(n + ".swish_se", channels: nil, outputZero: z(.zHiddenAct)),
-                gate: try step(n + ".sigmoid_gate", channels: nil, outputZero: 0))
+                gate: try step(n + ".sigmoid_gate", channels: nil, outputZero: 0),
+                outputCodes: codes, inputCodes: previousCodes)
+            previousCodes = codes
             for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
                 throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
             }
@@ -135,6 +159,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             list.append(b)
         }
         blocks = list
+        int8Outputs = int8Count
         inputScale = blob.pointer(try blob.require("input.scale", .f32, [1]), as: Float.self).pointee
         outputScale = blob.pointer(try blob.require("output.scale", .f32, [1]), as: Float.self).pointee
         guard inputScale > 0, outputScale > 0 else { throw BlobError("input/output scale", "must be positive") }
@@ -186,6 +211,7 @@ public struct QuantEncoder<Act: QuantActivation> {
     #endif
     public func forwardPrepared(length: Int, workspace ws: QuantWorkspace<Act>, output: UnsafeMutablePointer<Int32>) {
         precondition(length >= 1 && length <= ws.maxLength, "window length outside the workspace")
+        precondition(ws.int8Outputs == int8Outputs, "workspace planned for another blob's int8 outputs")
         markLayer(0)
         // Zero padding around each input row (the stem's output is produced on demand by `stemColumns`).
         let sl = stem.shape.outLength(length)
@@ -196,26 +222,40 @@ public struct QuantEncoder<Act: QuantActivation> {
             for v in (stemLeft + length)..<stemRow { row[v] = 0 }
         }
         let stemInput = StemInput(rows: UnsafePointer(ws.stemRows), rowLength: stemRow)
-        _ = UnsafeMutableRawPointer(ws.io).bindMemory(to: Int16.self, capacity: ws.ioCount)   // after any float use
+        _ = ws.io.bindMemory(to: Int16.self, capacity: ws.ioBytes / 2)   // after any float use
         // Every block tensor lives in one buffer, time-major; each block writes its output over
-        // (or just before) its input as it consumes it (`QuantArenaPlan.outputShift`).
-        var x = ws.io + QuantArenaPlan.firstOffset(blockCount: blocks.count, stemLength: sl) { blocks[$0].spec }
+        // (or just before) its input as it consumes it (`QuantArenaPlan.outputShift`). Offsets
+        // are in bytes: q8's first block tensors are int8.
+        var x = ws.io + QuantArenaPlan.firstOffset(blockCount: blocks.count, stemLength: sl, int8Outputs: int8Outputs) { blocks[$0].spec }
         var len = sl
         for (bi, b) in blocks.enumerated() {
             markLayer(bi + 1)
             let lo2 = b.conv2.shape.outLength(len)
-            let y = x + QuantArenaPlan.outputShift(b.spec, inputLength: len, first: bi == 0)
-            precondition(y >= ws.io && y + b.spec.outChannels * lo2 <= ws.io + ws.ioCount, "block tensor outside the workspace")
-            runBlock(b, input: x, stem: bi == 0 ? stemInput : nil, length: len, out: y, ws: ws)
+            let y = bi == 0 ? x : x + QuantArenaPlan.outputShift(b.spec, inputLength: len, inBytes: b.inputCodes != nil ? 1 : 2,
+                                                                  outBytes: b.outputCodes != nil ? 1 : 2)
+            precondition(y >= ws.io && y + b.spec.outChannels * lo2 * (b.outputCodes != nil ? 1 : 2) <= ws.io + ws.ioBytes,
+                         "block tensor outside the workspace")
+            let si = bi == 0 ? stemInput : nil
+            switch (b.inputCodes != nil, b.outputCodes != nil) {
+            case (false, false):
+                runBlock(b, input: x.assumingMemoryBound(to: Int16.self), stem: si, length: len, out: y.assumingMemoryBound(to: Int16.self), ws: ws)
+            case (false, true):
+                runBlock(b, input: x.assumingMemoryBound(to: Int16.self), stem: si, length: len, out: y.assumingMemoryBound(to: Int8.self), ws: ws)
+            case (true, true):
+                runBlock(b, input: x.assumingMemoryBound(to: Int8.self), stem: si, length: len, out: y.assumingMemoryBound(to: Int8.self), ws: ws)
+            case (true, false):
+                runBlock(b, input: x.assumingMemoryBound(to: Int8.self), stem: si, length: len, out: y.assumingMemoryBound(to: Int16.self), ws: ws)
+            }
             len = lo2
             x = y
         }
         // Final mean over time, in Q8 of the last block's scale.
         markLayer(blocks.count + 1)
         let zy = Int64(blocks[blocks.count - 1].p(.zOutput)), d = config.embeddingDim
+        let x16 = x.assumingMemoryBound(to: Int16.self)     // the last block's output is int16 (checked at load)
         for c in 0..<d {
             var s: Int64 = 0
-            for t in 0..<len { s = s &+ (Int64(x[t * d + c]) &- zy) }
+            for t in 0..<len { s = s &+ (Int64(x16[t * d + c]) &- zy) }
             output[c] = Int32(truncatingIfNeeded: roundedDivide(s &* 256, Int64(len)))
         }
         markLayer(blocks.count + 2)
@@ -235,10 +275,10 @@ public struct QuantEncoder<Act: QuantActivation> {
                   into: ConvOutput(into, channelStride: 1, timeStride: config.baseFilters, zero: stemZero, epilogue: stemSwish))
     }
 
-    /// One block in two passes. Input x [length][inChannels] (time-major); for block 0 (`stem`
-    /// given) the input is the stem's output, computed on demand, and x receives its max-pool
-    /// [outLength][inChannels], the shortcut. Output y [outLength][outChannels], over x or just
-    /// before it (`QuantArenaPlan.outputShift`).
+    /// One block in two passes. Input x [length][inChannels] (time-major; `In` is Int8 where the
+    /// previous block writes int8 codes); for block 0 (`stem` given) the input is the stem's
+    /// output, computed on demand, and x is unused. Output y [outLength][outChannels], over x or
+    /// just before it (`QuantArenaPlan.outputShift`).
     ///
     /// Pass 1 runs conv1 and conv2 over time slices: conv1's outputs go through Swish straight
     /// into zero-point-padded conv2 rows (the columns shared with the previous slice are carried
@@ -246,9 +286,12 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// [outLength][middle]. The squeeze-excitation needs only that input's sums, since conv3 is
     /// linear. Pass 2 runs conv3 a chunk of steps at a time, applies the gate and the shortcut, and
     /// writes the chunk into y: so no int16 conv3 output exists whole, and every input step is
-    /// read before a chunk overwrites it.
-    func runBlock(_ b: QuantBlock, input x: UnsafeMutablePointer<Int16>, stem si: StemInput?, length len: Int,
-                  out y: UnsafeMutablePointer<Int16>, ws: QuantWorkspace<Act>) {
+    /// read before a chunk overwrites it. Block 0's shortcut, the stem output's max-pool, is
+    /// recomputed there from the stem's input rows (the stem runs twice, 1.3 M MACs, instead of
+    /// a pooled copy taking the block buffer's room).
+    func runBlock<In: QuantActivation, Out: QuantActivation>(
+        _ b: QuantBlock, input x: UnsafeMutablePointer<In>, stem si: StemInput?, length len: Int,
+        out y: UnsafeMutablePointer<Out>, ws: QuantWorkspace<Act>) {
         let spec = b.spec, m = spec.middleChannels, cin = spec.inChannels, cout = spec.outChannels
         let s = spec.stride, k = b.conv2.shape.kernel
         let lo2 = b.conv2.shape.outLength(len)
@@ -283,24 +326,29 @@ public struct QuantEncoder<Act: QuantActivation> {
                 let nc = min(steps, iEnd - i)
                 let dst = ConvOutput(rows + (i + left - pa), channelStride: width, timeStride: 1, zero: b.p(.zMid1), epilogue: b.act2)
                 if let si {
-                    // The first block reads the stem's int16 output, and pools it for its shortcut.
+                    // The first block reads the stem's int16 output.
                     stemColumns(si, from: i, count: nc, into: ws.stemChunk)
                     b.conv1.pointwise(UnsafePointer(ws.stemChunk), count: nc, t0: 0, into: dst)
-                    pool(b, from: i, count: nc, length: len, outLength: lo2, into: x, ws: ws)
                 } else {
                     // Swish(x) as Act codes, [t][cin] (every block but the first activates its input).
                     let xc = ws.chunkInput
                     let a1 = b.act1!, rq = a1.channelRequant!
-                    let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1)
+                    let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1), zx = b.p(.zInput)
                     for c in 0..<cin {
                         // Table values and the zero point are int16 codes: the difference has 16 bits.
                         let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + i * cin + c
+                        // An int8 input's int16 code: zInput + n (code - z8) = n code + kIn.
+                        let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
+                        let kIn: Int32 = In.bitWidth == 8 ? zx &- nIn &* b.inputCodes![3 * c + 1] : 0
+                        @inline(__always) func code(_ j: Int) -> Int32 {
+                            In.bitWidth == 8 ? Int32(src[j * cin]) &* nIn &+ kIn : Int32(src[j * cin])
+                        }
                         if let term = mult.adding(z) {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(Int32(src[j * cin])) &- zs, adding: term), lo, hi)) }
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
                         } else if mult.general {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(Int32(src[j * cin])) &- zs), lo, hi)) }
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(code(j)) &- zs), lo, hi)) }
                         } else {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(Int32(src[j * cin])) &- zs), lo, hi)) }
+                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(code(j)) &- zs), lo, hi)) }
                         }
                     }
                     b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
@@ -315,66 +363,60 @@ public struct QuantEncoder<Act: QuantActivation> {
             t0 += n
         }
         squeezeExcite(b, length: lo2, ws: ws)
-        // Pass 2: conv3 into a chunk [cout][n], the gate and the shortcut there, then the chunk into y.
-        let h = ws.stemChunk
-        let n = max(1, min(chunk, ws.chunkBytes / (2 * cout)))
+        // Pass 2, per chunk of n steps: conv3 into [cout][n] int16, the gate and the shortcut
+        // there (int8 outputs: into [cout][n] int8 codes beside it), then the chunk into y.
+        // Block 0 also keeps the stem's columns for its shortcut in the chunk buffer.
+        let part = QuantArenaPlan.passTwoParts(outChannels: cout, int8Output: Out.bitWidth == 8,
+                                               stemColumns: si != nil ? s * config.baseFilters : 0)
+        let n = max(1, min(si != nil ? chunk / s : chunk, ws.chunkBytes / part.step))
+        let h = ws.stemChunk, codes8 = (ws.chunkRaw + part.codes * n).assumingMemoryBound(to: Int8.self)
+        let columns = (ws.chunkRaw + part.columns * n).assumingMemoryBound(to: Int16.self)
+        let left1 = (s - 1) / 2
         var t = 0
         while t < lo2 {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
                               into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: b.p(.zConv3)))
-            // Block 0's shortcut is pooled already (lo2 steps); the others pool x here. Two calls,
-            // so that the pool-1 one is specialised (merged, the window costs 0.2 M more).
-            if si != nil {
-                residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: lo2, pool: 1, gates: ws.gates)
+            if let si {
+                // Stem columns [c0, c1): every pool window of steps t ..< t + nc inside the input.
+                let c0 = max(0, t * s - left1), c1 = min(len, (t + nc) * s - left1)
+                if c1 > c0 { stemColumns(si, from: c0, count: c1 - c0, into: columns) }
+                residual(b, h, steps: nc, from: t, shortcut: UnsafeRawPointer(columns).assumingMemoryBound(to: In.self),  // In is Int16 in block 0
+                         origin: c0, channels: cin, inputLength: len, pool: s, gates: ws.gates, codes: codes8, Out.self)
             } else {
-                residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), channels: cin, inputLength: len, pool: s, gates: ws.gates)
+                residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), origin: 0, channels: cin, inputLength: len, pool: s,
+                         gates: ws.gates, codes: codes8, Out.self)
             }
-            transpose16(UnsafePointer(h), channels: cout, steps: nc, to: y + t * cout)
+            if Out.bitWidth == 8 {
+                transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
+            } else {
+                transpose16(UnsafePointer(h), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int16.self))
+            }
             t += nc
         }
     }
 
-    /// Folds stem columns i0 ..< i0 + n (transposed in `ws.stemChunk`) into block 0's shortcut,
-    /// the stem output's max-pool, kept in x [lo2][inChannels] as the columns are produced for
-    /// conv1 (so the stem runs once). A window's first column starts it, with the padding's code
-    /// (zInput) if the window reaches into the padding; nothing is written ahead of the columns,
-    /// since the stem's input rows lie beyond them in the same buffer (`QuantArenaPlan.stemRowsOffset`).
-    @inline(__always)
-    func pool(_ b: QuantBlock, from i0: Int, count n: Int, length len: Int, outLength lo2: Int,
-              into x: UnsafeMutablePointer<Int16>, ws: QuantWorkspace<Act>) {
-        let s = b.spec.stride, left = (s - 1) / 2, width = config.baseFilters, zx = Int16(truncatingIfNeeded: b.p(.zInput))
-        for j in 0..<n {
-            let i = i0 + j, t = (i + left) / s
-            if t >= lo2 { break }                    // the last columns may lie beyond every window
-            let col = ws.stemChunk + j * width, dst = x + t * width
-            if i == max(0, t * s - left) {
-                if t * s - left < 0 || t * s - left + s > len {
-                    for c in 0..<width { dst[c] = max(col[c], zx) }
-                } else {
-                    for c in 0..<width { dst[c] = col[c] }
-                }
-            } else {
-                for c in 0..<width where col[c] > dst[c] { dst[c] = col[c] }
-            }
-        }
-    }
-
-    /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n,
-    /// in place in h [outChannels][n]. The shortcut is x [inputLength][channels] max-pooled by
-    /// `pool` (kernel = stride, pads of code zInput, left pad (pool - 1) / 2), its channels
-    /// zero-padded to the output's. The zero points are int16 codes (checked at load) and the gate
-    /// a Q15 table value, so the product and the difference fit in 32 bits: one long multiply each.
-    func residual(_ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<Int16>,
-                  channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>) {
-        let cout = b.spec.outChannels
+    /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n:
+    /// int16 outputs in place in h [outChannels][n], int8 ones (`Out` = Int8) as
+    /// z8 + rq8(y - zOut) per channel into `codes` [outChannels][n]. The shortcut is x
+    /// [inputLength][channels] (input step i at x[(i - origin) * channels]) max-pooled (kernel =
+    /// stride, pads of code zInput, left pad (pool - 1) / 2), its channels zero-padded to the
+    /// output's; int8 inputs map to int16 codes as zInput + n (code - z8), which keeps the max.
+    /// The zero points are int16 codes (checked at load) and the gate a Q15 table value, so the
+    /// product and the difference fit in 32 bits: one long multiply each.
+    func residual<In: QuantActivation, Out: QuantActivation>(
+        _ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<In>,
+        origin: Int, channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>,
+        codes: UnsafeMutablePointer<Int8>, _: Out.Type) {
+        let cout = b.spec.outChannels, int8In = In.bitWidth == 8, int8Out = Out.bitWidth == 8
         let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int32(b.p(.zOutput))
         // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
         let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
         let offset = (cout - cin) / 2, left = (s - 1) / 2
-        // The fast loops fold zOut into the gate term's rounding where it fits (exact,
-        // `Requant32.adding`): the sum of two terms within [-2^30, 2^30) then clamps to int16 in
-        // one saturation.
+        // The fast loops fold zOut (int8 outputs: z8) into the last rounding where it fits
+        // (exact, `Requant32.adding`): int16 outputs clamp the sum of two terms within
+        // [-2^30, 2^30) in one saturation; int8 ones clamp it to +-2^17 first (beyond, every
+        // step ratio <= 256 saturates the code anyway), so their 1/n fits the fast form.
         let fast = !grq.general && !irq.general
         // (`adding` twice, not bound once: on the Cortex-M4F the bound optional cost 0.14 M.)
         let folded = grq.adding(zy) != nil, gy = grq.adding(zy) ?? 0
@@ -388,51 +430,83 @@ public struct QuantEncoder<Act: QuantActivation> {
             let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
             var row = h + c * n
             let ci = c - offset
+            let orq = int8Out ? Requant32(b.outputCodes![3 * c + 2], inputBits: 18) : grq
+            let z8 = int8Out ? b.outputCodes![3 * c + 1] : 0
+            /// An int8 output code from y - zOut.
+            @inline(__always) func code8(_ v: Int32) -> Int8 {
+                Int8(truncatingIfNeeded: clamp32(z8 &+ orq(clamp32(v, -(1 << 17), (1 << 17) - 1)), -128, 127))
+            }
             guard ci >= 0 && ci < cin else {
-                for _ in 0..<n {
-                    row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), 0)
+                for j in 0..<n {
+                    if int8Out {
+                        codes[c * n + j] = code8(grq((Int32(row.pointee) &- zo) &* gate))
+                    } else {
+                        row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), 0)
+                    }
                     row += 1
                 }
                 continue
             }
-            // Input step i at sc[i * cin]; p walks the first step of each fast window.
+            // The shortcut's int16 code offset: (v - zIn) * nIn (int16 inputs: v - zInput).
+            let nIn: Int32 = int8In ? b.inputCodes![3 * ci] : 1
+            let zIn: Int32 = int8In ? b.inputCodes![3 * ci + 1] : zx
+            // Input step i at sc[(i - origin) * cin]; p walks the first step of each fast window.
             let sc = x + ci, step = s * cin
-            var p = sc + ((t0 + a) * s - left) * cin, r = row + a
-            switch (s == 1, folded) {
-            case (true, true):
-                for _ in a..<e {
-                    let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy), d = irq.fast(Int32(p.pointee) &- zx)
-                    r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
-                    r += 1; p += step
+            var p = sc + ((t0 + a) * s - left - origin) * cin, r = row + a
+            if int8Out {
+                // int8 outputs take the fast loop only where z8 folds (step ratios above 4).
+                if let term = orq.adding(z8) {
+                    var o = codes + c * n + a
+                    for _ in a..<e {
+                        let v = s == 1 ? Int32(p.pointee) : max(Int32(p[0]), Int32(p[cin]))
+                        let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast((v &- zIn) &* nIn)
+                        o.pointee = Int8(truncatingIfNeeded: clamp32(orq.fast(clamp32(sum, -(1 << 17), (1 << 17) - 1), adding: term), -128, 127))
+                        r += 1; p += step; o += 1
+                    }
                 }
-            case (false, true):
-                for _ in a..<e {
-                    let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
-                    let d = irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx)
-                    r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
-                    r += 1; p += step
-                }
-            case (true, false):
-                for _ in a..<e {
-                    r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(Int32(p.pointee) &- zx))
-                    r += 1; p += step
-                }
-            case (false, false):
-                for _ in a..<e {
-                    r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(max(Int32(p[0]), Int32(p[cin])) &- zx))
-                    r += 1; p += step
+            } else {
+                switch (s == 1, folded) {
+                case (true, true):
+                    for _ in a..<e {
+                        let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy), d = irq.fast((Int32(p.pointee) &- zIn) &* nIn)
+                        r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
+                        r += 1; p += step
+                    }
+                case (false, true):
+                    for _ in a..<e {
+                        let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
+                        let d = irq.fast((max(Int32(p[0]), Int32(p[cin])) &- zIn) &* nIn)
+                        r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
+                        r += 1; p += step
+                    }
+                case (true, false):
+                    for _ in a..<e {
+                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast((Int32(p.pointee) &- zIn) &* nIn))
+                        r += 1; p += step
+                    }
+                case (false, false):
+                    for _ in a..<e {
+                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast((max(Int32(p[0]), Int32(p[cin])) &- zIn) &* nIn))
+                        r += 1; p += step
+                    }
                 }
             }
+            let done = int8Out && orq.adding(z8) == nil ? a : e   // the steps the fast loop wrote
             var t = 0
             while t < n {
-                if t == a && e > a { t = e; continue }
+                if t == a && done > a { t = done; continue }
                 var id = Int32.min
                 for j in 0..<s {
                     let i = (t0 + t) * s - left + j
-                    id = max(id, (i >= 0 && i < len) ? Int32(sc[i * cin]) : zx)
+                    id = max(id, (i >= 0 && i < len) ? Int32(sc[(i - origin) * cin]) : zIn)
                 }
                 row = h + c * n + t
-                row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), irq(id &- zx))
+                let g = grq((Int32(row.pointee) &- zo) &* gate), d = irq((id &- zIn) &* nIn)
+                if int8Out {
+                    codes[c * n + t] = code8(g &+ d)
+                } else {
+                    row.pointee = sum16(zy, g, d)
+                }
                 t += 1
             }
         }
@@ -486,6 +560,26 @@ func transpose16(_ x: UnsafePointer<Int16>, channels c: Int, steps n: Int, to y:
     }
 }
 
+/// `transpose16` for int8 codes, four channels per 32-bit store where it can.
+@inline(__always)
+func transpose8(_ x: UnsafePointer<Int8>, channels c: Int, steps n: Int, to y: UnsafeMutablePointer<Int8>) {
+    if Int(bitPattern: y) & 3 == 0 && c & 3 == 0 {
+        let raw = UnsafeMutableRawPointer(y)
+        for ch in stride(from: 0, to: c, by: 4) {
+            let r0 = x + ch * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n
+            for t in 0..<n {
+                let word = UInt32(UInt8(bitPattern: r0[t])) | UInt32(UInt8(bitPattern: r1[t])) &<< 8
+                    | UInt32(UInt8(bitPattern: r2[t])) &<< 16 | UInt32(UInt8(bitPattern: r3[t])) &<< 24
+                raw.storeBytes(of: word.littleEndian, toByteOffset: t * c + ch, as: UInt32.self)
+            }
+        }
+    } else {
+        for ch in 0..<c {
+            for t in 0..<n { y[t * c + ch] = x[ch * n + t] }
+        }
+    }
+}
+
 /// round(a / b) for b > 0, halves rounded up, with floor division (exact for negative a).
 @inline(__always)
 public func roundedDivide(_ a: Int64, _ b: Int64) -> Int64 {
@@ -494,8 +588,8 @@ public func roundedDivide(_ a: Int64, _ b: Int64) -> Int64 {
 }
 
 /// The integer engine's arena for windows up to `maxLength` samples. Whole tensors: the block
-/// inputs and outputs (int16, time-major, in one buffer: each block writes its output over its
-/// input as it consumes it) and conv3's input (`Act` codes, so conv3 can wait for the
+/// inputs and outputs (int16, or int8 for `int8Outputs` leading blocks; time-major, in one
+/// buffer: each block writes its output over its input as it consumes it) and conv3's input (`Act` codes, so conv3 can wait for the
 /// squeeze-excitation gate). Everything else is a slice: conv2's padded input rows for
 /// `rowBudget` elements, one chunk of conv1 input, stem output or conv3 output, the stem's padded
 /// input, the squeeze-excitation vectors.
@@ -504,13 +598,15 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// Elements of conv2 input rows (middle channels x columns) one slice may use: a smaller
     /// budget means less memory and more, shorter kernel calls; the results are the same.
     public let rowBudget: Int
-    let io: UnsafeMutablePointer<Int16>
-    let ioCount: Int
+    /// The leading blocks with int8 outputs this arena is planned for (`QuantEncoder.int8Outputs`).
+    public let int8Outputs: Int
+    let io: UnsafeMutableRawPointer
+    let ioBytes: Int
     let middle: UnsafeMutablePointer<Act>
     let rows: UnsafeMutablePointer<Act>
     let chunkRaw: UnsafeMutableRawPointer
     let chunkBytes: Int
-    /// The stem's padded input rows, at the end of the block buffer.
+    /// The stem's padded input rows, at the end of the block buffer (`stemRowsOffset` bytes in).
     let stemRows: UnsafeMutablePointer<Int16>
     let stemRowsOffset: Int
     let seScratch: UnsafeMutablePointer<Int32>
@@ -554,10 +650,12 @@ public final class QuantWorkspace<Act: QuantActivation> {
     let chunkBudget: Int
 
     public init(config: Net1DConfig, maxLength: Int, rowBudget: Int = QuantWorkspace.defaultRowBudget,
-                chunkBudget: Int = QuantWorkspace.defaultChunkBudget) {
+                chunkBudget: Int = QuantWorkspace.defaultChunkBudget, int8Outputs: Int = 0) {
         precondition(maxLength >= 1 && maxLength <= Self.maxWindowLength, "window length outside 1...262140")
         self.maxLength = maxLength
-        let plan = QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: rowBudget, chunkBudget: chunkBudget)
+        self.int8Outputs = int8Outputs
+        let plan = QuantArenaPlan(config: config, maxLength: maxLength, rowBudget: rowBudget, chunkBudget: chunkBudget,
+                                  int8Outputs: int8Outputs)
         self.rowBudget = plan.rowBudget
         self.chunkBudget = chunkBudget
         func alloc<T: FixedWidthInteger>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
@@ -566,17 +664,16 @@ public final class QuantWorkspace<Act: QuantActivation> {
             return p
         }
         // The block buffer is 16-byte aligned: before each window it lends itself out as float scratch.
-        ioCount = max(plan.blockTensors, 1)
-        let ioBytes = ioCount * 2
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: ioBytes, alignment: 16)
-        io = raw.initializeMemory(as: Int16.self, repeating: 0, count: ioCount)
+        ioBytes = max(plan.blockBytes, 4)
+        io = UnsafeMutableRawPointer.allocate(byteCount: ioBytes, alignment: 16)
+        io.initializeMemory(as: Int16.self, repeating: 0, count: ioBytes / 2)
         middle = alloc(plan.middle, Act.self)
         rows = alloc(plan.rowBudget, Act.self)
         chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
         chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
         stemRowsOffset = plan.stemRowsOffset
-        stemRows = io + plan.stemRowsOffset
+        stemRows = (io + plan.stemRowsOffset).assumingMemoryBound(to: Int16.self)
         seScratch = alloc(plan.seVector * 2, Int32.self); seSums = alloc(plan.seVector, Int32.self)
         gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
@@ -586,10 +683,11 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// block buffer, idle between windows, so a stream can preprocess its window inside the arena.
     /// nil when `count` floats do not fit.
     public func floatScratch(count: Int) -> UnsafeMutablePointer<Float>? {
-        count * 4 <= stemRowsOffset * 2 ? UnsafeMutableRawPointer(io).bindMemory(to: Float.self, capacity: count) : nil
+        count * 4 <= stemRowsOffset ? io.bindMemory(to: Float.self, capacity: count) : nil
     }
 
-    /// conv1's input chunk (Swish codes), the stem's output chunk and conv3's output chunk share one buffer.
+    /// conv1's input chunk (Swish codes), the stem's output chunk and pass 2's chunk
+    /// (`QuantArenaPlan.passTwoParts`) share one buffer.
     var chunkInput: UnsafeMutablePointer<Act> { chunkRaw.assumingMemoryBound(to: Act.self) }
     var stemChunk: UnsafeMutablePointer<Int16> { chunkRaw.assumingMemoryBound(to: Int16.self) }
 
@@ -605,30 +703,33 @@ public final class QuantWorkspace<Act: QuantActivation> {
     }
 }
 
-/// Element counts of the integer engines' arena (`QuantWorkspace`), computed ahead of time.
+/// Sizes of the integer engines' arena (`QuantWorkspace`), computed ahead of time.
 public struct QuantArenaPlan {
-    /// The block buffer: every block's input and output at the offsets `firstOffset` and
-    /// `outputShift` give (block 0's input is its pooled shortcut; the stem output is never stored).
-    public var blockTensors = 0
-    /// conv3's whole input: the largest middle channels x output length.
+    /// Bytes of the block buffer: every block's output at the offsets `firstOffset` and
+    /// `outputShift` give (int8 for the `int8Outputs` leading blocks, else int16), and the stem's
+    /// padded input rows while block 0 runs (the stem output is never stored).
+    public var blockBytes = 0
+    /// conv3's whole input: the largest middle channels x output length (elements).
     public var middle = 0
-    /// Where the stem's padded input rows (`stemRows` elements) start in the block buffer.
+    /// Byte offset of the stem's padded input rows (`stemRows` int16 elements) in the block buffer.
     public var stemRowsOffset = 0
     /// conv2 input rows (after clamping the budget to what the longest slice needs), the stem's
-    /// padded input, the squeeze-excitation vectors (the largest block or middle width).
+    /// padded input, the squeeze-excitation vectors (the largest block or middle width); elements.
     public var rowBudget = 0, stemRows = 0, seVector = 0
-    /// The largest block input and output widths (chunk sizes), the stem width.
-    public var maxInput = 0, maxOutput = 0, stemWidth = 0
+    /// The largest block input width (conv1's chunk), the stem width.
+    public var maxInput = 0, stemWidth = 0
     /// The row budget at which every block runs in one slice.
     public var wholeRows = 0
     /// Bytes of the chunk buffer before the minimum one step of each use needs.
     public var chunkBudget = 0
-    /// Elements of the block buffer in use while each block runs (its input and output extent)
-    /// and of conv3's input for that block.
+    /// Bytes of pass 2's chunk per output step, the largest over the blocks (`passTwoParts`).
+    public var passTwoStep = 0
+    /// Bytes of the block buffer in use while each block runs (its input and output extent; block
+    /// 0: its output and the stem's rows) and elements of conv3's input for that block.
     public var blockExtent: [Int] = [], blockMiddle: [Int] = []
 
     public init(config: Net1DConfig, maxLength: Int, rowBudget budget: Int,
-                chunkBudget: Int = QuantWorkspace<Int8>.defaultChunkBudget) {
+                chunkBudget: Int = QuantWorkspace<Int8>.defaultChunkBudget, int8Outputs: Int = 0) {
         self.chunkBudget = chunkBudget
         let stem = ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
                              kernel: config.kernelSize, stride: 2)
@@ -637,64 +738,81 @@ public struct QuantArenaPlan {
         stemWidth = config.baseFilters
         var minRows = 0
         let blocks = config.blocks
-        let sl = len, first = Self.firstOffset(blockCount: blocks.count, stemLength: len) { blocks[$0] }
+        let sl = len, first = Self.firstOffset(blockCount: blocks.count, stemLength: len, int8Outputs: int8Outputs) { blocks[$0] }
         var at = first
         for (i, b) in blocks.enumerated() {
             let lo = outLength(len, stride: b.stride)
             wholeRows = max(wholeRows, b.middleChannels * ((lo - 1) * b.stride + b.kernelSize))
             minRows = max(minRows, b.middleChannels * b.kernelSize)
-            // Block 0's input is its pooled shortcut (lo steps); the output starts `shift` from it.
-            let shift = Self.outputShift(b, inputLength: len, first: i == 0)
-            let end = max(b.inChannels * (i == 0 ? lo : len), shift + b.outChannels * lo)
-            blockTensors = max(blockTensors, at + end)
+            // Block 0 has no input in the buffer (the stem is recomputed); the others' outputs
+            // start `shift` bytes from their inputs.
+            let ei = Self.elementBytes(i - 1, int8Outputs: int8Outputs), eo = Self.elementBytes(i, int8Outputs: int8Outputs)
+            let shift = i == 0 ? 0 : Self.outputShift(b, inputLength: len, inBytes: ei, outBytes: eo)
+            let end = max(i == 0 ? 0 : b.inChannels * len * ei, shift + b.outChannels * lo * eo)
+            blockBytes = max(blockBytes, at + end)
             blockExtent.append(end - min(0, shift))
             blockMiddle.append(b.middleChannels * lo)
             at += shift
             middle = max(middle, b.middleChannels * lo)
             seVector = max(seVector, b.outChannels, b.middleChannels)
             maxInput = max(maxInput, b.inChannels)
-            maxOutput = max(maxOutput, b.outChannels)
+            passTwoStep = max(passTwoStep, Self.passTwoParts(outChannels: b.outChannels, int8Output: i < int8Outputs,
+                                                            stemColumns: i == 0 ? b.stride * stemWidth : 0).step)
             len = lo
         }
         // At least one output step per slice, at most every block whole.
         rowBudget = min(max(budget, minRows), wholeRows)
-        // The stem's padded input rows go at the end of the block buffer, beyond block 0's pooled
-        // shortcut as it grows: once stem columns [0, e) are done, the pool has written its steps
-        // up to (e - 1 + left) / stride and the rows are still read from element 2e on.
+        // The stem's padded input rows go beyond block 0's output as pass 2 writes it: once
+        // output steps [0, e) are written, later chunks read stem columns from s e - left on,
+        // whose first input element is stride * (s e - left).
         let b0 = blocks[0], s0 = b0.stride, left0 = (s0 - 1) / 2, lo0 = outLength(sl, stride: s0)
-        var rowsAt = 0
-        for e in 1..<max(sl, 1) {
-            rowsAt = max(rowsAt, first + b0.inChannels * min(lo0, (e - 1 + left0) / s0 + 1) - stem.stride * e)
+        let e0 = Self.elementBytes(0, int8Outputs: int8Outputs)
+        var rowsAt = first
+        for e in 1..<max(lo0, 1) {
+            rowsAt = max(rowsAt, first + e * b0.outChannels * e0 - 2 * stem.stride * max(0, e * s0 - left0))
         }
-        stemRowsOffset = rowsAt
-        blockTensors = max(blockTensors, rowsAt + stemRows)
-        blockExtent[0] = max(blockExtent[0], rowsAt + stemRows - first - min(0, Self.outputShift(b0, inputLength: sl, first: true)))
+        stemRowsOffset = (rowsAt + 3) & ~3
+        blockBytes = max(blockBytes, stemRowsOffset + 2 * stemRows)
+        blockExtent[0] = max(blockExtent[0], stemRowsOffset + 2 * stemRows - first)
     }
 
-    /// Where block `spec`'s output starts relative to its input in the block buffer, in elements:
-    /// 0 where the output may overwrite the input as it goes (output steps [0, e) take no more
-    /// room than the input steps they consume, [0, e * stride)), else early enough that no
-    /// chunk overwrites input steps a later chunk still reads. Block 0 (`first`) reads its
-    /// shortcut pooled already (stride 1).
-    public static func outputShift(_ spec: BlockSpec, inputLength len: Int, first: Bool) -> Int {
+    /// Bytes per element of block `i`'s output (int8 for the leading `int8Outputs` blocks).
+    public static func elementBytes(_ i: Int, int8Outputs: Int) -> Int { i < int8Outputs ? 1 : 2 }
+
+    /// Where block `spec`'s output starts relative to its input in the block buffer, in bytes (a
+    /// multiple of 4): 0 where the output may overwrite the input as it goes (output steps
+    /// [0, e) take no more room than the input steps they consume, [0, e * stride)), else early
+    /// enough that no chunk overwrites input steps a later chunk still reads.
+    public static func outputShift(_ spec: BlockSpec, inputLength len: Int, inBytes ei: Int, outBytes eo: Int) -> Int {
         let lo = outLength(len, stride: spec.stride)
         guard lo > 1 else { return 0 }
-        let s = first ? 1 : spec.stride
-        let gain = s * spec.inChannels - spec.outChannels, lead = (s - 1) / 2 * spec.inChannels
-        return min(0, min(gain, (lo - 1) * gain) - lead)
+        let s = spec.stride
+        let gain = s * spec.inChannels * ei - spec.outChannels * eo, lead = (s - 1) / 2 * spec.inChannels * ei
+        return min(0, min(gain, (lo - 1) * gain) - lead) & ~3
     }
 
-    /// Where block 0's input (its pooled shortcut) starts in the block buffer: far enough in that
-    /// no block's output starts before the buffer.
-    public static func firstOffset(blockCount n: Int, stemLength: Int, spec: (Int) -> BlockSpec) -> Int {
+    /// Where block 0's output starts in the block buffer, in bytes: far enough in that no
+    /// block's output starts before the buffer.
+    public static func firstOffset(blockCount n: Int, stemLength: Int, int8Outputs: Int = 0, spec: (Int) -> BlockSpec) -> Int {
         var len = stemLength, at = 0, lowest = 0
         for i in 0..<n {
             let b = spec(i)
-            at += outputShift(b, inputLength: len, first: i == 0)
+            if i > 0 {
+                at += outputShift(b, inputLength: len, inBytes: elementBytes(i - 1, int8Outputs: int8Outputs),
+                                  outBytes: elementBytes(i, int8Outputs: int8Outputs))
+            }
             lowest = min(lowest, at)
             len = outLength(len, stride: b.stride)
         }
         return -lowest
+    }
+
+    /// Pass 2's chunk per output step, in bytes: conv3's int16 outputs from 0, the int8 codes
+    /// (int8 outputs) from `codes`, block 0's stem columns (`stemColumns` int16 elements) from
+    /// `columns`; each offset times the chunk's steps.
+    public static func passTwoParts(outChannels c: Int, int8Output: Bool, stemColumns sc: Int) -> (codes: Int, columns: Int, step: Int) {
+        let codes = 2 * c, columns = codes + (int8Output ? (c + 1) & ~1 : 0)
+        return (codes, columns, columns + 2 * sc)
     }
 
     public static func sliceOutputs(rowBudget: Int, middle m: Int, stride s: Int, kernel k: Int, outLength: Int) -> Int {
@@ -708,9 +826,9 @@ public struct QuantArenaPlan {
     }
 
     /// Bytes of the chunk buffer: conv1's input chunk (Act codes), the stem's output chunk or
-    /// conv3's output chunk (int16), whichever is larger; at least one step of each.
+    /// pass 2's chunk, whichever is larger; at least one step of each.
     public func chunkBytes(actBytes: Int) -> Int {
-        max(chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, maxOutput * 2)
+        max(chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, passTwoStep)
     }
 
     /// Bytes of the slice buffers (everything but the block buffer, with the stem's input, and conv3's input).
@@ -720,6 +838,6 @@ public struct QuantArenaPlan {
 
     /// Total bytes with `actBytes` per Swish code.
     public func bytes(actBytes: Int) -> Int {
-        blockTensors * 2 + middle * actBytes + sliceBytes(actBytes: actBytes)
+        blockBytes + middle * actBytes + sliceBytes(actBytes: actBytes)
     }
 }

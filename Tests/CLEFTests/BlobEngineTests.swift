@@ -81,7 +81,8 @@ final class BlobEngineTests: XCTestCase {
     func testSlicedBlocksGiveIdenticalBits() throws {
         func codes<Act: QuantActivation>(_ q: QuantEncoder<Act>, _ x: [Int16], budget: Int,
                                          chunk: Int = QuantWorkspace<Act>.defaultChunkBudget) -> [Int32] {
-            let ws = QuantWorkspace<Act>(config: q.config, maxLength: x.count, rowBudget: budget, chunkBudget: chunk)
+            let ws = QuantWorkspace<Act>(config: q.config, maxLength: x.count, rowBudget: budget, chunkBudget: chunk,
+                                         int8Outputs: q.int8Outputs)
             var out = [Int32](repeating: 0, count: q.embeddingDim)
             x.withUnsafeBufferPointer { q.forward($0.baseAddress!, length: x.count, workspace: ws, output: &out) }
             return out
@@ -101,7 +102,11 @@ final class BlobEngineTests: XCTestCase {
                 }
             }
         }
-        try withBlob(.q8) { blob in check(try QuantEncoder<Int8>(blob: blob), "q8") }
+        try withBlob(.q8) { blob in
+            let q = try QuantEncoder<Int8>(blob: blob)
+            XCTAssertEqual(q.int8Outputs, 2, "q8 exports int8 outputs for blocks 0 and 1")
+            check(q, "q8")
+        }
         try withBlob(.q16) { blob in check(try QuantEncoder<Int16>(blob: blob), "q16") }
     }
 
@@ -150,7 +155,8 @@ final class BlobEngineTests: XCTestCase {
         assertRejected(corrupt { $0[0] = 0x58 }, "not a CLEF weight blob")
         assertRejected(corrupt { $0[$0.count / 2] ^= 0x10 }, "checksum mismatch")
         assertRejected(corrupt { $0.removeLast(100) }, "truncated")
-        assertRejected(resealed(corrupt { $0[8] = 2 }), "format version 2 is newer than this reader")
+        assertRejected(resealed(corrupt { $0[8] = 3 }), "format version 3 is newer than this reader")
+        assertRejected(resealed(corrupt { $0[8] = 0 }), "format version 0 is not supported")
         // Misaligned tensor table and tensor data offsets.
         let table = Self.blobs[.q8]!.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) }
         assertRejected(resealed(corrupt { $0[36] = UInt8((table + 2) & 0xFF) }), "misaligned")
@@ -167,6 +173,13 @@ final class BlobEngineTests: XCTestCase {
         bad.withUnsafeBytes { buf.copyMemory(from: $0) }
         XCTAssertThrowsError(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf)))) {
             XCTAssertTrue("\($0)".contains("first_conv.weight") && "\($0)".contains("-32768"), "\($0)")
+        }
+        // int8 output codes with a step ratio of 0 (it must be 1...256).
+        let codes = try! withBlob(.q8) { $0.tensor("stage_list.0.block_list.0.output_codes")!.offset }
+        let zeroRatio = resealed(corrupt { for i in 0..<4 { $0[codes + 3 * 12 + i] = 0 } })
+        zeroRatio.withUnsafeBytes { buf.copyMemory(from: $0) }
+        XCTAssertThrowsError(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf)))) {
+            XCTAssertTrue("\($0)".contains("stage_list.0.block_list.0.output_codes") && "\($0)".contains("channel 3"), "\($0)")
         }
     }
 

@@ -222,41 +222,52 @@ final class IntegerKernelTests: XCTestCase {
     }
 
     /// The integer engines write each block's output over its input as pass 2 goes: for every
-    /// preset (medium's and large's outputs grow faster than their inputs) and window length, no
-    /// output chunk reaches input steps a later chunk still reads, every tensor stays inside the
-    /// block buffer, and block 0's pool never reaches stem rows still to be read.
+    /// preset (medium's and large's outputs grow faster than their inputs), window length and
+    /// int8-output count, no output chunk reaches input steps a later chunk still reads, every
+    /// tensor stays inside the block buffer, 4-byte aligned, and block 0's output never reaches
+    /// stem rows still to be read.
     func testInPlaceBlockPlacementIsSafe() {
         for size in ModelSize.allCases {
             let config = Net1DConfig.preset(size)
             let blocks = config.blocks
-            for length in [5000, 3331, 997, 40] {
-                let plan = QuantArenaPlan(config: config, maxLength: length, rowBudget: 4096)
-                let sl = outLength(length, stride: 2)
-                let first = QuantArenaPlan.firstOffset(blockCount: blocks.count, stemLength: sl) { blocks[$0] }
-                var at = first, len = sl
-                for (i, b) in blocks.enumerated() {
-                    let lo = outLength(len, stride: b.stride)
-                    let s = i == 0 ? 1 : b.stride, inLen = i == 0 ? lo : len, left = (s - 1) / 2
-                    let y = at + QuantArenaPlan.outputShift(b, inputLength: len, first: i == 0)
-                    let where_ = "\(size.name) length \(length) block \(i)"
-                    XCTAssertGreaterThanOrEqual(y, 0, where_)
-                    XCTAssertLessThanOrEqual(y + b.outChannels * lo, plan.blockTensors, where_)
-                    XCTAssertLessThanOrEqual(at + b.inChannels * inLen, plan.blockTensors, where_)
-                    // Output steps [0, e) written; later steps read input steps from e * s - left on.
-                    for e in 1..<max(lo, 1) {
-                        XCTAssertLessThanOrEqual(y + e * b.outChannels, at + (e * s - left) * b.inChannels, "\(where_) step \(e)")
+            for int8Outputs in [0, 1, 2] {
+                for length in [5000, 3331, 997, 40] {
+                    let plan = QuantArenaPlan(config: config, maxLength: length, rowBudget: 4096, int8Outputs: int8Outputs)
+                    let sl = outLength(length, stride: 2)
+                    let first = QuantArenaPlan.firstOffset(blockCount: blocks.count, stemLength: sl, int8Outputs: int8Outputs) { blocks[$0] }
+                    var at = first, len = sl
+                    for (i, b) in blocks.enumerated() {
+                        let lo = outLength(len, stride: b.stride)
+                        let ei = QuantArenaPlan.elementBytes(i - 1, int8Outputs: int8Outputs)
+                        let eo = QuantArenaPlan.elementBytes(i, int8Outputs: int8Outputs)
+                        let s = b.stride, left = (s - 1) / 2
+                        let y = i == 0 ? at : at + QuantArenaPlan.outputShift(b, inputLength: len, inBytes: ei, outBytes: eo)
+                        let where_ = "\(size.name) int8 \(int8Outputs) length \(length) block \(i)"
+                        XCTAssertGreaterThanOrEqual(y, 0, where_)
+                        XCTAssertEqual(y % 4, 0, where_)
+                        XCTAssertLessThanOrEqual(y + b.outChannels * lo * eo, plan.blockBytes, where_)
+                        if i > 0 {
+                            XCTAssertLessThanOrEqual(at + b.inChannels * len * ei, plan.blockBytes, where_)
+                            // Output steps [0, e) written; later steps read input steps from e * s - left on.
+                            for e in 1..<max(lo, 1) {
+                                XCTAssertLessThanOrEqual(y + e * b.outChannels * eo, at + (e * s - left) * b.inChannels * ei, "\(where_) step \(e)")
+                            }
+                        }
+                        at = y
+                        len = lo
                     }
-                    at = y
-                    len = lo
-                }
-                let b0 = blocks[0], lo0 = outLength(sl, stride: b0.stride)
-                XCTAssertLessThanOrEqual(plan.stemRowsOffset + plan.stemRows, plan.blockTensors)
-                for e in 1..<max(sl, 1) {
-                    let pooled = min(lo0, (e - 1 + (b0.stride - 1) / 2) / b0.stride + 1)
-                    XCTAssertLessThanOrEqual(first + b0.inChannels * pooled, plan.stemRowsOffset + 2 * e, "\(size.name) length \(length) column \(e)")
+                    // Block 0's output steps [0, e) written; its later chunks read stem columns from
+                    // e * s - left on, whose first input element (2 bytes each) is 2 (e * s - left).
+                    let b0 = blocks[0], lo0 = outLength(sl, stride: b0.stride), left0 = (b0.stride - 1) / 2
+                    let e0 = QuantArenaPlan.elementBytes(0, int8Outputs: int8Outputs)
+                    XCTAssertLessThanOrEqual(plan.stemRowsOffset + 2 * plan.stemRows, plan.blockBytes)
+                    XCTAssertEqual(plan.stemRowsOffset % 4, 0)
+                    for e in 1..<max(lo0, 1) {
+                        XCTAssertLessThanOrEqual(first + e * b0.outChannels * e0, plan.stemRowsOffset + 2 * 2 * max(0, e * b0.stride - left0),
+                                                 "\(size.name) length \(length) step \(e)")
+                    }
                 }
             }
         }
     }
 }
-import Foundation

@@ -11,7 +11,7 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "table-knots", "per-channel", "bias-correction", "gptq"],
+                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "table-knots", "per-channel", "bias-correction", "gptq"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -48,6 +48,13 @@ enum Export {
         }
         if let h = try double("headroom8") { options.headroom8 = h }
         if let h = try double("headroom16") { options.headroom16 = h }
+        if let h = try double("output-headroom") { options.outputHeadroom8 = h }
+        if let t = o.string("int8-outputs") {
+            guard options.precision == .q8 || options.precision == .q16, let v = Int(t), v >= 0 else {
+                throw UsageError(description: "--int8-outputs needs a q8 or q16 export and a count >= 0")
+            }
+            options.int8Outputs = v
+        }
         if let t = o.string("table-knots") {
             guard let v = Int(t), (3...65537).contains(v) else { throw UsageError(description: "--table-knots must be 3...65537") }
             options.tableKnots = v

@@ -2,6 +2,7 @@ import Foundation
 import CLEFArch
 import CLEFBlob
 import CLEFQuant
+import CLEFEngine
 
 /// `clef profile`: latency, energy and memory of a blob on a device profile, from exact
 /// instruction counts of the firmware image under QEMU (Firmware-Sim/count.py) and a stated
@@ -53,7 +54,7 @@ enum Profile {
         let config = file.engine.config
         let layers = (counts["layers"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "?", ($0["instructions"] as? NSNumber)?.doubleValue ?? 0) }
         let macs = layerMACs(config, length: 5000)
-        let tensors = layerTensorBytes(config, length: 5000, precision: precision)
+        let tensors = layerTensorBytes(file.engine, length: 5000)
         func ms(_ instructions: Double) -> Double { instructions * cpi / (mhz * 1000) }
         print("\(profile["name"] ?? device): \(profile["core"] ?? "?") \(Int(mhz)) MHz, \(profile["ram_kb"] ?? "?") KB RAM, \(profile["flash_kb"] ?? "?") KB flash; \(precision.name) \(Net1DConfig.size(forBaseFilters: config.baseFilters).map { "\($0.name)" } ?? "") model, \(preprocess) preprocessing")
         func row(_ cells: [String]) -> String {
@@ -127,10 +128,11 @@ enum Profile {
     }
 
     /// Bytes live while each probe's layer runs. Integer engines: the part of the block buffer the
-    /// block's input and output take (int16, whole, time-major; block 0's input is its pooled
-    /// shortcut, and the stem's padded input shares the buffer), conv3's whole input, and the
-    /// slice buffers of `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
-    static func layerTensorBytes(_ c: Net1DConfig, length: Int, precision: BlobPrecision) -> [Int] {
+    /// block's input and output take (whole, time-major; int8 for q8's first blocks; block 0:
+    /// its output and the stem's padded input), conv3's whole input, and the slice buffers of
+    /// `QuantArenaPlan`. f16: the float engine's whole tensors (float32 arithmetic).
+    static func layerTensorBytes(_ engine: Engine, length: Int) -> [Int] {
+        let c = engine.config, precision = engine.precision
         var l = outLength(length, stride: 2)
         if precision == .f16 {
             var out = [length * 4 + c.baseFilters * l * 4]
@@ -142,12 +144,11 @@ enum Profile {
             return out + [c.embeddingDim * l * 4]
         }
         let act = precision == .q8 ? 1 : 2
-        let plan = QuantArenaPlan(config: c, maxLength: length, rowBudget: QuantWorkspace<Int8>.deviceRowBudget,
-                                  chunkBudget: QuantWorkspace<Int8>.deviceChunkBudget)
+        let plan = engine.arenaPlan(length: length, device: true)!
         let slices = plan.sliceBytes(actBytes: act)
         var out = [plan.stemRows * 2]
         for i in c.blocks.indices {
-            out.append(plan.blockExtent[i] * 2 + plan.blockMiddle[i] * act + slices)
+            out.append(plan.blockExtent[i] + plan.blockMiddle[i] * act + slices)
         }
         for b in c.blocks { l = outLength(l, stride: b.stride) }
         return out + [c.embeddingDim * l * 2]
