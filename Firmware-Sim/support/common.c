@@ -9,7 +9,8 @@ extern char __data_start[], __data_end[], __bss_start[], __bss_end[];
 
 // A first-fit allocator with coalescing over [__heap_start, __heap_end): the set-up frees its
 // temporaries (arrays that grow while the blob's tensor table is read), and a device's malloc
-// reuses them, so a bump allocator would overstate the RAM a device needs. Blocks are 16-byte
+// reuses them, so a bump allocator would overstate the RAM a device needs; a free block at the
+// top grows into the unused space, as malloc's top chunk does. Blocks are 16-byte
 // aligned with a 16-byte header (size, free flag); the high-water mark of the heap's extent is
 // what fw_heap_peak reports.
 typedef struct block { size_t size; size_t free; struct block *next; size_t pad; } block;   // 16 bytes
@@ -31,6 +32,16 @@ int posix_memalign(void **out, size_t align, size_t size) {
         }
         b->free = 0;
         *out = b + 1;
+        return 0;
+    }
+    // A free block at the top of the heap grows into the unused space (as malloc's top chunk
+    // does), so a temporary freed just before a large allocation leaves no hole below it.
+    if (prev && prev->free) {
+        uintptr_t top = (uintptr_t)(prev + 1);
+        if (top + need > (uintptr_t)__heap_end) { fw_write("fw: out of heap\n"); return 12; }
+        prev->size = need; prev->free = 0;
+        extent = top + need;
+        *out = prev + 1;
         return 0;
     }
     uintptr_t start = extent ? extent : (((uintptr_t)__heap_start + 15) & ~(uintptr_t)15);

@@ -12,33 +12,40 @@ public enum Engine {
     case q8(QuantEncoder<Int8>)
     case q16(QuantEncoder<Int16>)
 
+    @inline(never)
     public init(blob: BlobReader) throws(BlobError) {
         switch blob.precision {
-        case .f32, .f16:
-            let half = blob.precision == .f16
-            var missing: BlobError?
-            do {
-                var net = try Net1DFloat(config: blob.config) { name in
-                    guard let t = blob.tensor(name) else { missing = BlobError("tensor '\(name)'", "missing"); return nil }
-                    guard t.dtype == (half ? .f16 : .f32) else {
-                        missing = BlobError("tensor '\(name)'", "has dtype \(t.dtype), expected \(half ? "f16" : "f32")")
-                        return nil
-                    }
-                    if half {
-                        let p = blob.pointer(t, as: UInt16.self)
-                        return (0..<t.elementCount).map { Float(Float16(bitPattern: UInt16(littleEndian: p[$0]))) }
-                    }
-                    let p = blob.pointer(t, as: UInt32.self)
-                    return (0..<t.elementCount).map { Float(bitPattern: UInt32(littleEndian: p[$0])) }
-                }
-                net.roundToHalf = half
-                self = half ? .f16(net) : .f32(net)
-            } catch {
-                if let missing { throw missing }
-                throw BlobError("weights", "\(error)")
-            }
+        case .f32, .f16: self = try Self.float(blob)
         case .q8: self = .q8(try QuantEncoder<Int8>(blob: blob))
         case .q16: self = .q16(try QuantEncoder<Int16>(blob: blob))
+        }
+    }
+
+    /// The float engines, weights decoded into arrays. Out of line, so that the integer
+    /// engines' set-up does not carry this path's stack frame (the firmware's deepest).
+    @inline(never)
+    static func float(_ blob: BlobReader) throws(BlobError) -> Engine {
+        let half = blob.precision == .f16
+        var missing: BlobError?
+        do {
+            var net = try Net1DFloat(config: blob.config) { name in
+                guard let t = blob.tensor(name) else { missing = BlobError("tensor '\(name)'", "missing"); return nil }
+                guard t.dtype == (half ? .f16 : .f32) else {
+                    missing = BlobError("tensor '\(name)'", "has dtype \(t.dtype), expected \(half ? "f16" : "f32")")
+                    return nil
+                }
+                if half {
+                    let p = blob.pointer(t, as: UInt16.self)
+                    return (0..<t.elementCount).map { Float(Float16(bitPattern: UInt16(littleEndian: p[$0]))) }
+                }
+                let p = blob.pointer(t, as: UInt32.self)
+                return (0..<t.elementCount).map { Float(bitPattern: UInt32(littleEndian: p[$0])) }
+            }
+            net.roundToHalf = half
+            return half ? .f16(net) : .f32(net)
+        } catch {
+            if let missing { throw missing }
+            throw BlobError("weights", "\(error)")
         }
     }
 
@@ -107,15 +114,15 @@ public enum Engine {
             for c in 0..<config.inChannels {
                 quantize(input + c * length, count: length, scale: q.inputScale, into: q.inputRow(c, length: length, workspace: ws))
             }
-            q.forwardPrepared(length: length, workspace: ws, output: workspace.outCodes)
-            for c in 0..<q.embeddingDim { output[c] = Float(workspace.outCodes[c]) * q.outputScale }
+            q.forwardPrepared(length: length, workspace: ws, output: ws.outputCodes)
+            for c in 0..<q.embeddingDim { output[c] = Float(ws.outputCodes[c]) * q.outputScale }
         case .q16(let q):
             let ws = workspace.q16!
             for c in 0..<config.inChannels {
                 quantize(input + c * length, count: length, scale: q.inputScale, into: q.inputRow(c, length: length, workspace: ws))
             }
-            q.forwardPrepared(length: length, workspace: ws, output: workspace.outCodes)
-            for c in 0..<q.embeddingDim { output[c] = Float(workspace.outCodes[c]) * q.outputScale }
+            q.forwardPrepared(length: length, workspace: ws, output: ws.outputCodes)
+            for c in 0..<q.embeddingDim { output[c] = Float(ws.outputCodes[c]) * q.outputScale }
         }
     }
 
@@ -139,7 +146,6 @@ public final class EngineWorkspace {
     let float: FloatWorkspace?
     let q8: QuantWorkspace<Int8>?
     let q16: QuantWorkspace<Int16>?
-    let outCodes: UnsafeMutablePointer<Int32>
     let halfInput: UnsafeMutablePointer<Float>
 
     public init(engine: Engine, maxLength: Int) {
@@ -153,8 +159,6 @@ public final class EngineWorkspace {
         case .q16(let q):
             float = nil; q8 = nil; q16 = QuantWorkspace(config: c, maxLength: maxLength, int8Outputs: q.int8Outputs)
         }
-        outCodes = .allocate(capacity: c.embeddingDim)
-        outCodes.initialize(repeating: 0, count: c.embeddingDim)
         // Only the f16 engine rounds its input in a copy (the integer engines quantise theirs
         // straight into their arena).
         let halfCount = engine.precision == .f16 ? c.inChannels * maxLength : 1
@@ -163,7 +167,7 @@ public final class EngineWorkspace {
     }
 
     deinit {
-        outCodes.deallocate(); halfInput.deallocate()
+        halfInput.deallocate()
     }
 
     /// Floats a caller may fill and pass to `embed` as its input (embed reads them before it

@@ -214,3 +214,42 @@ public struct Requant32 {
         (acc.multipliedFullWidth(by: mul).high &+ term) &>> shift
     }
 }
+/// The companding of int8 block outputs (`QuantBlock.outputCodes`): code c stands for E(c)
+/// steps from its channel's centre, E(c) = c within the knee and every code beyond it
+/// 2^shift steps, so the codes keep a fine step over the calibrated range and still reach
+/// outliers (uniform int8 codes had to choose: x1.25 range clipped the heart-rate windows,
+/// x3 cost 2 points of held-out error; docs/quantization.md). Monotone, so max-pooling the
+/// codes equals pooling their values. Blob: `output.compand` int32 [2] = (knee, shift).
+public struct Companding {
+    public let knee: Int32
+    public let shift: Int32
+
+    public init(knee: Int32, shift: Int32) {
+        self.knee = knee
+        self.shift = shift
+    }
+
+    public static func isValid(knee: Int32, shift: Int32) -> Bool { knee >= 0 && knee <= 127 && shift >= 0 && shift <= 4 }
+
+    /// E(c), in steps.
+    @inline(__always)
+    public func expand(_ c: Int32) -> Int32 {
+        let a = c < 0 ? 0 &- c : c
+        guard a > knee else { return c }
+        let extra = ((a &- knee) &<< shift) &- (a &- knee)
+        return c < 0 ? c &- extra : c &+ extra
+    }
+
+    /// The code nearest to `u` steps (halves away from the knee rounded up), before clamping
+    /// to int8; |u| < 2^30.
+    @inline(__always)
+    public func compress(_ u: Int32) -> Int32 {
+        let a = u < 0 ? 0 &- u : u
+        guard a > knee else { return u }
+        let c = knee &+ ((a &- knee &+ ((1 &<< shift) &>> 1)) &>> shift)
+        return u < 0 ? 0 &- c : c
+    }
+
+    /// The largest |E(c)| of an int8 code.
+    public var maxSteps: Int32 { expand(-128) < 0 ? 0 &- expand(-128) : expand(-128) }
+}

@@ -43,11 +43,12 @@ public struct QuantBlock {
     /// sigmoid as Q15 (0...32767).
     public let gate: ActivationStep
     /// int8 per-channel outputs (q8's longest block tensors, to halve the firmware's arena;
-    /// docs/firmware.md, Memory): [outChannels][3] = (n, z, packed 1/n), channel c's int16 code
-    /// being zOutput + n * (code - z). nil: int16 outputs.
+    /// docs/firmware.md, Memory): [outChannels][3] = (n, m, packed 1/n), channel c's int16 code
+    /// being zOutput + n * (m + E(code)) (`Companding`). nil: int16 outputs.
     public let outputCodes: UnsafePointer<Int32>?
     /// The previous block's `outputCodes` when this block reads int8 inputs.
     public let inputCodes: UnsafePointer<Int32>?
+    public let compand: Companding
 
     @inline(__always) func p(_ k: BlockParam) -> Int32 { params[k.rawValue] }
 }
@@ -72,97 +73,122 @@ public struct QuantEncoder<Act: QuantActivation> {
             throw BlobError("precision", "blob is \(blob.precision.name), this engine runs \(want.name)")
         }
         config = blob.config
-        func pairs(_ name: String, _ n: Int) throws(BlobError) -> UnsafePointer<Int32> {
-            let p = blob.pointer(try blob.require(name, .i32, [n, 2]), as: Int32.self)
-            for i in 0..<n where !requantIsValid(p[2 * i + 1]) {
-                throw BlobError("tensor '\(name)'", "requantisation multiplier \(i) is out of range")
-            }
-            return p
-        }
-        func conv<W: FixedWidthInteger & SignedInteger>(_ p: String, _ shape: ConvShape, _: W.Type) throws(BlobError) -> QuantConv<W> {
-            let w = try blob.require(p + ".weight", W.bitWidth == 8 ? .i8 : .i16, [shape.outChannels, shape.inPerGroup, shape.kernel])
-            return QuantConv(shape: shape, weight: blob.pointer(w, as: W.self),
-                             biasRequant: try pairs(p + ".bias_requant", shape.outChannels))
-        }
-        func linear(_ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
-            let w = try blob.require(p + ".weight", .i8, [outCount, inCount])
-            return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self),
-                               biasRequant: try pairs(p + ".bias_requant", outCount))
-        }
-        func step(_ name: String, channels: Int?, outputZero: Int32) throws(BlobError) -> ActivationStep {
-            guard let t = blob.tensor(name) else { throw BlobError("tensor '\(name)'", "missing") }
-            guard t.dtype == .i16, t.shape.count == 1 else { throw BlobError("tensor '\(name)'", "is not an int16 table") }
-            let d = blob.pointer(try blob.require(name + "_domain", .i32, [5]), as: Int32.self)
-            guard LookupTable.isValid(count: t.shape[0], domain: d) else {
-                throw BlobError("tensor '\(name)_domain'", "describes no valid table")
-            }
-            var rq: UnsafePointer<Int32>?
-            if let channels {
-                let p = try pairs(name + "_requant", channels)
-                for c in 0..<channels where p[2 * c] < Int32(Act.min) || p[2 * c] > Int32(Act.max) {
-                    throw BlobError("tensor '\(name)_requant'", "zero point \(c) is outside the \(Act.bitWidth)-bit range")
-                }
-                rq = p
-            }
-            return ActivationStep(table: LookupTable(knots: blob.pointer(t, as: Int16.self), count: Int32(t.shape[0]), domain: d,
-                                                     outputZero: outputZero), channelRequant: rq)
-        }
-        stem = try conv("first_conv", ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
-                                                kernel: config.kernelSize, stride: 2), Int16.self)
+        stem = try Self.conv(blob, "first_conv", ConvShape(inChannels: config.inChannels, outChannels: config.baseFilters, groups: 1,
+                                                           kernel: config.kernelSize, stride: 2), Int16.self)
         // Symmetric int16 weights never use -32768; the kernels' exact pair sums rely on it.
         for i in 0..<(config.baseFilters * config.inChannels * config.kernelSize) where stem.weight[i] == Int16.min {
             throw BlobError("tensor 'first_conv.weight'", "weight \(i) is -32768, outside the symmetric int16 range")
         }
         let sq = blob.pointer(try blob.require("stem.qparams", .i32, [2]), as: Int32.self)
         stemZero = sq[0]
-        stemSwish = try step("stem.swish", channels: nil, outputZero: sq[1])
+        stemSwish = try Self.step(blob, "stem.swish", channels: nil, outputZero: sq[1])
+        var compand = Companding(knee: 127, shift: 0)
+        if blob.tensor("output.compand") != nil {
+            let p = blob.pointer(try blob.require("output.compand", .i32, [2]), as: Int32.self)
+            guard Companding.isValid(knee: p[0], shift: p[1]) else {
+                throw BlobError("tensor 'output.compand'", "knee \(p[0]) / shift \(p[1]) outside 0...127 / 0...4")
+            }
+            compand = Companding(knee: p[0], shift: p[1])
+        }
+        let specs = config.blocks
         var list: [QuantBlock] = []
+        list.reserveCapacity(specs.count)   // (grown by doubling it took 6.6 KB, with holes, on a device)
         var int8Count = 0, previousCodes: UnsafePointer<Int32>? = nil
-        for (bi, spec) in config.blocks.enumerated() {
-            let n = spec.name, c = spec.outChannels, m = spec.middleChannels
-            var codes: UnsafePointer<Int32>?
-            if blob.tensor(n + ".output_codes") != nil {
-                guard bi == int8Count, bi + 1 < config.blocks.count else {
-                    throw BlobError("tensor '\(n).output_codes'", "int8 outputs must be the leading blocks, and not the last")
-                }
-                let p = blob.pointer(try blob.require(n + ".output_codes", .i32, [c, 3]), as: Int32.self)
-                for ch in 0..<c where p[3 * ch] < 1 || p[3 * ch] > 256 || p[3 * ch + 1] < -128 || p[3 * ch + 1] > 127
-                    || !requantIsValid(p[3 * ch + 2]) {
-                    throw BlobError("tensor '\(n).output_codes'", "channel \(ch): needs a step ratio in 1...256, an int8 zero point and a valid multiplier")
-                }
-                codes = p
-                int8Count += 1
-            }
-            let qp = blob.pointer(try blob.require(n + ".qparams", .i32, [BlockParam.count]), as: Int32.self)
-            func z(_ k: BlockParam) -> Int32 { qp[k.rawValue] }
-            let b = QuantBlock(
-                spec: spec,
-                conv1: try conv(n + ".conv1", ConvShape(inChannels: spec.inChannels, outChannels: m, groups: 1, kernel: 1, stride: 1), Int8.self),
-                conv2: try conv(n + ".conv2", ConvShape(inChannels: m, outChannels: m, groups: spec.groups, kernel: spec.kernelSize, stride: spec.stride), Int8.self),
-                conv3: try conv(n + ".conv3", ConvShape(inChannels: m, outChannels: c, groups: 1, kernel: 1, stride: 1), Int8.self),
-                fc1: try linear(n + ".se_fc1", c / 2, c), fc2: try linear(n + ".se_fc2", c, c / 2),
-                params: qp,
-                act1: spec.activateInput ? try step(n + ".swish1", channels: spec.inChannels, outputZero: z(.zSwish1)) : nil,
-                act2: try step(n + ".swish2", channels: m, outputZero: z(.zSwish2)),
-                act3: try step(n + ".swish3", channels: m, outputZero: z(.zSwish3)),
-                swishSE: try step(n + ".swish_se", channels: nil, outputZero: z(.zHiddenAct)),
-                gate: try step(n + ".sigmoid_gate", channels: nil, outputZero: 0),
-                outputCodes: codes, inputCodes: previousCodes)
-            previousCodes = codes
-            for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
-                throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
-            }
-            // Zero points are codes of int16 tensors (the kernels rely on it for 32-bit products).
-            for k in 0..<BlockParam.meanRequant.rawValue where qp[k] < -32768 || qp[k] > 32767 {
-                throw BlobError("tensor '\(n).qparams'", "zero point \(k) is outside the int16 range")
-            }
-            list.append(b)
+        for (bi, spec) in specs.enumerated() {
+            list.append(try Self.block(blob, spec, first: bi == 0, last: bi + 1 == specs.count, compand: compand,
+                                       previousCodes: previousCodes, int8Count: &int8Count))
+            previousCodes = list[bi].outputCodes
         }
         blocks = list
         int8Outputs = int8Count
         inputScale = blob.pointer(try blob.require("input.scale", .f32, [1]), as: Float.self).pointee
         outputScale = blob.pointer(try blob.require("output.scale", .f32, [1]), as: Float.self).pointee
         guard inputScale > 0, outputScale > 0 else { throw BlobError("input/output scale", "must be positive") }
+    }
+
+    /// One block's tensors, validated.
+    @inline(__always)
+    static func block(_ blob: BlobReader, _ spec: BlockSpec, first: Bool, last: Bool, compand: Companding,
+                      previousCodes: UnsafePointer<Int32>?, int8Count: inout Int) throws(BlobError) -> QuantBlock {
+        let n = spec.name, c = spec.outChannels, m = spec.middleChannels
+        var codes: UnsafePointer<Int32>?
+        if blob.tensor(n + ".output_codes") != nil {
+            guard first || previousCodes != nil, !last else {
+                throw BlobError("tensor '\(n).output_codes'", "int8 outputs must be the leading blocks, and not the last")
+            }
+            guard blob.tensor("output.compand") != nil else { throw BlobError("tensor 'output.compand'", "missing (int8 outputs need it)") }
+            let p = blob.pointer(try blob.require(n + ".output_codes", .i32, [c, 3]), as: Int32.self)
+            // |n (m + E(code))| < 2^16: the shortcut's requantisation takes 16-bit offsets.
+            for ch in 0..<c where p[3 * ch] < 1 || p[3 * ch] > 256 || p[3 * ch + 1] < -32767 || p[3 * ch + 1] > 32767
+                || Int64(p[3 * ch]) * (Int64(p[3 * ch + 1].magnitude) + Int64(compand.maxSteps)) >= 65536 || !requantIsValid(p[3 * ch + 2]) {
+                throw BlobError("tensor '\(n).output_codes'", "channel \(ch): needs a step ratio in 1...256, a centre and range within 16 bits and a valid multiplier")
+            }
+            codes = p
+            int8Count += 1
+        }
+        let qp = blob.pointer(try blob.require(n + ".qparams", .i32, [BlockParam.count]), as: Int32.self)
+        func z(_ k: BlockParam) -> Int32 { qp[k.rawValue] }
+        let b = QuantBlock(
+            spec: spec,
+            conv1: try conv(blob, n + ".conv1", ConvShape(inChannels: spec.inChannels, outChannels: m, groups: 1, kernel: 1, stride: 1), Int8.self),
+            conv2: try conv(blob, n + ".conv2", ConvShape(inChannels: m, outChannels: m, groups: spec.groups, kernel: spec.kernelSize, stride: spec.stride), Int8.self),
+            conv3: try conv(blob, n + ".conv3", ConvShape(inChannels: m, outChannels: c, groups: 1, kernel: 1, stride: 1), Int8.self),
+            fc1: try linear(blob, n + ".se_fc1", c / 2, c), fc2: try linear(blob, n + ".se_fc2", c, c / 2),
+            params: qp,
+            act1: spec.activateInput ? try step(blob, n + ".swish1", channels: spec.inChannels, outputZero: z(.zSwish1)) : nil,
+            act2: try step(blob, n + ".swish2", channels: m, outputZero: z(.zSwish2)),
+            act3: try step(blob, n + ".swish3", channels: m, outputZero: z(.zSwish3)),
+            swishSE: try step(blob, n + ".swish_se", channels: nil, outputZero: z(.zHiddenAct)),
+            gate: try step(blob, n + ".sigmoid_gate", channels: nil, outputZero: 0),
+            outputCodes: codes, inputCodes: previousCodes, compand: compand)
+        for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
+            throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
+        }
+        // Zero points are codes of int16 tensors (the kernels rely on it for 32-bit products).
+        for k in 0..<BlockParam.meanRequant.rawValue where qp[k] < -32768 || qp[k] > 32767 {
+            throw BlobError("tensor '\(n).qparams'", "zero point \(k) is outside the int16 range")
+        }
+        return b
+    }
+
+    /// [n][2] (bias or zero point, packed multiplier) pairs, every multiplier checked.
+    static func pairs(_ blob: BlobReader, _ name: String, _ n: Int) throws(BlobError) -> UnsafePointer<Int32> {
+        let p = blob.pointer(try blob.require(name, .i32, [n, 2]), as: Int32.self)
+        for i in 0..<n where !requantIsValid(p[2 * i + 1]) {
+            throw BlobError("tensor '\(name)'", "requantisation multiplier \(i) is out of range")
+        }
+        return p
+    }
+
+    static func conv<W: FixedWidthInteger & SignedInteger>(_ blob: BlobReader, _ p: String, _ shape: ConvShape, _: W.Type) throws(BlobError) -> QuantConv<W> {
+        let w = try blob.require(p + ".weight", W.bitWidth == 8 ? .i8 : .i16, [shape.outChannels, shape.inPerGroup, shape.kernel])
+        return QuantConv(shape: shape, weight: blob.pointer(w, as: W.self),
+                         biasRequant: try pairs(blob, p + ".bias_requant", shape.outChannels))
+    }
+
+    static func linear(_ blob: BlobReader, _ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
+        let w = try blob.require(p + ".weight", .i8, [outCount, inCount])
+        return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self),
+                           biasRequant: try pairs(blob, p + ".bias_requant", outCount))
+    }
+
+    static func step(_ blob: BlobReader, _ name: String, channels: Int?, outputZero: Int32) throws(BlobError) -> ActivationStep {
+        guard let t = blob.tensor(name) else { throw BlobError("tensor '\(name)'", "missing") }
+        guard t.dtype == .i16, t.shape.count == 1 else { throw BlobError("tensor '\(name)'", "is not an int16 table") }
+        let d = blob.pointer(try blob.require(name + "_domain", .i32, [5]), as: Int32.self)
+        guard LookupTable.isValid(count: t.shape[0], domain: d) else {
+            throw BlobError("tensor '\(name)_domain'", "describes no valid table")
+        }
+        var rq: UnsafePointer<Int32>?
+        if let channels {
+            let p = try pairs(blob, name + "_requant", channels)
+            for c in 0..<channels where p[2 * c] < Int32(Act.min) || p[2 * c] > Int32(Act.max) {
+                throw BlobError("tensor '\(name)_requant'", "zero point \(c) is outside the \(Act.bitWidth)-bit range")
+            }
+            rq = p
+        }
+        return ActivationStep(table: LookupTable(knots: blob.pointer(t, as: Int16.self), count: Int32(t.shape[0]), domain: d,
+                                                 outputZero: outputZero), channelRequant: rq)
     }
 
     public var embeddingDim: Int { config.embeddingDim }
@@ -337,11 +363,11 @@ public struct QuantEncoder<Act: QuantActivation> {
                     for c in 0..<cin {
                         // Table values and the zero point are int16 codes: the difference has 16 bits.
                         let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + i * cin + c
-                        // An int8 input's int16 code: zInput + n (code - z8) = n code + kIn.
+                        // An int8 input's int16 code: zInput + n (m + E(code)).
                         let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
-                        let kIn: Int32 = In.bitWidth == 8 ? zx &- nIn &* b.inputCodes![3 * c + 1] : 0
+                        let mIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c + 1] : 0
                         @inline(__always) func code(_ j: Int) -> Int32 {
-                            In.bitWidth == 8 ? Int32(src[j * cin]) &* nIn &+ kIn : Int32(src[j * cin])
+                            In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
                         }
                         if let term = mult.adding(z) {
                             for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
@@ -362,7 +388,8 @@ public struct QuantEncoder<Act: QuantActivation> {
                          into: ConvOutput(ws.middle + t0 * m, channelStride: 1, timeStride: m, zero: b.p(.zMid2), epilogue: b.act3))
             t0 += n
         }
-        squeezeExcite(b, length: lo2, ws: ws)
+        let se = ws.seVectors(middle: m * lo2, outChannels: cout, middleChannels: m)
+        squeezeExcite(b, length: lo2, ws: ws, se: se)
         // Pass 2, per chunk of n steps: conv3 into [cout][n] int16, the gate and the shortcut
         // there (int8 outputs: into [cout][n] int8 codes beside it), then the chunk into y.
         // Block 0 also keeps the stem's columns for its shortcut in the chunk buffer.
@@ -382,10 +409,10 @@ public struct QuantEncoder<Act: QuantActivation> {
                 let c0 = max(0, t * s - left1), c1 = min(len, (t + nc) * s - left1)
                 if c1 > c0 { stemColumns(si, from: c0, count: c1 - c0, into: columns) }
                 residual(b, h, steps: nc, from: t, shortcut: UnsafeRawPointer(columns).assumingMemoryBound(to: In.self),  // In is Int16 in block 0
-                         origin: c0, channels: cin, inputLength: len, pool: s, gates: ws.gates, codes: codes8, Out.self)
+                         origin: c0, channels: cin, inputLength: len, pool: s, gates: se.gates, codes: codes8, Out.self)
             } else {
                 residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), origin: 0, channels: cin, inputLength: len, pool: s,
-                         gates: ws.gates, codes: codes8, Out.self)
+                         gates: se.gates, codes: codes8, Out.self)
             }
             if Out.bitWidth == 8 {
                 transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
@@ -397,23 +424,25 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n:
-    /// int16 outputs in place in h [outChannels][n], int8 ones (`Out` = Int8) as
-    /// z8 + rq8(y - zOut) per channel into `codes` [outChannels][n]. The shortcut is x
+    /// int16 outputs in place in h [outChannels][n], int8 ones (`Out` = Int8) as the companded
+    /// code of rq8(y - zOut) - m per channel into `codes` [outChannels][n]. The shortcut is x
     /// [inputLength][channels] (input step i at x[(i - origin) * channels]) max-pooled (kernel =
-    /// stride, pads of code zInput, left pad (pool - 1) / 2), its channels zero-padded to the
-    /// output's; int8 inputs map to int16 codes as zInput + n (code - z8), which keeps the max.
-    /// The zero points are int16 codes (checked at load) and the gate a Q15 table value, so the
-    /// product and the difference fit in 32 bits: one long multiply each.
+    /// stride, pads of real 0, left pad (pool - 1) / 2), its channels zero-padded to the
+    /// output's; int8 inputs are int16 codes zInput + n (m + E(code)), monotone in the code, so
+    /// the codes pool as their values do. The zero points are int16 codes (checked at load) and
+    /// the gate a Q15 table value, so the product and the difference fit in 32 bits: one long
+    /// multiply each.
     func residual<In: QuantActivation, Out: QuantActivation>(
         _ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<In>,
         origin: Int, channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>,
         codes: UnsafeMutablePointer<Int8>, _: Out.Type) {
         let cout = b.spec.outChannels, int8In = In.bitWidth == 8, int8Out = Out.bitWidth == 8
         let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int32(b.p(.zOutput))
-        // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate).
+        // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate;
+        // int8 inputs: checked at load).
         let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
-        let offset = (cout - cin) / 2, left = (s - 1) / 2
-        // The fast loops fold zOut (int8 outputs: z8) into the last rounding where it fits
+        let offset = (cout - cin) / 2, left = (s - 1) / 2, cmp = b.compand
+        // The fast loops fold zOut (int8 outputs: -m) into the last rounding where it fits
         // (exact, `Requant32.adding`): int16 outputs clamp the sum of two terms within
         // [-2^30, 2^30) in one saturation; int8 ones clamp it to +-2^17 first (beyond, every
         // step ratio <= 256 saturates the code anyway), so their 1/n fits the fast form.
@@ -431,10 +460,10 @@ public struct QuantEncoder<Act: QuantActivation> {
             var row = h + c * n
             let ci = c - offset
             let orq = int8Out ? Requant32(b.outputCodes![3 * c + 2], inputBits: 18) : grq
-            let z8 = int8Out ? b.outputCodes![3 * c + 1] : 0
+            let m8 = int8Out ? b.outputCodes![3 * c + 1] : 0
             /// An int8 output code from y - zOut.
             @inline(__always) func code8(_ v: Int32) -> Int8 {
-                Int8(truncatingIfNeeded: clamp32(z8 &+ orq(clamp32(v, -(1 << 17), (1 << 17) - 1)), -128, 127))
+                Int8(truncatingIfNeeded: clamp32(cmp.compress(orq(clamp32(v, -(1 << 17), (1 << 17) - 1)) &- m8), -128, 127))
             }
             guard ci >= 0 && ci < cin else {
                 for j in 0..<n {
@@ -447,20 +476,22 @@ public struct QuantEncoder<Act: QuantActivation> {
                 }
                 continue
             }
-            // The shortcut's int16 code offset: (v - zIn) * nIn (int16 inputs: v - zInput).
+            // The shortcut's int16 code offset from zInput.
             let nIn: Int32 = int8In ? b.inputCodes![3 * ci] : 1
-            let zIn: Int32 = int8In ? b.inputCodes![3 * ci + 1] : zx
+            let mIn: Int32 = int8In ? b.inputCodes![3 * ci + 1] : 0
+            @inline(__always) func shortcut(_ v: Int32) -> Int32 { int8In ? (mIn &+ cmp.expand(v)) &* nIn : v &- zx }
             // Input step i at sc[(i - origin) * cin]; p walks the first step of each fast window.
             let sc = x + ci, step = s * cin
             var p = sc + ((t0 + a) * s - left - origin) * cin, r = row + a
             if int8Out {
-                // int8 outputs take the fast loop only where z8 folds (step ratios above 4).
-                if let term = orq.adding(z8) {
+                // int8 outputs take the fast loop only where -m folds.
+                if let term = orq.adding(0 &- m8) {
                     var o = codes + c * n + a
                     for _ in a..<e {
                         let v = s == 1 ? Int32(p.pointee) : max(Int32(p[0]), Int32(p[cin]))
-                        let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast((v &- zIn) &* nIn)
-                        o.pointee = Int8(truncatingIfNeeded: clamp32(orq.fast(clamp32(sum, -(1 << 17), (1 << 17) - 1), adding: term), -128, 127))
+                        let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast(shortcut(v))
+                        let u = orq.fast(clamp32(sum, -(1 << 17), (1 << 17) - 1), adding: term)
+                        o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(u), -128, 127))
                         r += 1; p += step; o += 1
                     }
                 }
@@ -468,40 +499,40 @@ public struct QuantEncoder<Act: QuantActivation> {
                 switch (s == 1, folded) {
                 case (true, true):
                     for _ in a..<e {
-                        let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy), d = irq.fast((Int32(p.pointee) &- zIn) &* nIn)
+                        let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy), d = irq.fast(shortcut(Int32(p.pointee)))
                         r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
                         r += 1; p += step
                     }
                 case (false, true):
                     for _ in a..<e {
                         let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
-                        let d = irq.fast((max(Int32(p[0]), Int32(p[cin])) &- zIn) &* nIn)
+                        let d = irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))))
                         r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
                         r += 1; p += step
                     }
                 case (true, false):
                     for _ in a..<e {
-                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast((Int32(p.pointee) &- zIn) &* nIn))
+                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(shortcut(Int32(p.pointee))))
                         r += 1; p += step
                     }
                 case (false, false):
                     for _ in a..<e {
-                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast((max(Int32(p[0]), Int32(p[cin])) &- zIn) &* nIn))
+                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin])))))
                         r += 1; p += step
                     }
                 }
             }
-            let done = int8Out && orq.adding(z8) == nil ? a : e   // the steps the fast loop wrote
+            let done = int8Out && orq.adding(0 &- m8) == nil ? a : e   // the steps the fast loop wrote
             var t = 0
             while t < n {
                 if t == a && done > a { t = done; continue }
                 var id = Int32.min
                 for j in 0..<s {
                     let i = (t0 + t) * s - left + j
-                    id = max(id, (i >= 0 && i < len) ? Int32(sc[(i - origin) * cin]) : zIn)
+                    id = max(id, (i >= 0 && i < len) ? shortcut(Int32(sc[(i - origin) * cin])) : 0)
                 }
                 row = h + c * n + t
-                let g = grq((Int32(row.pointee) &- zo) &* gate), d = irq((id &- zIn) &* nIn)
+                let g = grq((Int32(row.pointee) &- zo) &* gate), d = irq(id)
                 if int8Out {
                     codes[c * n + t] = code8(g &+ d)
                 } else {
@@ -515,17 +546,17 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// The gates, from conv3's input sums: conv3 is linear, so the sum of its outputs over time is
     /// its weights applied to the summed inputs plus length x bias, requantised once (an int16
     /// code per step would round, and clamp, every term of the squeeze-excitation mean).
-    func squeezeExcite(_ b: QuantBlock, length lo2: Int, ws: QuantWorkspace<Act>) {
+    func squeezeExcite(_ b: QuantBlock, length lo2: Int, ws: QuantWorkspace<Act>, se: SEVectors) {
         let m = b.spec.middleChannels, c = b.spec.outChannels
         // Per middle channel, the sum of its codes over time: |sum| <= 2^15 * lo2 < 2^31
         // (`QuantWorkspace.maxWindowLength`).
-        let a = ws.seSums
+        let a = se.sums
         for j in 0..<m {
             var sum: Int32 = 0, p = UnsafePointer(ws.middle + j)
             for _ in 0..<lo2 { sum = sum &+ Int32(p.pointee); p += m }
             a[j] = sum
         }
-        let mean = ws.seScratch, h = ws.seScratch + c
+        let mean = se.scratch, h = se.scratch + c
         let w = b.conv3.weight, br = b.conv3.biasRequant
         for ch in 0..<c {
             // |sum| < 2^31 * 2^16 + 2^12 * 2^7 * 2^31: the Q8 form fits 64 bits.
@@ -536,8 +567,15 @@ public struct QuantEncoder<Act: QuantActivation> {
         b.fc1.run(mean, outZero: b.p(.zHidden), lo: -32768, hi: 32767, out: h)
         for j in 0..<(c / 2) { h[j] = b.swishSE.table(h[j]) &- b.p(.zHiddenAct) }
         b.fc2.run(h, outZero: b.p(.zGate), lo: -32768, hi: 32767, out: mean)
-        for ch in 0..<c { ws.gates[ch] = b.gate.table(mean[ch]) }
+        for ch in 0..<c { se.gates[ch] = b.gate.table(mean[ch]) }
     }
+}
+
+/// A block's squeeze-excitation vectors (`QuantWorkspace.seVectors`).
+struct SEVectors {
+    let scratch: UnsafeMutablePointer<Int32>
+    let sums: UnsafeMutablePointer<Int32>
+    let gates: UnsafeMutablePointer<Int32>
 }
 
 /// x [channels][steps] into y [steps][channels], two channels per 32-bit store where y is 4-byte
@@ -609,9 +647,9 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// The stem's padded input rows, at the end of the block buffer (`stemRowsOffset` bytes in).
     let stemRows: UnsafeMutablePointer<Int16>
     let stemRowsOffset: Int
-    let seScratch: UnsafeMutablePointer<Int32>
-    let seSums: UnsafeMutablePointer<Int32>
-    let gates: UnsafeMutablePointer<Int32>
+    /// conv3's input, then the block's squeeze-excitation vectors (`seVectors`); after the last
+    /// block, the output codes (`outputCodes`).
+    let middleRaw: UnsafeMutableRawPointer
     /// Bytes of the arena (the peak activation memory of this engine).
     public let byteCount: Int
 
@@ -667,15 +705,14 @@ public final class QuantWorkspace<Act: QuantActivation> {
         ioBytes = max(plan.blockBytes, 4)
         io = UnsafeMutableRawPointer.allocate(byteCount: ioBytes, alignment: 16)
         io.initializeMemory(as: Int16.self, repeating: 0, count: ioBytes / 2)
-        middle = alloc(plan.middle, Act.self)
+        middleRaw = UnsafeMutableRawPointer.allocate(byteCount: plan.middleBytes(actBytes: MemoryLayout<Act>.size), alignment: 16)
+        middle = middleRaw.initializeMemory(as: Act.self, repeating: 0, count: plan.middleBytes(actBytes: MemoryLayout<Act>.size) / MemoryLayout<Act>.size)
         rows = alloc(plan.rowBudget, Act.self)
         chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
         chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
         stemRowsOffset = plan.stemRowsOffset
         stemRows = (io + plan.stemRowsOffset).assumingMemoryBound(to: Int16.self)
-        seScratch = alloc(plan.seVector * 2, Int32.self); seSums = alloc(plan.seVector, Int32.self)
-        gates = alloc(plan.seVector, Int32.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
     }
 
@@ -691,6 +728,18 @@ public final class QuantWorkspace<Act: QuantActivation> {
     var chunkInput: UnsafeMutablePointer<Act> { chunkRaw.assumingMemoryBound(to: Act.self) }
     var stemChunk: UnsafeMutablePointer<Int16> { chunkRaw.assumingMemoryBound(to: Int16.self) }
 
+    /// A block's squeeze-excitation vectors, just beyond its conv3 input (`middle` codes) in the
+    /// same allocation: [2 outChannels] scratch, [middle channels] sums, [outChannels] gates.
+    @inline(__always)
+    func seVectors(middle count: Int, outChannels c: Int, middleChannels m: Int) -> SEVectors {
+        let at = (count * MemoryLayout<Act>.size + 3) & ~3
+        let scratch = (middleRaw + at).bindMemory(to: Int32.self, capacity: 3 * c + m)
+        return SEVectors(scratch: scratch, sums: scratch + 2 * c, gates: scratch + 2 * c + m)
+    }
+
+    /// Where `forwardPrepared` may write its output codes: the conv3 input's room, idle after the last block.
+    public var outputCodes: UnsafeMutablePointer<Int32> { middleRaw.assumingMemoryBound(to: Int32.self) }
+
     /// Output steps per slice of a block: as many as `rowBudget` rows hold (at least one).
     @inline(__always)
     func sliceOutputs(middle m: Int, stride s: Int, kernel k: Int, outLength: Int) -> Int {
@@ -698,8 +747,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     }
 
     deinit {
-        io.deallocate(); middle.deallocate(); rows.deallocate(); chunkRaw.deallocate()
-        seScratch.deallocate(); seSums.deallocate(); gates.deallocate()
+        io.deallocate(); middleRaw.deallocate(); rows.deallocate(); chunkRaw.deallocate()
     }
 }
 
@@ -711,11 +759,13 @@ public struct QuantArenaPlan {
     public var blockBytes = 0
     /// conv3's whole input: the largest middle channels x output length (elements).
     public var middle = 0
+    /// The embedding width (the output codes take conv3's input's room at the end).
+    public var embeddingDim = 0
     /// Byte offset of the stem's padded input rows (`stemRows` int16 elements) in the block buffer.
     public var stemRowsOffset = 0
     /// conv2 input rows (after clamping the budget to what the longest slice needs), the stem's
-    /// padded input, the squeeze-excitation vectors (the largest block or middle width); elements.
-    public var rowBudget = 0, stemRows = 0, seVector = 0
+    /// padded input; elements.
+    public var rowBudget = 0, stemRows = 0
     /// The largest block input width (conv1's chunk), the stem width.
     public var maxInput = 0, stemWidth = 0
     /// The row budget at which every block runs in one slice.
@@ -727,6 +777,8 @@ public struct QuantArenaPlan {
     /// Bytes of the block buffer in use while each block runs (its input and output extent; block
     /// 0: its output and the stem's rows) and elements of conv3's input for that block.
     public var blockExtent: [Int] = [], blockMiddle: [Int] = []
+    /// Bytes of each block's squeeze-excitation vectors (beyond its conv3 input).
+    public var blockSE: [Int] = []
 
     public init(config: Net1DConfig, maxLength: Int, rowBudget budget: Int,
                 chunkBudget: Int = QuantWorkspace<Int8>.defaultChunkBudget, int8Outputs: Int = 0) {
@@ -736,6 +788,7 @@ public struct QuantArenaPlan {
         var len = stem.outLength(maxLength)
         stemRows = config.inChannels * ((len - 1) * stem.stride + stem.kernel)
         stemWidth = config.baseFilters
+        embeddingDim = config.embeddingDim
         var minRows = 0
         let blocks = config.blocks
         let sl = len, first = Self.firstOffset(blockCount: blocks.count, stemLength: len, int8Outputs: int8Outputs) { blocks[$0] }
@@ -754,7 +807,7 @@ public struct QuantArenaPlan {
             blockMiddle.append(b.middleChannels * lo)
             at += shift
             middle = max(middle, b.middleChannels * lo)
-            seVector = max(seVector, b.outChannels, b.middleChannels)
+            blockSE.append(Self.seBytes(b))
             maxInput = max(maxInput, b.inChannels)
             passTwoStep = max(passTwoStep, Self.passTwoParts(outChannels: b.outChannels, int8Output: i < int8Outputs,
                                                             stemColumns: i == 0 ? b.stride * stemWidth : 0).step)
@@ -831,13 +884,25 @@ public struct QuantArenaPlan {
         max(chunkBudget, maxInput * actBytes, QuantConv<Int8>.chunk * stemWidth * 2, passTwoStep)
     }
 
-    /// Bytes of the slice buffers (everything but the block buffer, with the stem's input, and conv3's input).
+    /// Bytes of a block's squeeze-excitation vectors: [2 c] scratch, [m] sums, [c] gates (int32).
+    public static func seBytes(_ b: BlockSpec) -> Int { (3 * b.outChannels + b.middleChannels) * 4 }
+
+    /// Bytes of conv3's input with the squeeze-excitation vectors beyond it, the largest over the
+    /// blocks (the vectors of the blocks with the longest tensors are short), and at least the
+    /// output codes.
+    public func middleBytes(actBytes: Int) -> Int {
+        var n = embeddingDim * 4
+        for i in blockMiddle.indices { n = max(n, ((blockMiddle[i] * actBytes + 3) & ~3) + blockSE[i]) }
+        return n
+    }
+
+    /// Bytes of the slice buffers (conv2's rows and the chunk buffer).
     public func sliceBytes(actBytes: Int) -> Int {
-        rowBudget * actBytes + chunkBytes(actBytes: actBytes) + seVector * (2 * 4 + 4 + 4)
+        rowBudget * actBytes + chunkBytes(actBytes: actBytes)
     }
 
     /// Total bytes with `actBytes` per Swish code.
     public func bytes(actBytes: Int) -> Int {
-        blockBytes + middle * actBytes + sliceBytes(actBytes: actBytes)
+        blockBytes + middleBytes(actBytes: actBytes) + sliceBytes(actBytes: actBytes)
     }
 }

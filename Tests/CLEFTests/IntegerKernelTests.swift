@@ -221,6 +221,29 @@ final class IntegerKernelTests: XCTestCase {
         }
     }
 
+    /// The int8 block outputs' companding: every code comes back from its own expansion,
+    /// expansion is strictly increasing (so codes max-pool as their values do), and `compress`
+    /// gives the nearest code to any step count inside the codes' reach.
+    func testCompandingRoundTripsAndIsMonotone() {
+        for (knee, shift) in [(Int32(96), Int32(3)), (96, 2), (127, 0), (0, 4), (112, 3)] {
+            let cmp = Companding(knee: knee, shift: shift)
+            var previous = Int32.min
+            for c in Int32(-128)...127 {
+                let e = cmp.expand(c)
+                XCTAssertGreaterThan(e, previous, "knee \(knee) shift \(shift) code \(c)")
+                previous = e
+                XCTAssertEqual(cmp.compress(e), c, "knee \(knee) shift \(shift) code \(c)")
+            }
+            XCTAssertEqual(cmp.maxSteps, -cmp.expand(-128))
+            for u in -cmp.maxSteps...cmp.expand(127) {
+                let c = clamp32(cmp.compress(u), -128, 127)
+                // No other code is nearer (ties may go either way).
+                let best = (Int32(-128)...127).map { abs(cmp.expand($0) - u) }.min()!
+                XCTAssertEqual(abs(cmp.expand(c) - u), best, "knee \(knee) shift \(shift) steps \(u)")
+            }
+        }
+    }
+
     /// The integer engines write each block's output over its input as pass 2 goes: for every
     /// preset (medium's and large's outputs grow faster than their inputs), window length and
     /// int8-output count, no output chunk reaches input steps a later chunk still reads, every

@@ -4,6 +4,7 @@ import CLEFFloat
 import CLEFCheckpoint
 import CLEFBlob
 import CLEFEngine
+import CLEFQuant
 import CLEFExport
 import CLEFData
 
@@ -11,7 +12,7 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "table-knots", "per-channel", "bias-correction", "gptq"],
+                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "table-knots", "per-channel", "bias-correction", "gptq"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -54,6 +55,13 @@ enum Export {
                 throw UsageError(description: "--int8-outputs needs a q8 or q16 export and a count >= 0")
             }
             options.int8Outputs = v
+        }
+        if let t = o.string("compand") {
+            let parts = t.split(separator: ",").compactMap { Int32($0) }
+            guard parts.count == 2, Companding.isValid(knee: parts[0], shift: parts[1]) else {
+                throw UsageError(description: "--compand must be KNEE,SHIFT with KNEE in 0...127 and SHIFT in 0...4")
+            }
+            options.compandKnee = parts[0]; options.compandShift = parts[1]
         }
         if let t = o.string("table-knots") {
             guard let v = Int(t), (3...65537).contains(v) else { throw UsageError(description: "--table-knots must be 3...65537") }
