@@ -326,7 +326,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         let slice = ws.sliceOutputs(middle: m, stride: s, kernel: k, outLength: lo2)
         let width = (slice - 1) * s + k             // columns of one slice's conv2 rows
         let chunk = QuantConv<Int8>.chunk
-        let rows = ws.rows, act2 = b.act2.channelRequant!
+        let rows = ws.slices.bindMemory(to: Act.self, capacity: ws.rowBudget), act2 = b.act2.channelRequant!   // (pass 2 lends them out)
         var done = 0, first = 0                     // padded columns [first, done) are in `rows`
         var t0 = 0
         while t0 < lo2 {
@@ -395,9 +395,11 @@ public struct QuantEncoder<Act: QuantActivation> {
         // Block 0 also keeps the stem's columns for its shortcut in the chunk buffer.
         let part = QuantArenaPlan.passTwoParts(outChannels: cout, int8Output: Out.bitWidth == 8,
                                                stemColumns: si != nil ? s * config.baseFilters : 0)
-        let n = max(1, min(si != nil ? chunk / s : chunk, ws.chunkBytes / part.step))
-        let h = ws.stemChunk, codes8 = (ws.chunkRaw + part.codes * n).assumingMemoryBound(to: Int8.self)
-        let columns = (ws.chunkRaw + part.columns * n).assumingMemoryBound(to: Int16.self)
+        // Pass 2 has conv2's rows, idle now, as well as the chunk buffer.
+        let n = max(1, min(chunk, ws.passTwoBytes / part.step))
+        let h = ws.slices.bindMemory(to: Int16.self, capacity: n * cout)
+        let codes8 = (ws.slices + part.codes * n).assumingMemoryBound(to: Int8.self)
+        let columns = (ws.slices + part.columns * n).assumingMemoryBound(to: Int16.self)
         let left1 = (s - 1) / 2
         var t = 0
         while t < lo2 {
@@ -643,6 +645,9 @@ public final class QuantWorkspace<Act: QuantActivation> {
     let middle: UnsafeMutablePointer<Act>
     let rows: UnsafeMutablePointer<Act>
     let chunkRaw: UnsafeMutableRawPointer
+    /// conv2's rows and the chunk buffer, one allocation: pass 2 takes both (`passTwoBytes`).
+    let slices: UnsafeMutableRawPointer
+    let passTwoBytes: Int
     let chunkBytes: Int
     /// The stem's padded input rows, at the end of the block buffer (`stemRowsOffset` bytes in).
     let stemRows: UnsafeMutablePointer<Int16>
@@ -696,21 +701,19 @@ public final class QuantWorkspace<Act: QuantActivation> {
                                   int8Outputs: int8Outputs)
         self.rowBudget = plan.rowBudget
         self.chunkBudget = chunkBudget
-        func alloc<T: FixedWidthInteger>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-            let p = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
-            p.initialize(repeating: 0, count: max(n, 1))
-            return p
-        }
         // The block buffer is 16-byte aligned: before each window it lends itself out as float scratch.
         ioBytes = max(plan.blockBytes, 4)
         io = UnsafeMutableRawPointer.allocate(byteCount: ioBytes, alignment: 16)
         io.initializeMemory(as: Int16.self, repeating: 0, count: ioBytes / 2)
         middleRaw = UnsafeMutableRawPointer.allocate(byteCount: plan.middleBytes(actBytes: MemoryLayout<Act>.size), alignment: 16)
         middle = middleRaw.initializeMemory(as: Act.self, repeating: 0, count: plan.middleBytes(actBytes: MemoryLayout<Act>.size) / MemoryLayout<Act>.size)
-        rows = alloc(plan.rowBudget, Act.self)
         chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
-        chunkRaw = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 16)
-        chunkRaw.initializeMemory(as: UInt8.self, repeating: 0, count: chunkBytes)
+        let rowBytes = (plan.rowBudget * MemoryLayout<Act>.size + 15) & ~15
+        passTwoBytes = rowBytes + chunkBytes
+        slices = UnsafeMutableRawPointer.allocate(byteCount: passTwoBytes, alignment: 16)
+        slices.initializeMemory(as: UInt8.self, repeating: 0, count: passTwoBytes)
+        rows = slices.bindMemory(to: Act.self, capacity: plan.rowBudget)
+        chunkRaw = slices + rowBytes
         stemRowsOffset = plan.stemRowsOffset
         stemRows = (io + plan.stemRowsOffset).assumingMemoryBound(to: Int16.self)
         byteCount = plan.bytes(actBytes: MemoryLayout<Act>.size)
@@ -747,7 +750,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     }
 
     deinit {
-        io.deallocate(); middleRaw.deallocate(); rows.deallocate(); chunkRaw.deallocate()
+        io.deallocate(); middleRaw.deallocate(); slices.deallocate()
     }
 }
 
@@ -896,9 +899,9 @@ public struct QuantArenaPlan {
         return n
     }
 
-    /// Bytes of the slice buffers (conv2's rows and the chunk buffer).
+    /// Bytes of the slice buffers (conv2's rows, 16-byte aligned, and the chunk buffer).
     public func sliceBytes(actBytes: Int) -> Int {
-        rowBudget * actBytes + chunkBytes(actBytes: actBytes)
+        ((rowBudget * actBytes + 15) & ~15) + chunkBytes(actBytes: actBytes)
     }
 
     /// Total bytes with `actBytes` per Swish code.

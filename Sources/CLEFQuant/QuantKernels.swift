@@ -92,11 +92,47 @@ public struct ConvOutput<Out: FixedWidthInteger> {
                 return
             }
         }
+        if let e = epilogue, e.channelRequant == nil, let au = rq.adding(z &- e.table.start) {
+            // Swish with per-tensor codes (the stem): the zero point and the table's start folded
+            // into the rounding term, the table clamping its own input.
+            let o = base + co * channelStride + t0 * timeStride, ts = timeStride
+            let outLo = Int32(Out.min), outHi = Int32(Out.max), table = e.table
+            for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: rq.fast(acc[i], adding: au)), outLo, outHi)) }
+            return
+        }
         if rq.general {
             store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
         } else {
             store(co, t0, n) { clamp32(z &+ rq.fast(acc[$0]), -32768, 32767) }
         }
+    }
+
+    /// `store` of the stem's int64 sums (16 taps of int16 x int16 and a bias), with a fast path
+    /// for per-tensor Swish when every sum is within [-2^39, 2^39) and the multiplier's r >= 32: the product
+    /// then fits 64 bits and the rounded result 31, so neither the general path's range checks
+    /// nor a clamp before the table (which clamps its own input) is needed. Exact: the same
+    /// round(sum * m / 2^r) as `requantize`.
+    @inline(__always)
+    func storeWide(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int64>) {
+        let r = 23 &+ Int64(Int8(truncatingIfNeeded: packed))
+        if let e = epilogue, e.channelRequant == nil, r >= 32 {
+            // -2^39 <= sum < 2^39 <=> its high word is within [-128, 127]: OR the offset high words.
+            var high: UInt32 = 0
+            for i in 0..<n { high |= UInt32(bitPattern: Int32(truncatingIfNeeded: acc[i] &>> 32) &+ 128) }
+            if high < 256 {
+                let m = Int64(packed &>> 8), half = Int64(1) &<< (r &- 1), zs = zero &- e.table.start
+                let o = base + co * channelStride + t0 * timeStride, ts = timeStride
+                let outLo = Int32(Out.min), outHi = Int32(Out.max), table = e.table, rest = Int32(r &- 32)
+                for i in 0..<n {
+                    // |sum * m| < 2^39 * 2^23, and >> r >= 32 leaves |q| < 2^30: the high word of
+                    // the product (no 64-bit variable shift), then the rest of the shift.
+                    let q = Int32(truncatingIfNeeded: (acc[i] &* m &+ half) &>> 32) &>> rest
+                    o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: q &+ zs), outLo, outHi))
+                }
+                return
+            }
+        }
+        store(co, t0, n, requant: packed, acc)
     }
 
     /// `store` of int64 sums (the stem and the generic paths).
@@ -191,7 +227,7 @@ extension QuantConv {
                             for cl in 0..<cinG {
                                 clef_dot_s16_s64(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, Int32(k), a64, Int32(n))
                             }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a64)
+                            d.storeWide(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a64)
                         } else {
                             let w = weight + co0 * cinG * k
                             for i in 0..<n {
