@@ -120,13 +120,17 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             var high: UInt32 = 0
             for i in 0..<n { high |= UInt32(bitPattern: Int32(truncatingIfNeeded: acc[i] &>> 32) &+ 128) }
             if high < 256 {
-                let m = Int64(packed &>> 8), half = Int64(1) &<< (r &- 1), zs = zero &- e.table.start
+                let m = packed &>> 8, half = UInt64(1) &<< UInt64(r &- 1), zs = zero &- e.table.start
                 let o = base + co * channelStride + t0 * timeStride, ts = timeStride
                 let outLo = Int32(Out.min), outHi = Int32(Out.max), table = e.table, rest = Int32(r &- 32)
                 for i in 0..<n {
                     // |sum * m| < 2^39 * 2^23, and >> r >= 32 leaves |q| < 2^30: the high word of
-                    // the product (no 64-bit variable shift), then the rest of the shift.
-                    let q = Int32(truncatingIfNeeded: (acc[i] &* m &+ half) &>> 32) &>> rest
+                    // sum * m + half (no 64-bit variable shift), then the rest of the shift. With
+                    // sum = hi 2^32 + lo (lo unsigned) and m > 0 that word is hi m + the high word
+                    // of lo m + half, which cannot overflow 64 bits.
+                    let lo = UInt64(UInt32(truncatingIfNeeded: acc[i])), hi = Int32(truncatingIfNeeded: acc[i] &>> 32)
+                    let low = lo &* UInt64(UInt32(bitPattern: m)) &+ half
+                    let q = (hi &* m &+ Int32(truncatingIfNeeded: low &>> 32)) &>> rest
                     o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: q &+ zs), outLo, outHi))
                 }
                 return
