@@ -15,9 +15,19 @@ public enum Exporter {
         public var plannedLength = 5000
         /// Range widening for unseen data: int16 tensors, and the per-channel int8 Swish codes.
         /// Chosen on held-out records and the heart-rate windows (docs/quantization.md): the
-        /// heart-rate windows clip 16-bit tensors at x2, not at x2.5; q16 takes x3 (margin), q8
-        /// x4 (its held-out error measured lower there). 8-bit codes trade rounding against clipping.
+        /// heart-rate windows clip 16-bit tensors at x2, not at x2.5; q16 takes x3 (margin) and x2
+        /// for the block outputs alone (`headroom16ByKind`, set in `init`), q8 x4 (its held-out
+        /// error measured lower there). 8-bit codes trade rounding against clipping.
         public var headroom16: Double
+        /// `headroom16` for some kinds of tensor only (research: which tensors clip unseen
+        /// windows), optionally for a range of blocks only (block -1 is the stem).
+        public var headroom16ByKind: [ActivationKind: Double] = [:]
+        public var headroom16ByBlock: [(kind: ActivationKind, blocks: ClosedRange<Int>, headroom: Double)] = []
+        /// The int16 headroom of one point.
+        public func headroom16(_ p: ActivationPoint) -> Double {
+            headroom16ByBlock.last { $0.kind == p.kind && $0.blocks.contains(p.block) }?.headroom
+                ?? headroom16ByKind[p.kind] ?? headroom16
+        }
         public var headroom8 = 2.5
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
         public var tableKnots: Int
@@ -25,19 +35,25 @@ public enum Exporter {
             self.precision = precision
             tableKnots = precision == .q16 ? 513 : 257
             headroom16 = precision == .q16 ? 3 : 4
-            int8Outputs = precision == .q8 ? 2 : 0
+            // q16: the block outputs (the residual stream) carry most of the int16 step error and
+            // do not clip the heart-rate windows at x2 (docs/quantization.md): 0.343% -> 0.305%.
+            if precision == .q16 { headroom16ByKind[.output] = 2 }
         }
         /// Per-channel scales for the Swish codes (folded into the weights) or one per tensor.
         public var perChannel8 = true
-        /// Leading blocks whose outputs are int8 per channel instead of int16 (q8: 2, the two
-        /// longest block tensors of small, which set the firmware's arena; at most all but the
-        /// last block), companded (`Companding`): within `compandKnee` steps of the channel's
+        /// Leading blocks whose outputs are int8 per channel instead of int16 (q8 small: 2, the
+        /// two longest block tensors, which set the firmware's arena; at most all but the last
+        /// block), companded (`Companding`): within `compandKnee` steps of the channel's
         /// centre the step spans the calibrated range widened by `outputHeadroom8`, beyond it
         /// codes are 2^`compandShift` steps apart. Measured on held-out windows and the heart-rate
         /// windows (docs/quantization.md): uniform codes clip the heart-rate windows at x1.25
         /// (probe worst 2.7 bpm) and cost 6.3% held-out error at x3; knee 112, shift 4, x1.1
         /// gives 4.56% with probe worst 1.06 bpm.
-        public var int8Outputs: Int
+        /// nil: the default, 2 for q8 small (the firmware's model), else 0 (medium's ludb window:
+        /// 0.80% with them against 0.16% without, and medium fits no microcontroller anyway).
+        public var int8Outputs: Int?
+        /// `int8Outputs` resolved for a model size.
+        public func int8Outputs(for size: ModelSize) -> Int { int8Outputs ?? (precision == .q8 && size == .small ? 2 : 0) }
         public var outputHeadroom8 = 1.1
         public var compandKnee: Int32 = 112
         public var compandShift: Int32 = 4
@@ -68,7 +84,7 @@ public enum Exporter {
             guard let stats = calibration else { throw ExportError("\(options.precision.name) needs calibration windows") }
             try Quantizer(weights: weights, config: config, stats: stats, method: options.method,
                           actBits: options.precision == .q8 ? 8 : 16, options: options, hessians: hessians,
-                          sequential: sequential).write(into: &w)
+                          sequential: sequential, int8Outputs: options.int8Outputs(for: size)).write(into: &w)
         }
         return w.finish()
     }
@@ -90,6 +106,8 @@ struct Quantizer {
     let options: Exporter.Options
     let hessians: LayerHessians?
     let sequential: SequentialMoments?
+    /// Leading blocks with int8 companded outputs (`Exporter.Options.int8Outputs(for:)`).
+    let int8Outputs: Int
     var actMin: Int64 { actBits == 8 ? -128 : -32768 }
     var actMax: Int64 { actBits == 8 ? 127 : 32767 }
     /// z-scored windows have |x| <= sqrt(L - 1) < 71 for L = 5000: int16 input codes at this
@@ -100,7 +118,8 @@ struct Quantizer {
     func params(_ p: ActivationPoint) throws -> Exporter.QParams {
         guard let s = stats.point(p) else { throw ExportError("no calibration statistics for \(p)") }
         let (lo0, hi0) = method.range(s, levels: 65536)
-        let lo = lo0 * options.headroom16, hi = hi0 * options.headroom16
+        let h = options.headroom16(p)
+        let lo = lo0 * h, hi = hi0 * h
         let scale = max((hi - lo) / 65535, 1e-12)
         let zp = Int32(clamp(Int64((-32768 - lo / scale).rounded()), -32768, 32767))
         return Exporter.QParams(scale: scale, zeroPoint: zp)
@@ -110,7 +129,7 @@ struct Quantizer {
     func symmetric(_ p: ActivationPoint) throws -> Exporter.QParams {
         guard let s = stats.point(p) else { throw ExportError("no calibration statistics for \(p)") }
         let (lo, hi) = method.range(s, levels: 65536)
-        return Exporter.QParams(scale: max(max(-lo, hi) * options.headroom16 / 32767, 1e-12), zeroPoint: 0)
+        return Exporter.QParams(scale: max(max(-lo, hi) * options.headroom16(p) / 32767, 1e-12), zeroPoint: 0)
     }
 
     /// Per-channel `Act` params of a Swish output from each channel's calibrated min/max.
@@ -141,7 +160,7 @@ struct Quantizer {
             let half = Double(mx - mn) / 2 * options.outputHeadroom8, mid = Double(mx + mn) / 2
             var n = clamp(Int64((half / (Double(max(cmp.knee, 1)) * y.scale)).rounded(.up)), 1, 256)
             var m = Int64((mid / (y.scale * Double(n))).rounded())
-            // The engine takes n (|m| + max E) < 2^16 (16-bit shortcut offsets): a coarser step if needed.
+            // The engine takes n (|m| + max E) < 2^16 (16-bit shortcut offsets): a smaller step ratio (less reach) if needed.
             while n > 1 && n * (abs(m) + Int64(cmp.maxSteps)) >= 65536 {
                 n -= 1
                 m = Int64((mid / (y.scale * Double(n))).rounded())
@@ -395,12 +414,12 @@ struct Quantizer {
             qp[BlockParam.gateRequant.rawValue] = try Self.multiplier(o.scale / (32767 * y.scale))
             qp[BlockParam.idRequant.rawValue] = try Self.multiplier(x.scale / y.scale)
             w.add(n + ".qparams", int32: qp, shape: [BlockParam.count])
-            if bi < min(options.int8Outputs, config.blocks.count - 1) {
+            if bi < min(int8Outputs, config.blocks.count - 1) {
                 w.add(n + ".output_codes", int32: try outputCodes(ActivationPoint(block: bi, kind: .output), y), shape: [spec.outChannels, 3])
             }
             x = y
         }
-        if min(options.int8Outputs, config.blocks.count - 1) > 0 {
+        if min(int8Outputs, config.blocks.count - 1) > 0 {
             w.add("output.compand", int32: [options.compandKnee, options.compandShift], shape: [2])
         }
         w.add("output.scale", floats: [Float(x.scale / 256)], shape: [1])

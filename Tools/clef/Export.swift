@@ -5,6 +5,7 @@ import CLEFCheckpoint
 import CLEFBlob
 import CLEFEngine
 import CLEFQuant
+import CLEFKernels
 import CLEFExport
 import CLEFData
 
@@ -12,7 +13,7 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "table-knots", "per-channel", "bias-correction", "gptq"],
+                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "per-channel", "bias-correction", "gptq"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -55,6 +56,25 @@ enum Export {
                 throw UsageError(description: "--int8-outputs needs a q8 or q16 export and a count >= 0")
             }
             options.int8Outputs = v
+        }
+        if let t = o.string("headroom16-kind") {
+            // KIND=X,... : act1 mid1 act2 mid2 act3 conv3 seMean seHidden seHiddenAct seGate output
+            let names: [String: ActivationKind] = ["act1": .act1, "mid1": .mid1, "act2": .act2, "mid2": .mid2, "act3": .act3,
+                                                   "conv3": .conv3, "seMean": .seMean, "seHidden": .seHidden,
+                                                   "seHiddenAct": .seHiddenAct, "seGate": .seGate, "output": .output]
+            // KIND@A-B=X: blocks A...B only (-1 the stem).
+            for part in t.split(separator: ",") {
+                let kv = part.split(separator: "=")
+                let kb = kv.first.map { $0.split(separator: "@") } ?? []
+                // A-B, A possibly negative: split at the last '-' that is not the first character.
+                var range: [Int] = []
+                if kb.count == 2, let dash = kb[1].dropFirst().lastIndex(of: "-"),
+                   let a = Int(kb[1][..<dash]), let b = Int(kb[1][kb[1].index(after: dash)...]) { range = [a, b] }
+                guard kv.count == 2, kb.count == 1 || range.count == 2, let k = names[String(kb[0])], let v = Double(kv[1]), v >= 1, v <= 16 else {
+                    throw UsageError(description: "--headroom16-kind takes KIND[@A-B]=X,... with X in 1...16 and KIND one of \(names.keys.sorted().joined(separator: " "))")
+                }
+                if range.count == 2 { options.headroom16ByBlock.append((k, range[0]...max(range[0], range[1]), v)) } else { options.headroom16ByKind[k] = v }
+            }
         }
         if let t = o.string("compand") {
             let parts = t.split(separator: ",").compactMap { Int32($0) }

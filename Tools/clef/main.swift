@@ -26,8 +26,10 @@ commands:
   embed --model MODEL --input X.f32 --shape N,C,L --output Y.f32
                                                embeddings [N, D] as raw little-endian float32
   export --checkpoint CKPT --precision f32|f16|q8|q16 [--calibration PATH...] [--eval PATH...]
-         [--method mse|percentile|minmax] [--gptq on|off|sequential] --output MODEL.clefw
-                                               weight blob with a size and fidelity report
+         [--method mse|percentile|minmax] [--gptq on|off|sequential] [--int8-outputs N] --output MODEL.clefw
+                                               weight blob with a size and fidelity report (research
+                                               knobs in docs/quantization.md: --headroom8/16, --headroom16-kind,
+                                               --output-headroom, --compand KNEE,SHIFT, --table-knots)
   bench [--model MODEL] [--repeats R]          forward timings for (1,1,5000) and (32,1,5000)
   profile [--model M.clefw] [--device nrf52840|stm32l4r5|stm32h743|nrf5340|esp32c3] [--hop 1s] [--preprocess float32|exact|fixed] [--qemu]
                                                per-layer instructions, cycles, ms, RAM and flash on a device (Firmware-Sim)
