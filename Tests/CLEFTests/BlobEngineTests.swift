@@ -181,6 +181,13 @@ final class BlobEngineTests: XCTestCase {
         XCTAssertThrowsError(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf)))) {
             XCTAssertTrue("\($0)".contains("stage_list.0.block_list.0.output_codes") && "\($0)".contains("channel 3"), "\($0)")
         }
+        // A companding knee beyond the int8 codes.
+        let compand = try! withBlob(.q8) { $0.tensor("output.compand")!.offset }
+        let badKnee = resealed(corrupt { $0[compand] = 200 })
+        badKnee.withUnsafeBytes { buf.copyMemory(from: $0) }
+        XCTAssertThrowsError(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf)))) {
+            XCTAssertTrue("\($0)".contains("output.compand") && "\($0)".contains("knee 200"), "\($0)")
+        }
     }
 
     /// The blob CLI: export, info and embed, with the same contract as for checkpoints.
