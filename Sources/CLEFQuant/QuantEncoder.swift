@@ -486,15 +486,23 @@ public struct QuantEncoder<Act: QuantActivation> {
             let sc = x + ci, step = s * cin
             var p = sc + ((t0 + a) * s - left - origin) * cin, r = row + a
             if int8Out {
-                // int8 outputs take the fast loop only where -m folds.
+                // int8 outputs take the fast loop only where -m folds, which means no pre-shift:
+                // 1/n is then exact on any 32-bit sum, so the +-2^17 clamp can go (a sum beyond
+                // it saturates the code either way, since n (|m| + E(-128)) < 2^16).
                 if let term = orq.adding(0 &- m8) {
                     var o = codes + c * n + a
-                    for _ in a..<e {
-                        let v = s == 1 ? Int32(p.pointee) : max(Int32(p[0]), Int32(p[cin]))
-                        let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast(shortcut(v))
-                        let u = orq.fast(clamp32(sum, -(1 << 17), (1 << 17) - 1), adding: term)
-                        o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(u), -128, 127))
-                        r += 1; p += step; o += 1
+                    if s == 1 {
+                        for _ in a..<e {
+                            let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast(shortcut(Int32(p.pointee)))
+                            o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
+                            r += 1; p += step; o += 1
+                        }
+                    } else {
+                        for _ in a..<e {
+                            let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))))
+                            o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
+                            r += 1; p += step; o += 1
+                        }
                     }
                 }
             } else {
