@@ -101,7 +101,15 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             return
         }
         if rq.general {
-            store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
+            // Only multipliers of at least 1/4 (r <= 24) are general for 32-bit sums: any
+            // |sum| >= 2^18 then saturates the int16 code, so the sum clamped there gives the same
+            // code and has 19 bits, which the fast form takes (for r >= 13).
+            let narrow = Requant32(packed, inputBits: 19)
+            if !narrow.general {
+                store(co, t0, n) { clamp32(z &+ narrow.fast(clamp32(acc[$0], -(1 << 18), 1 << 18)), -32768, 32767) }
+            } else {
+                store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
+            }
         } else {
             store(co, t0, n) { clamp32(z &+ rq.fast(acc[$0]), -32768, 32767) }
         }
