@@ -25,6 +25,11 @@ public struct ActivationStep {
     public let table: LookupTable
     /// [channels][2]: zero point of the channel's `Act` code, packed multiplier from the table's scale.
     public let channelRequant: UnsafePointer<Int32>?
+
+    public init(table: LookupTable, channelRequant: UnsafePointer<Int32>?) {
+        self.table = table
+        self.channelRequant = channelRequant
+    }
 }
 
 public struct QuantBlock {

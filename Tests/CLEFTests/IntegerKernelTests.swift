@@ -85,7 +85,12 @@ final class IntegerKernelTests: XCTestCase {
                 var params = [Int32]()
                 for c in 0..<s.inChannels { params += [zIn[c], packRequant(mult: 1 << 22, shift: 0)] }
                 var br = [Int32]()
-                for _ in 0..<s.outChannels { br += [Int32(g.int(-100_000...100_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(5...12)))] }
+                // Shifts 5...12 (the fast form), and -14...4: multipliers of 1/4 and more, which a
+                // 32-bit sum saturates (the narrowed form, and below r = 13 the general one).
+                for _ in 0..<s.outChannels {
+                    let shift = g.int(0...1) == 0 ? g.int(5...12) : g.int(-14...4)
+                    br += [Int32(g.int(-100_000...100_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(shift))]
+                }
                 let outZero: Int32 = -7
                 let o = s.outLength(length)
                 // The dispatching entry point (CLEFDSP dot products) on int8 inputs, and on int16
@@ -137,27 +142,41 @@ final class IntegerKernelTests: XCTestCase {
                 let x = (0..<(s.inChannels * length)).map { _ in Int16(g.int(-32768...32767)) }
                 let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { _ in Int16(g.int(-32767...32767)) }
                 var br = [Int32]()
-                for _ in 0..<s.outChannels { br += [Int32(g.int(-100_000...100_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(14...20)))] }
-                let o = s.outLength(length)
-                var y = [Int16](repeating: 0, count: s.outChannels * o)
-                var scratch = [Int16](repeating: 0, count: s.preparedCount(length))
-                w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in
-                    QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
-                        .apply(x, length: length, padValues: nil, scratch: &scratch, outZero: 3, out: &y)
-                } }
-                let left = max(0, (o - 1) * s.stride + s.kernel - length) / 2
-                for co in 0..<s.outChannels {
-                    for t in 0..<o {
-                        var acc = Int64(br[2 * co])
-                        for ci in 0..<s.inChannels {
-                            for k in 0..<s.kernel {
-                                let i = t * s.stride + k - left
-                                if i >= 0 && i < length { acc += Int64(w[(co * s.inChannels + ci) * s.kernel + k]) * Int64(x[ci * length + i]) }
-                            }
-                        }
-                        XCTAssertEqual(Int64(y[co * o + t]), max(-32768, min(32767, 3 + reference(acc, br[2 * co + 1]))), "L=\(length) co=\(co) t=\(t)")
-                    }
+                // Shifts 14...20 (r >= 32: the stem's fast path when a per-tensor Swish follows) and
+                // 0...13 (the general 64-bit path).
+                for _ in 0..<s.outChannels {
+                    let shift = g.int(0...1) == 0 ? g.int(14...20) : g.int(0...13)
+                    br += [Int32(g.int(-100_000...100_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(shift))]
                 }
+                // An interpolated table after the requantisation (as the stem's Swish).
+                let start: Int32 = -1000, tshift: Int32 = 3, count = 300
+                let knots = (0..<count).map { Int16(clamping: 3 * (Int(start) + $0 << Int(tshift)) / 4) }
+                let domain: [Int32] = [start, tshift, 1, packRequant(mult: 1 << 22, shift: 0), 5]
+                let o = s.outLength(length)
+                var y = [Int16](repeating: 0, count: s.outChannels * o), ye = y
+                var scratch = [Int16](repeating: 0, count: s.preparedCount(length))
+                w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in knots.withUnsafeBufferPointer { kp in domain.withUnsafeBufferPointer { dp in
+                    let conv = QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
+                    conv.apply(x, length: length, padValues: nil, scratch: &scratch, outZero: 3, out: &y)
+                    let table = LookupTable(knots: kp.baseAddress!, count: Int32(count), domain: dp.baseAddress!, outputZero: -2)
+                    conv.apply(x, length: length, padValues: nil, scratch: &scratch, outZero: 3,
+                               epilogue: ActivationStep(table: table, channelRequant: nil), out: &ye)
+                    let left = max(0, (o - 1) * s.stride + s.kernel - length) / 2
+                    for co in 0..<s.outChannels {
+                        for t in 0..<o {
+                            var acc = Int64(br[2 * co])
+                            for ci in 0..<s.inChannels {
+                                for k in 0..<s.kernel {
+                                    let i = t * s.stride + k - left
+                                    if i >= 0 && i < length { acc += Int64(w[(co * s.inChannels + ci) * s.kernel + k]) * Int64(x[ci * length + i]) }
+                                }
+                            }
+                            let code = max(-32768, min(32767, 3 + reference(acc, br[2 * co + 1])))
+                            XCTAssertEqual(Int64(y[co * o + t]), code, "L=\(length) co=\(co) t=\(t)")
+                            XCTAssertEqual(Int32(ye[co * o + t]), table(Int32(code)), "with table: L=\(length) co=\(co) t=\(t)")
+                        }
+                    }
+                } } } }
             }
         }
     }
