@@ -52,8 +52,8 @@ enum Export {
         if let h = try double("headroom16") { options.headroom16 = h }
         if let h = try double("output-headroom") { options.outputHeadroom8 = h }
         if let t = o.string("int8-outputs") {
-            guard options.precision == .q8 || options.precision == .q16, let v = Int(t), v >= 0 else {
-                throw UsageError(description: "--int8-outputs needs a q8 or q16 export and a count >= 0")
+            guard options.precision == .q8, let v = Int(t), v >= 0 else {
+                throw UsageError(description: "--int8-outputs needs a q8 export and a count >= 0")
             }
             options.int8Outputs = v
         }
