@@ -214,6 +214,7 @@ public struct Requant32 {
         (acc.multipliedFullWidth(by: mul).high &+ term) &>> shift
     }
 }
+
 /// The companding of int8 block outputs (`QuantBlock.outputCodes`): code c stands for E(c)
 /// steps from its channel's centre, E(c) = c within the knee and every code beyond it
 /// 2^shift steps, so the codes keep a fine step over the calibrated range and still reach
@@ -251,5 +252,5 @@ public struct Companding {
     }
 
     /// The largest |E(c)| of an int8 code.
-    public var maxSteps: Int32 { expand(-128) < 0 ? 0 &- expand(-128) : expand(-128) }
+    public var maxSteps: Int32 { 0 &- expand(-128) }
 }
