@@ -75,6 +75,8 @@ public struct BlobTensor: Equatable {
 /// A validated blob over caller-owned bytes (which must outlive it and stay unchanged).
 public struct BlobReader {
     public let bytes: UnsafeRawBufferPointer
+    /// The file's format version (`BlobConstants.oldestVersion ... version`).
+    public let version: Int
     public let precision: BlobPrecision
     public let config: Net1DConfig
     public let size: ModelSize
@@ -94,7 +96,7 @@ public struct BlobReader {
         func u8(_ o: Int) -> Int { Int(bytes[o]) }
         func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
-        let version = u16(8)
+        version = u16(8)
         guard version >= Int(BlobConstants.oldestVersion) && version <= Int(BlobConstants.version) else {
             throw BlobError("version", version > Int(BlobConstants.version)
                 ? "format version \(version) is newer than this reader (version \(BlobConstants.version)); update clef"

@@ -150,6 +150,24 @@ final class BlobEngineTests: XCTestCase {
         return b
     }
 
+    /// Version-1 files (before int8 block outputs) still load and run, and report their version.
+    func testVersionOneBlobsStillLoad() throws {
+        var v1 = Self.blobs[.q16]!
+        v1[8] = 1
+        v1 = resealed(v1)
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: v1.count, alignment: 16)
+        defer { buf.deallocate() }
+        v1.withUnsafeBytes { buf.copyMemory(from: $0) }
+        let old = try BlobReader(UnsafeRawBufferPointer(buf))
+        XCTAssertEqual(old.version, 1)
+        let window = [Self.calibration[0]]
+        let current = try withBlob(.q16) { blob in
+            XCTAssertEqual(blob.version, Int(BlobConstants.version))
+            return try Engine(blob: blob).embedAll(window)
+        }
+        XCTAssertEqual(try Engine(blob: old).embedAll(window), current)
+    }
+
     func testCorruptBlobsAreRejected() {
         assertRejected([], "shorter than a header")
         assertRejected(corrupt { $0[0] = 0x58 }, "not a CLEF weight blob")

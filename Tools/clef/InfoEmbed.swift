@@ -30,7 +30,7 @@ enum Info {
         let b = f.blob!
         let byType = Dictionary(grouping: b.tensors, by: { $0.dtype }).mapValues { $0.reduce(0) { $0 + $1.byteCount } }
         print("file:        \(path)")
-        print("format:      CLEF weight blob v\(BlobConstants.version), \(b.bytes.count) bytes, CRC-32 ok")
+        print("format:      CLEF weight blob v\(b.version), \(b.bytes.count) bytes, CRC-32 ok")
         print("precision:   \(b.precision.name)")
         print("size:        \(b.size.name) (in_channels \(b.config.inChannels), \(b.config.blocks.count) blocks)")
         print("parameters:  \(b.config.parameterCount) in the checkpoint (BatchNorm entries are not stored)")
@@ -40,6 +40,10 @@ enum Info {
         print("peak RAM:    \(f.engine.arenaBytes(length: l)) bytes activation arena for windows of \(l) samples (weights read in place)")
         if b.precision == .q8 || b.precision == .q16 {
             print("             \(f.engine.arenaBytes(length: l, device: true)) bytes with a device's slice and chunk budgets (Firmware-Sim)")
+        }
+        if case .q8(let q) = f.engine, q.int8Outputs > 0 {
+            let c = q.blocks[0].compand
+            print("outputs:     blocks 0...\(q.int8Outputs - 1) int8 per channel, companded (knee \(c.knee), 2^\(c.shift) steps beyond); the rest int16")
         }
     }
 }
