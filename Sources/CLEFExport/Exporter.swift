@@ -16,17 +16,17 @@ public enum Exporter {
         /// Range widening for unseen data: int16 tensors, and the per-channel int8 Swish codes.
         /// Chosen on held-out records and the heart-rate windows (docs/quantization.md): the
         /// heart-rate windows clip 16-bit tensors at x2, not at x2.5; q16 takes x3 (margin) and x2
-        /// for the block outputs alone (`headroom16ByKind`, set in `init`), q8 x4 (its held-out
+        /// for the block outputs alone (`headroom16For`, set in `init`), q8 x4 (its held-out
         /// error measured lower there). 8-bit codes trade rounding against clipping.
         public var headroom16: Double
-        /// `headroom16` for some kinds of tensor only (research: which tensors clip unseen
-        /// windows), optionally for a range of blocks only (block -1 is the stem).
-        public var headroom16ByKind: [ActivationKind: Double] = [:]
-        public var headroom16ByBlock: [(kind: ActivationKind, blocks: ClosedRange<Int>, headroom: Double)] = []
+        /// `headroom16` for one kind of tensor in a range of blocks (block -1 is the stem; research:
+        /// which tensors clip unseen windows). The last entry that matches a point wins.
+        public var headroom16For: [(kind: ActivationKind, blocks: ClosedRange<Int>, headroom: Double)] = []
+        /// Every block and the stem, for `headroom16For`.
+        public static let allBlocks = -1...Int.max
         /// The int16 headroom of one point.
         public func headroom16(_ p: ActivationPoint) -> Double {
-            headroom16ByBlock.last { $0.kind == p.kind && $0.blocks.contains(p.block) }?.headroom
-                ?? headroom16ByKind[p.kind] ?? headroom16
+            headroom16For.last { $0.kind == p.kind && $0.blocks.contains(p.block) }?.headroom ?? headroom16
         }
         public var headroom8 = 2.5
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
@@ -37,7 +37,7 @@ public enum Exporter {
             headroom16 = precision == .q16 ? 3 : 4
             // q16: the block outputs (the residual stream) carry most of the int16 step error and
             // do not clip the heart-rate windows at x2 (docs/quantization.md): 0.343% -> 0.305%.
-            if precision == .q16 { headroom16ByKind[.output] = 2 }
+            if precision == .q16 { headroom16For = [(.output, Self.allBlocks, 2)] }
         }
         /// Per-channel scales for the Swish codes (folded into the weights) or one per tensor.
         public var perChannel8 = true

@@ -262,9 +262,10 @@ public struct QuantEncoder<Act: QuantActivation> {
         for (bi, b) in blocks.enumerated() {
             markLayer(bi + 1)
             let lo2 = b.conv2.shape.outLength(len)
-            let y = bi == 0 ? x : x + QuantArenaPlan.outputShift(b.spec, inputLength: len, inBytes: b.inputCodes != nil ? 1 : 2,
-                                                                  outBytes: b.outputCodes != nil ? 1 : 2)
-            precondition(y >= ws.io && y + b.spec.outChannels * lo2 * (b.outputCodes != nil ? 1 : 2) <= ws.io + ws.ioBytes,
+            let ei = QuantArenaPlan.elementBytes(bi - 1, int8Outputs: int8Outputs)
+            let eo = QuantArenaPlan.elementBytes(bi, int8Outputs: int8Outputs)
+            let y = bi == 0 ? x : x + QuantArenaPlan.outputShift(b.spec, inputLength: len, inBytes: ei, outBytes: eo)
+            precondition(y >= ws.io && y + b.spec.outChannels * lo2 * eo <= ws.io + ws.ioBytes,
                          "block tensor outside the workspace")
             let si = bi == 0 ? stemInput : nil
             switch (b.inputCodes != nil, b.outputCodes != nil) {
@@ -490,11 +491,12 @@ public struct QuantEncoder<Act: QuantActivation> {
             // Input step i at sc[(i - origin) * cin]; p walks the first step of each fast window.
             let sc = x + ci, step = s * cin
             var p = sc + ((t0 + a) * s - left - origin) * cin, r = row + a
+            let term8 = int8Out ? orq.adding(0 &- m8) : nil
             if int8Out {
                 // int8 outputs take the fast loop only where -m folds, which means no pre-shift:
                 // 1/n is then exact on any 32-bit sum, so the +-2^17 clamp can go (a sum beyond
                 // it saturates the code either way, since n (|m| + E(-128)) < 2^16).
-                if let term = orq.adding(0 &- m8) {
+                if let term = term8 {
                     var o = codes + c * n + a
                     if s == 1 {
                         for _ in a..<e {
@@ -537,7 +539,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     }
                 }
             }
-            let done = int8Out && orq.adding(0 &- m8) == nil ? a : e   // the steps the fast loop wrote
+            let done = int8Out && term8 == nil ? a : e   // the steps the fast loop wrote
             var t = 0
             while t < n {
                 if t == a && done > a { t = done; continue }
@@ -656,7 +658,6 @@ public final class QuantWorkspace<Act: QuantActivation> {
     let io: UnsafeMutableRawPointer
     let ioBytes: Int
     let middle: UnsafeMutablePointer<Act>
-    let rows: UnsafeMutablePointer<Act>
     let chunkRaw: UnsafeMutableRawPointer
     /// conv2's rows and the chunk buffer, one allocation: pass 2 takes both (`passTwoBytes`).
     let slices: UnsafeMutableRawPointer
@@ -725,7 +726,6 @@ public final class QuantWorkspace<Act: QuantActivation> {
         passTwoBytes = rowBytes + chunkBytes
         slices = UnsafeMutableRawPointer.allocate(byteCount: passTwoBytes, alignment: 16)
         slices.initializeMemory(as: UInt8.self, repeating: 0, count: passTwoBytes)
-        rows = slices.bindMemory(to: Act.self, capacity: plan.rowBudget)
         chunkRaw = slices + rowBytes
         stemRowsOffset = plan.stemRowsOffset
         stemRows = (io + plan.stemRowsOffset).assumingMemoryBound(to: Int16.self)
@@ -908,8 +908,13 @@ public struct QuantArenaPlan {
     /// output codes.
     public func middleBytes(actBytes: Int) -> Int {
         var n = embeddingDim * 4
-        for i in blockMiddle.indices { n = max(n, ((blockMiddle[i] * actBytes + 3) & ~3) + blockSE[i]) }
+        for i in blockMiddle.indices { n = max(n, middleBytes(block: i, actBytes: actBytes)) }
         return n
+    }
+
+    /// Block `i`'s part of that allocation: its conv3 input, 4-byte aligned, and its vectors.
+    public func middleBytes(block i: Int, actBytes: Int) -> Int {
+        ((blockMiddle[i] * actBytes + 3) & ~3) + blockSE[i]
     }
 
     /// Bytes of the slice buffers (conv2's rows, 16-byte aligned, and the chunk buffer).

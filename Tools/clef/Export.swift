@@ -62,7 +62,7 @@ enum Export {
             let names: [String: ActivationKind] = ["act1": .act1, "mid1": .mid1, "act2": .act2, "mid2": .mid2, "act3": .act3,
                                                    "conv3": .conv3, "seMean": .seMean, "seHidden": .seHidden,
                                                    "seHiddenAct": .seHiddenAct, "seGate": .seGate, "output": .output]
-            // KIND@A-B=X: blocks A...B only (-1 the stem).
+            // KIND@A-B=X: blocks A...B only (-1 the stem); later entries win over earlier ones.
             for part in t.split(separator: ",") {
                 let kv = part.split(separator: "=")
                 let kb = kv.first.map { $0.split(separator: "@") } ?? []
@@ -73,7 +73,7 @@ enum Export {
                 guard kv.count == 2, kb.count == 1 || range.count == 2, let k = names[String(kb[0])], let v = Double(kv[1]), v >= 1, v <= 16 else {
                     throw UsageError(description: "--headroom16-kind takes KIND[@A-B]=X,... with X in 1...16 and KIND one of \(names.keys.sorted().joined(separator: " "))")
                 }
-                if range.count == 2 { options.headroom16ByBlock.append((k, range[0]...max(range[0], range[1]), v)) } else { options.headroom16ByKind[k] = v }
+                options.headroom16For.append((k, range.count == 2 ? range[0]...max(range[0], range[1]) : Exporter.Options.allBlocks, v))
             }
         }
         if let t = o.string("compand") {

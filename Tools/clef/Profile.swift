@@ -148,7 +148,7 @@ enum Profile {
         let slices = plan.sliceBytes(actBytes: act)
         var out = [plan.stemRows * 2]
         for i in c.blocks.indices {
-            out.append(plan.blockExtent[i] + ((plan.blockMiddle[i] * act + 3) & ~3) + plan.blockSE[i] + slices)
+            out.append(plan.blockExtent[i] + plan.middleBytes(block: i, actBytes: act) + slices)
         }
         for b in c.blocks { l = outLength(l, stride: b.stride) }
         return out + [c.embeddingDim * l * 2]
