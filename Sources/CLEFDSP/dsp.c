@@ -119,8 +119,8 @@ static int have_avx2(void) {
 #endif
 
 #ifdef CLEF_DSP
-/// Taps of the two weight rows sign-extended at a time (256 bytes of stack).
-#define WCHUNK 64
+/// Taps of the two weight rows sign-extended at a time (into the caller's scratch).
+#define WCHUNK CLEF_DOT2_SCRATCH
 /// One group of 4 taps of the 2 x 2 tile: the two input words loaded and extended, the extended
 /// weights loaded in pairs (LDRD), 8 SMLADs; every pointer post-incremented.
 #define DOT2_GROUP \
@@ -141,16 +141,55 @@ static int have_avx2(void) {
     "smlad %[b1], %[x1], %[w0], %[b1]\n\t" \
     "smlad %[b1], %[t1], %[w1], %[b1]\n\t"
 
-/// The DSP tile of clef_dot2_s8 for every pair of outputs; returns how many outputs it did. The
-/// weights are the same for every output of a call, so each chunk of them is sign-extended once
-/// into int16 pairs (per 4 taps: w0's (t0, t2), (t1, t3), then w1's) and the inner loop extends
-/// only the inputs: per 4 taps of the 2 x 2 tile 2 LDR + 4 SXTB16 + 2 LDRD + 8 SMLAD (was 4 LDR +
-/// 8 SXTB16 + 8 SMLAD). The loop is in assembly, unrolled by 2 with an entry for an odd count,
-/// because GCC, given it in C, keeps only 11 of its 14 values in registers and reloads the rest
-/// every group (45 instead of 34 instructions per 32 MACs).
+/// The tile over the groups of 4 taps from pw to end (at least one) in the asm operands above, with
+/// an entry for an odd count of groups: the loop is unrolled by 2.
+#define DOT2_TILE_LOOP \
+    "sub %[t0], %[end], %[pw]\n\t" \
+    "tst %[t0], #16\n\t" \
+    "bne 2f\n" \
+    "1:\n\t" DOT2_GROUP \
+    "2:\n\t" DOT2_GROUP \
+    "cmp %[pw], %[end]\n\t" \
+    "bne 1b\n\t"
+/// The tile over k = 16 taps of each row, the input pointers stepped to the next row (by
+/// `delta`, a memory operand: no register is left) until pw reaches end.
+#define DOT2_TILE_ROWS \
+    "1:\n\t" DOT2_GROUP DOT2_GROUP DOT2_GROUP DOT2_GROUP \
+    "ldr %[t0], %[delta]\n\t" \
+    "add %[xa], %[xa], %[t0]\n\t" \
+    "add %[xb], %[xb], %[t0]\n\t" \
+    "cmp %[pw], %[end]\n\t" \
+    "bne 1b\n\t"
+#define DOT2_TILE_OPERANDS \
+    : [xa] "+&r"(xa), [xb] "+&r"(xb), [pw] "+&r"(pw), [a0] "+&r"(a0), [a1] "+&r"(a1), [b0] "+&r"(b0), \
+      [b1] "+&r"(b1), [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(u0), [x1] "=&r"(u1), [w0] "=&r"(v0), [w1] "=&r"(v1)
+
+/// One 2 x 2 tile: outputs xa and xb (equal for an odd last output, whose second sums are dropped)
+/// of both channels, over the extended weights from pw to end: one run of groups of 4 taps
+/// (rows_delta -1), or rows of 16 taps whose inputs are rows_delta bytes apart after each row's 16.
+static inline void dot2_tile(const int8_t *xa, const int8_t *xb, const int32_t *pw, const int32_t *end, int32_t rows_delta,
+                             int32_t *p0, int32_t *p1, int32_t two) {
+    int32_t a0 = p0[0], b0 = p1[0], a1 = two ? p0[1] : 0, b1 = two ? p1[1] : 0;
+    int32_t t0, t1, u0, u1, v0, v1;
+    if (rows_delta < 0) {
+        __asm__ volatile(DOT2_TILE_LOOP DOT2_TILE_OPERANDS : [end] "r"(end) : "cc", "memory");
+    } else {
+        __asm__ volatile(DOT2_TILE_ROWS DOT2_TILE_OPERANDS : [end] "r"(end), [delta] "m"(rows_delta) : "cc", "memory");
+    }
+    p0[0] = a0; p1[0] = b0;
+    if (two) { p0[1] = a1; p1[1] = b1; }
+}
+
+/// The DSP path of clef_dot2_s8 (and, with rows_delta, of clef_dot2_rows_s8); returns how many
+/// outputs it did. The weights are the same for every output of a call, so each chunk of them is
+/// sign-extended once into int16 pairs (per 4 taps: w0's (t0, t2), (t1, t3), then w1's) and the
+/// inner loop extends only the inputs: per 4 taps of the 2 x 2 tile 2 LDR + 4 SXTB16 + 2 LDRD + 8
+/// SMLAD (was 4 LDR + 8 SXTB16 + 8 SMLAD). The loop is in assembly because GCC, given it in C,
+/// keeps only 11 of its 14 values in registers and reloads the rest every group (45 instead of 34
+/// instructions per 32 MACs). With whole groups of 4 taps an odd last output runs as a pair with
+/// itself (half the work wasted, still cheaper than the plain loop); otherwise the plain loops take it.
 static int32_t dot2_s8_dsp(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                           int32_t *acc0, int32_t *acc1, int32_t count) {
-    int32_t wbuf[WCHUNK];
+                           int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
     const int32_t pairs = count & ~1, n4 = n & ~3;
     for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
         const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
@@ -162,26 +201,8 @@ static int32_t dot2_s8_dsp(const int8_t *x, int32_t xs, const int8_t *w0, const 
         const int32_t *end = wbuf + m;
         const int8_t *xp = x + j0;
         int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + pairs;
-        for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * xs) {
-            const int8_t *xa = xp, *xb = xp + xs;
-            const int32_t *pw = wbuf;
-            int32_t a0 = p0[0], a1 = p0[1], b0 = p1[0], b1 = p1[1];
-            int32_t t0, t1, u0, u1, v0, v1;
-            __asm__ volatile(
-                "sub %[t0], %[end], %[pw]\n\t"      // an odd number of groups enters at the second
-                "tst %[t0], #16\n\t"
-                "bne 2f\n"
-                "1:\n\t" DOT2_GROUP
-                "2:\n\t" DOT2_GROUP
-                "cmp %[pw], %[end]\n\t"
-                "bne 1b\n\t"
-                : [xa] "+&r"(xa), [xb] "+&r"(xb), [pw] "+&r"(pw), [a0] "+&r"(a0), [a1] "+&r"(a1), [b0] "+&r"(b0),
-                  [b1] "+&r"(b1), [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(u0), [x1] "=&r"(u1), [w0] "=&r"(v0),
-                  [w1] "=&r"(v1)
-                : [end] "r"(end)
-                : "cc", "memory");
-            p0[0] = a0; p0[1] = a1; p1[0] = b0; p1[1] = b1;
-        }
+        for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * xs) dot2_tile(xp, xp + xs, wbuf, end, -1, p0, p1, 1);
+        if (n4 == n && (count & 1)) dot2_tile(xp, xp, wbuf, end, -1, p0, p1, 0);
     }
     for (int32_t i = 0; n4 < n && i < pairs; i += 2) {      // the last n % 4 taps
         const int8_t *xa = x + i * xs, *xb = xa + xs;
@@ -189,22 +210,53 @@ static int32_t dot2_s8_dsp(const int8_t *x, int32_t xs, const int8_t *w0, const 
         DOT2_TERMS(n4)
         acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
     }
-    return pairs;
+    return n4 == n ? count : pairs;
 }
 #endif
 
 void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                  int32_t *acc0, int32_t *acc1, int32_t count) {
+                  int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
     int32_t i = 0;
 #ifdef CLEF_AVX2
     if (n >= 16 && have_avx2()) { dot2_s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
 #endif
 #ifdef CLEF_DSP
-    i = dot2_s8_dsp(x, xs, w0, w1, n, acc0, acc1, count);
+    i = dot2_s8_dsp(x, xs, w0, w1, n, acc0, acc1, count, scratch);
 #else
     DOT2_PAIRS(int8_t)
 #endif
     DOT2_REST(int8_t)
+}
+
+void clef_dot2_rows_s8(const int8_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1,
+                       int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
+#ifdef CLEF_DSP
+    if (k == 16) {
+        // Up to 4 rows' weights extended at a time (the caller's scratch); per pair of outputs
+        // the four sums stay in registers over those rows:
+        // 4 groups of 4 taps a row, then both input pointers step to the next row (by rowLength -
+        // 16, read from the stack: no register is left). 64 MACs a row in 69 instructions; the
+        // pair's own cost is paid once per 4 rows, not per row.
+        int32_t *wbuf = scratch;
+        const int32_t batch = CLEF_DOT2_SCRATCH / 16;
+        for (int32_t r0 = 0; r0 < rows; r0 += batch) {
+            const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
+            for (int32_t q = 0; q < nr * 16; q += 4) {
+                int32_t v0 = load32(w0 + r0 * 16 + q), v1 = load32(w1 + r0 * 16 + q);
+                PAIRS8(v0, wbuf[q], wbuf[q + 1]);
+                PAIRS8(v1, wbuf[q + 2], wbuf[q + 3]);
+            }
+            const int32_t *end = wbuf + nr * 16;
+            const int8_t *xp = x + r0 * rowLength;
+            int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + (count & ~1);
+            for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * xs) dot2_tile(xp, xp + xs, wbuf, end, rowLength - 16, p0, p1, 1);
+            if (count & 1) dot2_tile(xp, xp, wbuf, end, rowLength - 16, p0, p1, 0);
+        }
+        return;
+    }
+#endif
+    for (int32_t r = 0; r < rows; r++)
+        clef_dot2_s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
 }
 
 void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,

@@ -160,6 +160,16 @@ extension QuantConv {
     /// in chunks of this many steps).
     public static var chunk: Int { 32 }
 
+    /// Int64s of the kernels' stack buffer: two chunks of int32 sums (or one of int64) and the
+    /// int8 dot products' scratch after them (`scratch(_:)`).
+    static var wideCount: Int { max(2 * chunk, chunk + Int(CLEF_DOT2_SCRATCH) / 2) }
+
+    /// The scratch of the CLEFDSP int8 dot products, after the two chunks of int32 sums in `wide`.
+    @inline(__always)
+    static func scratch(_ wide: UnsafeMutablePointer<Int64>) -> UnsafeMutablePointer<Int32> {
+        UnsafeMutableRawPointer(wide).assumingMemoryBound(to: Int32.self) + 2 * chunk
+    }
+
     /// True when the sums of `In` inputs fit the CLEFDSP int32 dot products: int8 weights on int8
     /// inputs, or on int16 inputs with fewer than 512 terms per sum (|sum| < 2^31 either way).
     @inline(__always)
@@ -172,7 +182,7 @@ extension QuantConv {
     public func pointwise<In: FixedWidthInteger, Out: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, t0: Int,
                                                                         into d: ConvOutput<Out>) {
         let cin = shape.inChannels, cout = shape.outChannels
-        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * Self.chunk) { wide in
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
             let a64 = wide.baseAddress!
             if usesDot2(In.self) {
                 let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
@@ -182,7 +192,7 @@ extension QuantConv {
                     // Two output channels per pass (the second repeats the first if the count is odd).
                     let co1 = min(co + 1, cout - 1)
                     for i in 0..<n { a0[i] = biasRequant[2 * co]; a1[i] = biasRequant[2 * co1] }
-                    dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n)
+                    dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n, scratch: Self.scratch(a64))
                     d.store(co, t0, n, requant: biasRequant[2 * co + 1], a0)
                     if co1 != co { d.store(co1, t0, n, requant: biasRequant[2 * co1 + 1], a1) }
                     co += 2
@@ -211,7 +221,7 @@ extension QuantConv {
                                                                    into d: ConvOutput<Out>) {
         let s = shape.stride, k = shape.kernel, cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
-        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * Self.chunk) { wide in
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
             let a64 = wide.baseAddress!
             let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
             for g in 0..<shape.groups {
@@ -226,9 +236,16 @@ extension QuantConv {
                         if dsp32 {
                             for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
                             let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-                            for cl in 0..<cinG {
-                                dot2(r + cl * rowLength, xs: s, w8 + (co0 * cinG + cl) * k, w8 + (co1 * cinG + cl) * k,
-                                     n: k, a0, a1, count: n)
+                            if In.self == Int8.self {
+                                // The group's rows in one call: the DSP path keeps its sums in registers across them.
+                                clef_dot2_rows_s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
+                                                  Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
+                                                  Self.scratch(a64))
+                            } else {
+                                for cl in 0..<cinG {
+                                    dot2(r + cl * rowLength, xs: s, w8 + (co0 * cinG + cl) * k, w8 + (co1 * cinG + cl) * k,
+                                         n: k, a0, a1, count: n, scratch: Self.scratch(a64))
+                                }
                             }
                             d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
                             if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
@@ -306,9 +323,10 @@ extension QuantConv {
     /// The int8- or int16-input dot product of CLEFDSP.
     @inline(__always)
     func dot2<In: FixedWidthInteger>(_ x: UnsafePointer<In>, xs: Int, _ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, n: Int,
-                                     _ a0: UnsafeMutablePointer<Int32>, _ a1: UnsafeMutablePointer<Int32>, count: Int) {
+                                     _ a0: UnsafeMutablePointer<Int32>, _ a1: UnsafeMutablePointer<Int32>, count: Int,
+                                     scratch: UnsafeMutablePointer<Int32>) {
         if In.self == Int8.self {
-            clef_dot2_s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count))
+            clef_dot2_s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count), scratch)
         } else {
             clef_dot2_s16s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int16.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count))
         }

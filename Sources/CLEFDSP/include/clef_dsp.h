@@ -9,10 +9,20 @@
 extern "C" {
 #endif
 
+/// int32 words of the scratch the int8 dot products take (where the DSP path keeps the weights
+/// sign-extended; 4-byte aligned, not overlapping anything else).
+#define CLEF_DOT2_SCRATCH 64
+
 /// For i in 0..<count: acc0[i] += sum_{j<n} w0[j] * x[i*xs + j], and the same for w1 / acc1
-/// (two output channels sharing the input). int8 x int8 into int32.
+/// (two output channels sharing the input). int8 x int8 into int32. `scratch`: CLEF_DOT2_SCRATCH words.
 void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                  int32_t *acc0, int32_t *acc1, int32_t count);
+                  int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
+
+/// clef_dot2_s8 over `rows` input rows `rowLength` apart, each with its own `k` weights (w0 and w1
+/// hold rows x k): a grouped convolution's whole group of input channels in one call, so the DSP
+/// path keeps its sums in registers across the rows (for k = 16 and at most 8 rows).
+void clef_dot2_rows_s8(const int8_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1,
+                       int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
 
 /// As clef_dot2_s8 with int16 inputs (int16 x int8 into int32: the caller keeps the number of
 /// terms per sum below 512 so it cannot overflow).
