@@ -1,7 +1,7 @@
-// See include/clef_dsp.h. The DSP paths take 4 terms per step: one 32-bit load of 4 int8 (or two
-// of 2 int16) inputs, sign-extended into the pairs (x0, x2) and (x1, x3), against the weights
-// paired the same way, two SMLADs. The tile is 2 outputs x 2 channels so that every loaded word
-// is used twice.
+// See include/clef_dsp.h. The DSP paths take 4 terms per step: one 32-bit load of 4 int8 inputs,
+// sign-extended into the pairs (x0, x2) and (x1, x3) (or two loads of int16 inputs, already
+// pairs), against the weights paired the same way (sign-extended once per call), two SMLADs. The
+// tile is 2 outputs x 2 channels so that every loaded word is used twice.
 #include "clef_dsp.h"
 #include <string.h>
 
@@ -50,10 +50,6 @@ static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); retur
 static inline int32_t sxtb16_ror8(int32_t v) { int32_t r; __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v)); return r; }
 /// (b0, b2) and (b1, b3) of a word of 4 int8, as int16 pairs.
 #define PAIRS8(v, lo, hi) do { lo = __sxtb16(v); hi = sxtb16_ror8(v); } while (0)
-/// (x0, x2) and (x1, x3) from two words (x0, x1) and (x2, x3) of int16.
-#define PAIRS16(a, b, lo, hi) do { \
-    lo = (int32_t)(((uint32_t)(a) & 0xFFFFu) | ((uint32_t)(b) << 16)); \
-    hi = (int32_t)(((uint32_t)(b) & 0xFFFF0000u) | ((uint32_t)(a) >> 16)); } while (0)
 #endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -121,9 +117,10 @@ static int have_avx2(void) {
 #ifdef CLEF_DSP
 /// Taps of the two weight rows sign-extended at a time (into the caller's scratch).
 #define WCHUNK CLEF_DOT2_SCRATCH
-/// One group of 4 taps of the 2 x 2 tile: the two input words loaded and extended, the extended
-/// weights loaded in pairs (LDRD), 8 SMLADs; every pointer post-incremented.
-#define DOT2_GROUP \
+/// One group of 4 taps of the 2 x 2 tile on int8 inputs: the two input words loaded and extended
+/// into (x0, x2), (x1, x3), the weights (extended the same way) loaded in pairs (LDRD), 8 SMLADs;
+/// every pointer post-incremented. 16 instructions for 16 MACs.
+#define DOT2_GROUP8 \
     "ldr %[t0], [%[xa]], #4\n\t" \
     "ldr %[t1], [%[xb]], #4\n\t" \
     "ldrd %[w0], %[w1], [%[pw]], #16\n\t" \
@@ -140,21 +137,38 @@ static int have_avx2(void) {
     "smlad %[b0], %[t0], %[w1], %[b0]\n\t" \
     "smlad %[b1], %[x1], %[w0], %[b1]\n\t" \
     "smlad %[b1], %[t1], %[w1], %[b1]\n\t"
+/// The same on int16 inputs: they already are pairs (x0, x1), (x2, x3), and the weights are
+/// extended in that order, so nothing is extended in the loop. 14 instructions for 16 MACs.
+#define DOT2_GROUP16 \
+    "ldr %[t0], [%[xa]], #4\n\t" \
+    "ldr %[t1], [%[xa]], #4\n\t" \
+    "ldr %[x0], [%[xb]], #4\n\t" \
+    "ldr %[x1], [%[xb]], #4\n\t" \
+    "ldrd %[w0], %[w1], [%[pw]], #16\n\t" \
+    "smlad %[a0], %[t0], %[w0], %[a0]\n\t" \
+    "smlad %[a0], %[t1], %[w1], %[a0]\n\t" \
+    "smlad %[a1], %[x0], %[w0], %[a1]\n\t" \
+    "smlad %[a1], %[x1], %[w1], %[a1]\n\t" \
+    "ldrd %[w0], %[w1], [%[pw], #-8]\n\t" \
+    "smlad %[b0], %[t0], %[w0], %[b0]\n\t" \
+    "smlad %[b0], %[t1], %[w1], %[b0]\n\t" \
+    "smlad %[b1], %[x0], %[w0], %[b1]\n\t" \
+    "smlad %[b1], %[x1], %[w1], %[b1]\n\t"
 
-/// The tile over the groups of 4 taps from pw to end (at least one) in the asm operands above, with
-/// an entry for an odd count of groups: the loop is unrolled by 2.
-#define DOT2_TILE_LOOP \
+/// The tile over the groups of 4 taps from pw to end (at least one), unrolled by 2 with an entry
+/// for an odd count of groups.
+#define DOT2_TILE_LOOP(GROUP) \
     "sub %[t0], %[end], %[pw]\n\t" \
     "tst %[t0], #16\n\t" \
     "bne 2f\n" \
-    "1:\n\t" DOT2_GROUP \
-    "2:\n\t" DOT2_GROUP \
+    "1:\n\t" GROUP \
+    "2:\n\t" GROUP \
     "cmp %[pw], %[end]\n\t" \
     "bne 1b\n\t"
 /// The tile over k = 16 taps of each row, the input pointers stepped to the next row (by
-/// `delta`, a memory operand: no register is left) until pw reaches end.
-#define DOT2_TILE_ROWS \
-    "1:\n\t" DOT2_GROUP DOT2_GROUP DOT2_GROUP DOT2_GROUP \
+/// `delta` bytes, a memory operand: no register is left) until pw reaches end.
+#define DOT2_TILE_ROWS(GROUP) \
+    "1:\n\t" GROUP GROUP GROUP GROUP \
     "ldr %[t0], %[delta]\n\t" \
     "add %[xa], %[xa], %[t0]\n\t" \
     "add %[xb], %[xb], %[t0]\n\t" \
@@ -166,51 +180,83 @@ static int have_avx2(void) {
 
 /// One 2 x 2 tile: outputs xa and xb (equal for an odd last output, whose second sums are dropped)
 /// of both channels, over the extended weights from pw to end: one run of groups of 4 taps
-/// (rows_delta -1), or rows of 16 taps whose inputs are rows_delta bytes apart after each row's 16.
-static inline void dot2_tile(const int8_t *xa, const int8_t *xb, const int32_t *pw, const int32_t *end, int32_t rows_delta,
-                             int32_t *p0, int32_t *p1, int32_t two) {
+/// (delta -1), or rows of 16 taps whose inputs are `delta` bytes apart after each row's 16.
+/// `wide`: int16 inputs (a constant wherever this is inlined).
+__attribute__((always_inline))
+static inline void dot2_tile(const char *xa, const char *xb, const int32_t *pw, const int32_t *end, int32_t delta,
+                             int32_t *p0, int32_t *p1, int32_t two, int32_t wide) {
     int32_t a0 = p0[0], b0 = p1[0], a1 = two ? p0[1] : 0, b1 = two ? p1[1] : 0;
     int32_t t0, t1, u0, u1, v0, v1;
-    if (rows_delta < 0) {
-        __asm__ volatile(DOT2_TILE_LOOP DOT2_TILE_OPERANDS : [end] "r"(end) : "cc", "memory");
+    if (wide) {
+        if (delta < 0) __asm__ volatile(DOT2_TILE_LOOP(DOT2_GROUP16) DOT2_TILE_OPERANDS : [end] "r"(end) : "cc", "memory");
+        else __asm__ volatile(DOT2_TILE_ROWS(DOT2_GROUP16) DOT2_TILE_OPERANDS : [end] "r"(end), [delta] "m"(delta) : "cc", "memory");
     } else {
-        __asm__ volatile(DOT2_TILE_ROWS DOT2_TILE_OPERANDS : [end] "r"(end), [delta] "m"(rows_delta) : "cc", "memory");
+        if (delta < 0) __asm__ volatile(DOT2_TILE_LOOP(DOT2_GROUP8) DOT2_TILE_OPERANDS : [end] "r"(end) : "cc", "memory");
+        else __asm__ volatile(DOT2_TILE_ROWS(DOT2_GROUP8) DOT2_TILE_OPERANDS : [end] "r"(end), [delta] "m"(delta) : "cc", "memory");
     }
     p0[0] = a0; p1[0] = b0;
     if (two) { p0[1] = a1; p1[1] = b1; }
 }
 
-/// The DSP path of clef_dot2_s8 (and, with rows_delta, of clef_dot2_rows_s8); returns how many
-/// outputs it did. The weights are the same for every output of a call, so each chunk of them is
-/// sign-extended once into int16 pairs (per 4 taps: w0's (t0, t2), (t1, t3), then w1's) and the
-/// inner loop extends only the inputs: per 4 taps of the 2 x 2 tile 2 LDR + 4 SXTB16 + 2 LDRD + 8
-/// SMLAD (was 4 LDR + 8 SXTB16 + 8 SMLAD). The loop is in assembly because GCC, given it in C,
-/// keeps only 11 of its 14 values in registers and reloads the rest every group (45 instead of 34
-/// instructions per 32 MACs). With whole groups of 4 taps an odd last output runs as a pair with
-/// itself (half the work wasted, still cheaper than the plain loop); otherwise the plain loops take it.
-static int32_t dot2_s8_dsp(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                           int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
-    const int32_t pairs = count & ~1, n4 = n & ~3;
+/// Taps [j, j + m) of both weight rows (m a multiple of 4), sign-extended into wbuf: per 4 taps
+/// w0's two int16 pairs, then w1's; pairs (t0, t2), (t1, t3) for int8 inputs (as SXTB16 extends
+/// them), (t0, t1), (t2, t3) for int16 inputs (`wide`).
+__attribute__((always_inline))
+static inline void dot2_extend(const int8_t *w0, const int8_t *w1, int32_t m, int32_t *wbuf, int32_t wide) {
+    for (int32_t q = 0; q < m; q += 4) {
+        int32_t l0, h0, l1, h1;
+        PAIRS8(load32(w0 + q), l0, h0);
+        PAIRS8(load32(w1 + q), l1, h1);
+        if (wide) {
+            wbuf[q] = (int32_t)(((uint32_t)l0 & 0xFFFFu) | ((uint32_t)h0 << 16));
+            wbuf[q + 1] = (int32_t)(((uint32_t)h0 & 0xFFFF0000u) | ((uint32_t)l0 >> 16));
+            wbuf[q + 2] = (int32_t)(((uint32_t)l1 & 0xFFFFu) | ((uint32_t)h1 << 16));
+            wbuf[q + 3] = (int32_t)(((uint32_t)h1 & 0xFFFF0000u) | ((uint32_t)l1 >> 16));
+        } else {
+            wbuf[q] = l0; wbuf[q + 1] = h0; wbuf[q + 2] = l1; wbuf[q + 3] = h1;
+        }
+    }
+}
+
+/// The DSP path of clef_dot2_s8 / clef_dot2_s16s8 over the whole groups of 4 taps of every output
+/// (`esize` 1 or 2 bytes per input). The weights are the same for every output of a call, so
+/// each chunk of them is sign-extended once, and the inner loop (in assembly: GCC, given it in C,
+/// keeps only 11 of its 14 values in registers and reloads the rest every group: 45 instead of 34
+/// instructions per 32 MACs) extends only int8 inputs. An odd last output runs as a pair with
+/// itself (half the work wasted, still cheaper than the plain loop).
+__attribute__((always_inline))
+static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n4,
+                            int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
+    const int32_t step = xs * esize;
     for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
         const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
-        for (int32_t q = 0; q < m; q += 4) {
-            int32_t v0 = load32(w0 + j0 + q), v1 = load32(w1 + j0 + q);
-            PAIRS8(v0, wbuf[q], wbuf[q + 1]);
-            PAIRS8(v1, wbuf[q + 2], wbuf[q + 3]);
-        }
+        dot2_extend(w0 + j0, w1 + j0, m, wbuf, esize == 2);
         const int32_t *end = wbuf + m;
-        const int8_t *xp = x + j0;
-        int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + pairs;
-        for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * xs) dot2_tile(xp, xp + xs, wbuf, end, -1, p0, p1, 1);
-        if (n4 == n && (count & 1)) dot2_tile(xp, xp, wbuf, end, -1, p0, p1, 0);
+        const char *xp = x + j0 * esize;
+        int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + (count & ~1);
+        for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * step) dot2_tile(xp, xp + step, wbuf, end, -1, p0, p1, 1, esize == 2);
+        if (count & 1) dot2_tile(xp, xp, wbuf, end, -1, p0, p1, 0, esize == 2);
     }
-    for (int32_t i = 0; n4 < n && i < pairs; i += 2) {      // the last n % 4 taps
-        const int8_t *xa = x + i * xs, *xb = xa + xs;
-        int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1];
-        DOT2_TERMS(n4)
-        acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
+}
+
+/// The DSP path of the rows kernels for k = 16: up to CLEF_DOT2_SCRATCH / 16 rows' weights
+/// extended at a time; per pair of outputs the four sums stay in registers over those rows (4
+/// groups of 4 taps a row, then both input pointers step to the next row), so the pair's own cost
+/// is paid once per 4 rows instead of once per row.
+__attribute__((always_inline))
+static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength, int32_t rows, int32_t xs,
+                                 const int8_t *w0, const int8_t *w1, int32_t *acc0, int32_t *acc1, int32_t count,
+                                 int32_t *wbuf) {
+    const int32_t batch = CLEF_DOT2_SCRATCH / 16, step = xs * esize, delta = (rowLength - 16) * esize;
+    for (int32_t r0 = 0; r0 < rows; r0 += batch) {
+        const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
+        dot2_extend(w0 + r0 * 16, w1 + r0 * 16, nr * 16, wbuf, esize == 2);
+        const int32_t *end = wbuf + nr * 16;
+        const char *xp = x + r0 * rowLength * esize;
+        int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + (count & ~1);
+        for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * step) dot2_tile(xp, xp + step, wbuf, end, delta, p0, p1, 1, esize == 2);
+        if (count & 1) dot2_tile(xp, xp, wbuf, end, delta, p0, p1, 0, esize == 2);
     }
-    return n4 == n ? count : pairs;
 }
 #endif
 
@@ -221,74 +267,41 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
     if (n >= 16 && have_avx2()) { dot2_s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
 #endif
 #ifdef CLEF_DSP
-    i = dot2_s8_dsp(x, xs, w0, w1, n, acc0, acc1, count, scratch);
-#else
-    DOT2_PAIRS(int8_t)
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, 1, xs, w0, w1, n, acc0, acc1, count, scratch); return; }
 #endif
+    DOT2_PAIRS(int8_t)
     DOT2_REST(int8_t)
 }
 
 void clef_dot2_rows_s8(const int8_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1,
                        int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
 #ifdef CLEF_DSP
-    if (k == 16) {
-        // Up to 4 rows' weights extended at a time (the caller's scratch); per pair of outputs
-        // the four sums stay in registers over those rows:
-        // 4 groups of 4 taps a row, then both input pointers step to the next row (by rowLength -
-        // 16, read from the stack: no register is left). 64 MACs a row in 69 instructions; the
-        // pair's own cost is paid once per 4 rows, not per row.
-        int32_t *wbuf = scratch;
-        const int32_t batch = CLEF_DOT2_SCRATCH / 16;
-        for (int32_t r0 = 0; r0 < rows; r0 += batch) {
-            const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
-            for (int32_t q = 0; q < nr * 16; q += 4) {
-                int32_t v0 = load32(w0 + r0 * 16 + q), v1 = load32(w1 + r0 * 16 + q);
-                PAIRS8(v0, wbuf[q], wbuf[q + 1]);
-                PAIRS8(v1, wbuf[q + 2], wbuf[q + 3]);
-            }
-            const int32_t *end = wbuf + nr * 16;
-            const int8_t *xp = x + r0 * rowLength;
-            int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + (count & ~1);
-            for (; p0 != p0end; p0 += 2, p1 += 2, xp += 2 * xs) dot2_tile(xp, xp + xs, wbuf, end, rowLength - 16, p0, p1, 1);
-            if (count & 1) dot2_tile(xp, xp, wbuf, end, rowLength - 16, p0, p1, 0);
-        }
-        return;
-    }
+    if (k == 16) { dot2_rows_dsp((const char *)x, 1, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch); return; }
 #endif
     for (int32_t r = 0; r < rows; r++)
         clef_dot2_s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
 }
 
 void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                     int32_t *acc0, int32_t *acc1, int32_t count) {
+                     int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
     int32_t i = 0;
 #ifdef CLEF_AVX2
     if (n >= 16 && have_avx2()) { dot2_s16s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
 #endif
 #ifdef CLEF_DSP
-    const int32_t n4 = n & ~3;
-    for (; i + 2 <= count; i += 2) {
-        const int16_t *xa = x + i * xs, *xb = xa + xs;
-        int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1];
-        int32_t j = 0;
-        for (; j < n4; j += 4) {
-            int32_t wl0, wh0, wl1, wh1, xl, xh, v;
-            v = load32(w0 + j); PAIRS8(v, wl0, wh0);
-            v = load32(w1 + j); PAIRS8(v, wl1, wh1);
-            PAIRS16(load32(xa + j), load32(xa + j + 2), xl, xh);
-            a0 = __smlad(xl, wl0, a0); a0 = __smlad(xh, wh0, a0);
-            b0 = __smlad(xl, wl1, b0); b0 = __smlad(xh, wh1, b0);
-            PAIRS16(load32(xb + j), load32(xb + j + 2), xl, xh);
-            a1 = __smlad(xl, wl0, a1); a1 = __smlad(xh, wh0, a1);
-            b1 = __smlad(xl, wl1, b1); b1 = __smlad(xh, wh1, b1);
-        }
-        DOT2_TERMS(j)
-        acc0[i] = a0; acc0[i + 1] = a1; acc1[i] = b0; acc1[i + 1] = b1;
-    }
-#else
-    DOT2_PAIRS(int16_t)
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, w0, w1, n, acc0, acc1, count, scratch); return; }
 #endif
+    DOT2_PAIRS(int16_t)
     DOT2_REST(int16_t)
+}
+
+void clef_dot2_rows_s16s8(const int16_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0,
+                          const int8_t *w1, int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
+#ifdef CLEF_DSP
+    if (k == 16) { dot2_rows_dsp((const char *)x, 2, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch); return; }
+#endif
+    for (int32_t r = 0; r < rows; r++)
+        clef_dot2_s16s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
 }
 
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {

@@ -161,10 +161,10 @@ extension QuantConv {
     public static var chunk: Int { 32 }
 
     /// Int64s of the kernels' stack buffer: two chunks of int32 sums (or one of int64) and the
-    /// int8 dot products' scratch after them (`scratch(_:)`).
+    /// CLEFDSP dot2 kernels' scratch after them (`scratch(_:)`).
     static var wideCount: Int { max(2 * chunk, chunk + Int(CLEF_DOT2_SCRATCH) / 2) }
 
-    /// The scratch of the CLEFDSP int8 dot products, after the two chunks of int32 sums in `wide`.
+    /// The scratch of the CLEFDSP dot2 kernels, after the two chunks of int32 sums in `wide`.
     @inline(__always)
     static func scratch(_ wide: UnsafeMutablePointer<Int64>) -> UnsafeMutablePointer<Int32> {
         UnsafeMutableRawPointer(wide).assumingMemoryBound(to: Int32.self) + 2 * chunk
@@ -236,16 +236,15 @@ extension QuantConv {
                         if dsp32 {
                             for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
                             let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                            // The group's rows in one call: the DSP path keeps its sums in registers across them.
                             if In.self == Int8.self {
-                                // The group's rows in one call: the DSP path keeps its sums in registers across them.
                                 clef_dot2_rows_s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
                                                   Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
                                                   Self.scratch(a64))
                             } else {
-                                for cl in 0..<cinG {
-                                    dot2(r + cl * rowLength, xs: s, w8 + (co0 * cinG + cl) * k, w8 + (co1 * cinG + cl) * k,
-                                         n: k, a0, a1, count: n, scratch: Self.scratch(a64))
-                                }
+                                clef_dot2_rows_s16s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self), Int32(rowLength), Int32(cinG),
+                                                     Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
+                                                     Self.scratch(a64))
                             }
                             d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
                             if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
@@ -328,7 +327,7 @@ extension QuantConv {
         if In.self == Int8.self {
             clef_dot2_s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count), scratch)
         } else {
-            clef_dot2_s16s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int16.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count))
+            clef_dot2_s16s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int16.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count), scratch)
         }
     }
 }

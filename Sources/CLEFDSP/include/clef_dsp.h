@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-/// int32 words of the scratch the int8 dot products take (where the DSP path keeps the weights
+/// int32 words of the scratch the dot2 kernels take (where the DSP path keeps the weights
 /// sign-extended; 4-byte aligned, not overlapping anything else).
 #define CLEF_DOT2_SCRATCH 64
 
@@ -20,14 +20,18 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
 
 /// clef_dot2_s8 over `rows` input rows `rowLength` apart, each with its own `k` weights (w0 and w1
 /// hold rows x k): a grouped convolution's whole group of input channels in one call, so the DSP
-/// path keeps its sums in registers across the rows (for k = 16 and at most 8 rows).
+/// path keeps its sums in registers across the rows (for k = 16).
 void clef_dot2_rows_s8(const int8_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1,
                        int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
 
 /// As clef_dot2_s8 with int16 inputs (int16 x int8 into int32: the caller keeps the number of
 /// terms per sum below 512 so it cannot overflow).
 void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                     int32_t *acc0, int32_t *acc1, int32_t count);
+                     int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
+
+/// clef_dot2_rows_s8 with int16 inputs (the caller keeps rows x k below 512).
+void clef_dot2_rows_s16s8(const int16_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0,
+                          const int8_t *w1, int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
 
 /// For i in 0..<count: acc[i] += sum_{j<n} w[j] * x[i*xs + j], int16 x int16 into int64. No
 /// weight may be -32768 (the AVX2 path's pair sums are exact int32 only then).
