@@ -12,13 +12,7 @@
 
 static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
-/// The plain loops both dot2 kernels share: the last terms of a pair of outputs (from j0), and the
-/// outputs left after the DSP loop (all of them without DSP). Inputs of type T.
-#define DOT2_TERMS(j0) \
-    for (int32_t t_ = (j0); t_ < n; t_++) { \
-        a0 += w0[t_] * xa[t_]; a1 += w0[t_] * xb[t_]; \
-        b0 += w1[t_] * xa[t_]; b1 += w1[t_] * xb[t_]; \
-    }
+/// The outputs a dot2 kernel's tile loop left (all of them where there is none). Inputs of type T.
 #define DOT2_REST(T) \
     for (; i < count; i++) { \
         const T *xi = x + i * xs; \
@@ -31,10 +25,10 @@ static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); retur
 /// tile, 2 outputs x 2 channels per pass so every loaded value is used twice, pointers walking,
 /// unrolled by 4 (immediate offsets instead of pointer updates). Exact like every path: the
 /// int32 sums are the same whatever the order of the additions.
-#define DOT2_PAIRS(T) \
+#define DOT2_PAIRS(T, TW) \
     for (; i + 2 <= count; i += 2) { \
         const T *pa = x + i * xs, *pb = pa + xs; \
-        const int8_t *p0 = w0, *p1 = w1; \
+        const TW *p0 = w0, *p1 = w1; \
         int32_t a0 = acc0[i], a1 = acc0[i + 1], b0 = acc1[i], b1 = acc1[i + 1]; \
         _Pragma("GCC unroll 4") \
         for (int32_t j = n; j > 0; j--) { \
@@ -68,9 +62,9 @@ static int32_t hsum8(__m256i v) {
 #define LOAD16_S8(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define LOAD16_S16(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 /// One AVX2 kernel per input type T (LOADX widens 16 of them to int16 lanes).
-#define DOT2_AVX2(name, T, LOADX) \
+#define DOT2_AVX2(name, T, LOADX, TW, LOADW) \
 __attribute__((target("avx2"))) \
-static void name(const T *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n, \
+static void name(const T *x, int32_t xs, const TW *w0, const TW *w1, int32_t n, \
                  int32_t *acc0, int32_t *acc1, int32_t count) { \
     const int32_t n16 = n & ~15; \
     for (int32_t i = 0; i < count; i++) { \
@@ -78,16 +72,17 @@ static void name(const T *x, int32_t xs, const int8_t *w0, const int8_t *w1, int
         __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256(); \
         for (int32_t j = 0; j < n16; j += 16) { \
             __m256i xv = LOADX(xi + j); \
-            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(xv, LOAD16_S8(w0 + j))); \
-            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(xv, LOAD16_S8(w1 + j))); \
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(xv, LOADW(w0 + j))); \
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(xv, LOADW(w1 + j))); \
         } \
         int32_t a = acc0[i] + hsum8(s0), b = acc1[i] + hsum8(s1); \
         for (int32_t j = n16; j < n; j++) { a += w0[j] * xi[j]; b += w1[j] * xi[j]; } \
         acc0[i] = a; acc1[i] = b; \
     } \
 }
-DOT2_AVX2(dot2_s8_avx2, int8_t, LOAD16_S8)
-DOT2_AVX2(dot2_s16s8_avx2, int16_t, LOAD16_S16)
+DOT2_AVX2(dot2_s8_avx2, int8_t, LOAD16_S8, int8_t, LOAD16_S8)
+DOT2_AVX2(dot2_s16s8_avx2, int16_t, LOAD16_S16, int8_t, LOAD16_S8)
+DOT2_AVX2(dot2_s16s16_avx2, int16_t, LOAD16_S16, int16_t, LOAD16_S16)
 /// int16 x int16 into int64 (the stem): VPMADDWD pair sums are exact int32 when no weight is
 /// -32768 (the engine rejects such blobs), then widened to int64 lanes before they are added.
 __attribute__((target("avx2")))
@@ -198,12 +193,18 @@ static inline void dot2_tile(const char *xa, const char *xb, const int32_t *pw, 
     if (two) { p0[1] = a1; p1[1] = b1; }
 }
 
-/// Taps [j, j + m) of both weight rows (m a multiple of 4), sign-extended into wbuf: per 4 taps
-/// w0's two int16 pairs, then w1's; pairs (t0, t2), (t1, t3) for int8 inputs (as SXTB16 extends
-/// them), (t0, t1), (t2, t3) for int16 inputs (`wide`).
+/// Taps [0, m) of both weight rows (m a multiple of 4) into wbuf as int16 pairs: per 4 taps
+/// w0's two pairs, then w1's. int8 weights (`wsize` 1) sign-extended into pairs (t0, t2), (t1, t3)
+/// for int8 inputs (as SXTB16 extends them), (t0, t1), (t2, t3) for int16 inputs (`wide`); int16
+/// weights (`wsize` 2, int16 inputs) copied, already such pairs.
 __attribute__((always_inline))
-static inline void dot2_extend(const int8_t *w0, const int8_t *w1, int32_t m, int32_t *wbuf, int32_t wide) {
+static inline void dot2_extend(const char *w0, const char *w1, int32_t wsize, int32_t m, int32_t *wbuf, int32_t wide) {
     for (int32_t q = 0; q < m; q += 4) {
+        if (wsize == 2) {
+            wbuf[q] = load32(w0 + 2 * q); wbuf[q + 1] = load32(w0 + 2 * q + 4);
+            wbuf[q + 2] = load32(w1 + 2 * q); wbuf[q + 3] = load32(w1 + 2 * q + 4);
+            continue;
+        }
         int32_t l0, h0, l1, h1;
         PAIRS8(load32(w0 + q), l0, h0);
         PAIRS8(load32(w1 + q), l1, h1);
@@ -225,12 +226,12 @@ static inline void dot2_extend(const int8_t *w0, const int8_t *w1, int32_t m, in
 /// instructions per 32 MACs) extends only int8 inputs. An odd last output runs as a pair with
 /// itself (half the work wasted, still cheaper than the plain loop).
 __attribute__((always_inline))
-static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n4,
-                            int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
+static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char *w0, const char *w1, int32_t wsize,
+                            int32_t n4, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
     const int32_t step = xs * esize;
     for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
         const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
-        dot2_extend(w0 + j0, w1 + j0, m, wbuf, esize == 2);
+        dot2_extend(w0 + j0 * wsize, w1 + j0 * wsize, wsize, m, wbuf, esize == 2);
         const int32_t *end = wbuf + m;
         const char *xp = x + j0 * esize;
         int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + (count & ~1);
@@ -250,7 +251,7 @@ static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength
     const int32_t batch = CLEF_DOT2_SCRATCH / 16, step = xs * esize, delta = (rowLength - 16) * esize;
     for (int32_t r0 = 0; r0 < rows; r0 += batch) {
         const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
-        dot2_extend(w0 + r0 * 16, w1 + r0 * 16, nr * 16, wbuf, esize == 2);
+        dot2_extend((const char *)(w0 + r0 * 16), (const char *)(w1 + r0 * 16), 1, nr * 16, wbuf, esize == 2);
         const int32_t *end = wbuf + nr * 16;
         const char *xp = x + r0 * rowLength * esize;
         int32_t *p0 = acc0, *p1 = acc1, *p0end = acc0 + (count & ~1);
@@ -267,9 +268,9 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
     if (n >= 16 && have_avx2()) { dot2_s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
 #endif
 #ifdef CLEF_DSP
-    if ((n & 3) == 0) { dot2_dsp((const char *)x, 1, xs, w0, w1, n, acc0, acc1, count, scratch); return; }
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, 1, xs, (const char *)w0, (const char *)w1, 1, n, acc0, acc1, count, scratch); return; }
 #endif
-    DOT2_PAIRS(int8_t)
+    DOT2_PAIRS(int8_t, int8_t)
     DOT2_REST(int8_t)
 }
 
@@ -289,9 +290,9 @@ void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_
     if (n >= 16 && have_avx2()) { dot2_s16s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
 #endif
 #ifdef CLEF_DSP
-    if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, w0, w1, n, acc0, acc1, count, scratch); return; }
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 1, n, acc0, acc1, count, scratch); return; }
 #endif
-    DOT2_PAIRS(int16_t)
+    DOT2_PAIRS(int16_t, int8_t)
     DOT2_REST(int16_t)
 }
 
@@ -302,6 +303,19 @@ void clef_dot2_rows_s16s8(const int16_t *x, int32_t rowLength, int32_t rows, int
 #endif
     for (int32_t r = 0; r < rows; r++)
         clef_dot2_s16s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
+}
+
+void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int16_t *w1, int32_t n,
+                      int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
+    int32_t i = 0;
+#ifdef CLEF_AVX2
+    if (n >= 16 && have_avx2()) { dot2_s16s16_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
+#endif
+#ifdef CLEF_DSP
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 2, n, acc0, acc1, count, scratch); return; }
+#endif
+    DOT2_PAIRS(int16_t, int16_t)
+    DOT2_REST(int16_t)
 }
 
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {

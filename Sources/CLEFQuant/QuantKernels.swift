@@ -177,6 +177,15 @@ extension QuantConv {
         Weight.self == Int8.self && (In.self == Int8.self || (In.self == Int16.self && shape.inPerGroup * shape.kernel < 512))
     }
 
+    /// True when every partial sum of output channel `co` stays inside int32 for inputs of
+    /// magnitude at most `xMax`: |bias| + xMax * sum |w| <= 2^31 - 1 (int16 weights: the stem).
+    func fitsInt32(_ co: Int, _ xMax: Int64) -> Bool {
+        let per = shape.inPerGroup * shape.kernel, w = weight + co * per
+        var sum: Int64 = 0
+        for j in 0..<per { sum += abs(Int64(w[j])) }
+        return abs(Int64(biasRequant[2 * co])) + xMax * sum <= Int64(Int32.max)
+    }
+
     /// A 1x1 convolution (one group) of `n` <= `chunk` steps of a transposed input
     /// x[t * inChannels + c] (each sum runs over contiguous memory), for output steps t0 ..< t0 + n.
     public func pointwise<In: FixedWidthInteger, Out: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, t0: Int,
@@ -215,12 +224,23 @@ extension QuantConv {
     /// The grouped, strided convolution for output steps t0 ..< t0 + n, reading padded rows:
     /// output t0 + i of input channel c sums rows[c * rowLength + i * stride + j] over the taps j
     /// (the caller points `rows` at the first output's window). Int8 weights go to the CLEFDSP
-    /// int32 dot products where the sums fit (`usesDot2`), int16 weights on int16 inputs (the
-    /// stem) to the int64 SMLALD one, anything else to a plain int64 loop; all exact.
+    /// int32 dot products where the sums fit (`usesDot2`); int16 weights on int16 inputs (the
+    /// stem) too for the channels whose sums this input keeps inside int32 (`fitsInt32`; real
+    /// windows almost always do), else to the int64 one; anything else to a plain int64 loop;
+    /// all exact.
     public func rows<In: FixedWidthInteger, Out: FixedWidthInteger>(_ rows: UnsafePointer<In>, rowLength: Int, count: Int, t0: Int,
                                                                    into d: ConvOutput<Out>) {
         let s = shape.stride, k = shape.kernel, cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
+        // The stem's inputs: the largest magnitude this call reads, for `fitsInt32`.
+        var xMax: Int64 = 0
+        if dsp64 {
+            let span = (count - 1) * s + k
+            for c in 0..<shape.inChannels {
+                let r = rows + c * rowLength
+                for j in 0..<span { xMax = max(xMax, abs(Int64(r[j]))) }
+            }
+        }
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
             let a64 = wide.baseAddress!
             let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
@@ -229,6 +249,7 @@ extension QuantConv {
                 var col = 0
                 while col < coutG {
                     let co0 = g * coutG + col, co1 = g * coutG + min(col + 1, coutG - 1)
+                    let stem32 = dsp64 && fitsInt32(co0, xMax) && fitsInt32(co1, xMax)
                     var i0 = 0
                     while i0 < count {
                         let n = min(Self.chunk, count - i0)
@@ -245,6 +266,16 @@ extension QuantConv {
                                 clef_dot2_rows_s16s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self), Int32(rowLength), Int32(cinG),
                                                      Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
                                                      Self.scratch(a64))
+                            }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
+                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
+                        } else if stem32 {
+                            for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
+                            let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
+                            let x16 = UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self)
+                            for cl in 0..<cinG {
+                                clef_dot2_s16s16(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, w16 + (co1 * cinG + cl) * k,
+                                                 Int32(k), a0, a1, Int32(n), Self.scratch(a64))
                             }
                             d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
                             if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
@@ -270,7 +301,7 @@ extension QuantConv {
                         }
                         i0 += n
                     }
-                    col += dsp32 ? 2 : 1
+                    col += dsp32 || stem32 ? 2 : 1
                 }
             }
         }

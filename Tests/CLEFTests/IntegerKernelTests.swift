@@ -132,15 +132,19 @@ final class IntegerKernelTests: XCTestCase {
         }
     }
 
-    /// The stem's path: int16 weights on int16 inputs into int64 (CLEFDSP's SMLALD kernel).
+    /// The stem's paths: int16 weights on int16 inputs into int32 where the input's largest
+    /// magnitude keeps a channel's sums inside int32 (`fitsInt32`), else into int64 (CLEFDSP's
+    /// SMLALD kernel). Full-range inputs send the full-range channels (even) to int64 and mostly
+    /// keep the small-weight ones (odd) in int32; inputs within +-1000 keep every channel in int32.
     func testInt16StemConvMatchesPlainIntegerReference() {
         var g = LCG(s: 29)
-        // 16 taps (AVX2 on the host, SMLALD on Arm) and 7 (the portable pairs and an odd tail).
+        // 16 taps (AVX2 on the host, the SMLAD tile or SMLALD on Arm) and 7 (the portable pairs and an odd tail).
         for s in [ConvShape(inChannels: 2, outChannels: 5, groups: 1, kernel: 16, stride: 2),
                   ConvShape(inChannels: 2, outChannels: 5, groups: 1, kernel: 7, stride: 2)] {
-            for length in [1, 9, 100] {
-                let x = (0..<(s.inChannels * length)).map { _ in Int16(g.int(-32768...32767)) }
-                let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { _ in Int16(g.int(-32767...32767)) }
+            for (length, amplitude) in [(1, 32767), (9, 32767), (100, 32767), (9, 1000), (100, 1000)] as [(Int, Int64)] {
+                let x = (0..<(s.inChannels * length)).map { _ in Int16(g.int(-amplitude...amplitude)) }
+                let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { i in
+                    Int16(i / (s.inPerGroup * s.kernel) % 2 == 0 ? g.int(-32767...32767) : g.int(-2000...2000)) }
                 var br = [Int32]()
                 // Shifts 14...20 (r >= 32: the stem's fast path when a per-tensor Swish follows) and
                 // 0...13 (the general 64-bit path).

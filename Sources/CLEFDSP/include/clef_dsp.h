@@ -33,6 +33,12 @@ void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_
 void clef_dot2_rows_s16s8(const int16_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0,
                           const int8_t *w1, int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
 
+/// As clef_dot2_s8 with int16 inputs and int16 weights into int32: only for sums the caller has
+/// bounded below 2^31 in magnitude, every partial sum included (|acc| + max|x| sum|w| < 2^31), and
+/// no weight -32768.
+void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int16_t *w1, int32_t n,
+                      int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
+
 /// For i in 0..<count: acc[i] += sum_{j<n} w[j] * x[i*xs + j], int16 x int16 into int64. No
 /// weight may be -32768 (the AVX2 path's pair sums are exact int32 only then).
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count);
