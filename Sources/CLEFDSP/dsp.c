@@ -305,6 +305,68 @@ void clef_dot2_rows_s16s8(const int16_t *x, int32_t rowLength, int32_t rows, int
         clef_dot2_s16s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
 }
 
+#ifdef CLEF_DSP
+/// One channel of a 16-tap, stride-2 int16 convolution (the stem), its 8 weight pairs held in
+/// registers: two outputs per pass share 7 of their 9 input words (output t reads words t ... t + 7,
+/// output t + 1 words t + 1 ... t + 8), so a pass is 9 loads and 16 SMLADs for 32 MACs.
+static void dot_s16s16_k16s2(const int16_t *x, const int16_t *w, int32_t *acc, int32_t count) {
+    const int32_t k0 = load32(w), k1 = load32(w + 2), k2 = load32(w + 4), k3 = load32(w + 6);
+    const int32_t k4 = load32(w + 8), k5 = load32(w + 10), k6 = load32(w + 12), k7 = load32(w + 14);
+    const int32_t pairs = count & ~1;
+    if (pairs > 0) {
+        const int16_t *xp = x;
+        int32_t *ap = acc;
+        const int32_t *aend = acc + pairs;
+        int32_t a0, a1, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[a0], %[a1], [%[ap]]\n\t"
+            "ldr %[t], [%[xp]]\n\t"
+            "smlad %[a0], %[t], %[k0], %[a0]\n\t"
+            "ldr %[t], [%[xp], #4]\n\t"
+            "smlad %[a0], %[t], %[k1], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k0], %[a1]\n\t"
+            "ldr %[t], [%[xp], #8]\n\t"
+            "smlad %[a0], %[t], %[k2], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k1], %[a1]\n\t"
+            "ldr %[t], [%[xp], #12]\n\t"
+            "smlad %[a0], %[t], %[k3], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k2], %[a1]\n\t"
+            "ldr %[t], [%[xp], #16]\n\t"
+            "smlad %[a0], %[t], %[k4], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k3], %[a1]\n\t"
+            "ldr %[t], [%[xp], #20]\n\t"
+            "smlad %[a0], %[t], %[k5], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k4], %[a1]\n\t"
+            "ldr %[t], [%[xp], #24]\n\t"
+            "smlad %[a0], %[t], %[k6], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k5], %[a1]\n\t"
+            "ldr %[t], [%[xp], #28]\n\t"
+            "smlad %[a0], %[t], %[k7], %[a0]\n\t"
+            "smlad %[a1], %[t], %[k6], %[a1]\n\t"
+            "ldr %[t], [%[xp], #32]\n\t"
+            "smlad %[a1], %[t], %[k7], %[a1]\n\t"
+            "adds %[xp], %[xp], #8\n\t"
+            "strd %[a0], %[a1], [%[ap]], #8\n\t"
+            "cmp %[ap], %[aend]\n\t"
+            "bne 1b\n\t"
+            : [xp] "+&r"(xp), [ap] "+&r"(ap), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t)
+            : [k0] "r"(k0), [k1] "r"(k1), [k2] "r"(k2), [k3] "r"(k3), [k4] "r"(k4), [k5] "r"(k5), [k6] "r"(k6),
+              [k7] "r"(k7), [aend] "r"(aend)
+            : "cc", "memory");
+    }
+    if (count & 1) {
+        const int16_t *xi = x + 2 * pairs;
+        int32_t a = acc[pairs];
+        a = __smlad(load32(xi), k0, a); a = __smlad(load32(xi + 2), k1, a);
+        a = __smlad(load32(xi + 4), k2, a); a = __smlad(load32(xi + 6), k3, a);
+        a = __smlad(load32(xi + 8), k4, a); a = __smlad(load32(xi + 10), k5, a);
+        a = __smlad(load32(xi + 12), k6, a); a = __smlad(load32(xi + 14), k7, a);
+        acc[pairs] = a;
+    }
+}
+#endif
+
 void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int16_t *w1, int32_t n,
                       int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
     int32_t i = 0;
@@ -312,6 +374,11 @@ void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int
     if (n >= 16 && have_avx2()) { dot2_s16s16_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
 #endif
 #ifdef CLEF_DSP
+    if (n == 16 && xs == 2) {
+        dot_s16s16_k16s2(x, w0, acc0, count);
+        dot_s16s16_k16s2(x, w1, acc1, count);
+        return;
+    }
     if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 2, n, acc0, acc1, count, scratch); return; }
 #endif
     DOT2_PAIRS(int16_t, int16_t)
