@@ -61,6 +61,8 @@ public struct QuantBlock {
 public struct QuantEncoder<Act: QuantActivation> {
     public let config: Net1DConfig
     public let stem: QuantConv<Int16>
+    /// `stem.int32InputBound()`: windows within it run the stem in int32.
+    public let stemInt32Inputs: Int64
     /// Zero point of the stem conv output (int16).
     public let stemZero: Int32
     public let stemSwish: ActivationStep
@@ -84,6 +86,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         for i in 0..<(config.baseFilters * config.inChannels * config.kernelSize) where stem.weight[i] == Int16.min {
             throw BlobError("tensor 'first_conv.weight'", "weight \(i) is -32768, outside the symmetric int16 range")
         }
+        stemInt32Inputs = stem.int32InputBound()
         let sq = blob.pointer(try blob.require("stem.qparams", .i32, [2]), as: Int32.self)
         stemZero = sq[0]
         stemSwish = try Self.step(blob, "stem.swish", channels: nil, outputZero: sq[1])
@@ -304,7 +307,8 @@ public struct QuantEncoder<Act: QuantActivation> {
     @inline(__always)
     func stemColumns(_ si: StemInput, from i0: Int, count n: Int, into: UnsafeMutablePointer<Int16>) {
         stem.rows(si.rows + i0 * stem.shape.stride, rowLength: si.rowLength, count: n, t0: 0,
-                  into: ConvOutput(into, channelStride: 1, timeStride: config.baseFilters, zero: stemZero, epilogue: stemSwish))
+                  into: ConvOutput(into, channelStride: 1, timeStride: config.baseFilters, zero: stemZero, epilogue: stemSwish),
+                  int32Inputs: stemInt32Inputs)
     }
 
     /// One block in two passes. Input x [length][inChannels] (time-major; `In` is Int8 where the

@@ -19,6 +19,21 @@ public struct QuantConv<Weight: FixedWidthInteger & SignedInteger> {
         self.weight = weight
         self.biasRequant = biasRequant
     }
+
+    /// The largest input magnitude for which every channel's partial sums stay inside int32:
+    /// min over c of (2^31 - 1 - |bias_c|) / sum |w_c| (-1 if a bias alone leaves no room). For
+    /// `rows`' `int32Inputs` (the stem's int16 weights).
+    public func int32InputBound() -> Int64 {
+        var bound = Int64.max
+        let per = shape.inPerGroup * shape.kernel
+        for c in 0..<shape.outChannels {
+            var sum: Int64 = 0
+            for j in 0..<per { sum += abs(Int64(weight[c * per + j])) }
+            let room = Int64(Int32.max) - abs(Int64(biasRequant[2 * c]))
+            bound = min(bound, room < 0 ? -1 : sum == 0 ? Int64.max : room / sum)
+        }
+        return bound
+    }
 }
 
 /// Where a convolution's outputs go and how they are coded: element (channel c, step t) at
@@ -177,15 +192,6 @@ extension QuantConv {
         Weight.self == Int8.self && (In.self == Int8.self || (In.self == Int16.self && shape.inPerGroup * shape.kernel < 512))
     }
 
-    /// True when every partial sum of output channel `co` stays inside int32 for inputs of
-    /// magnitude at most `xMax`: |bias| + xMax * sum |w| <= 2^31 - 1 (int16 weights: the stem).
-    func fitsInt32(_ co: Int, _ xMax: Int64) -> Bool {
-        let per = shape.inPerGroup * shape.kernel, w = weight + co * per
-        var sum: Int64 = 0
-        for j in 0..<per { sum += abs(Int64(w[j])) }
-        return abs(Int64(biasRequant[2 * co])) + xMax * sum <= Int64(Int32.max)
-    }
-
     /// A 1x1 convolution (one group) of `n` <= `chunk` steps of a transposed input
     /// x[t * inChannels + c] (each sum runs over contiguous memory), for output steps t0 ..< t0 + n.
     public func pointwise<In: FixedWidthInteger, Out: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, t0: Int,
@@ -225,21 +231,23 @@ extension QuantConv {
     /// output t0 + i of input channel c sums rows[c * rowLength + i * stride + j] over the taps j
     /// (the caller points `rows` at the first output's window). Int8 weights go to the CLEFDSP
     /// int32 dot products where the sums fit (`usesDot2`); int16 weights on int16 inputs (the
-    /// stem) too for the channels whose sums this input keeps inside int32 (`fitsInt32`; real
-    /// windows almost always do), else to the int64 one; anything else to a plain int64 loop;
-    /// all exact.
+    /// stem) too when no input this call reads is larger in magnitude than `int32Inputs`
+    /// (`int32InputBound()`; real windows never are), else to the int64 one; anything else to a
+    /// plain int64 loop; all exact.
     public func rows<In: FixedWidthInteger, Out: FixedWidthInteger>(_ rows: UnsafePointer<In>, rowLength: Int, count: Int, t0: Int,
-                                                                   into d: ConvOutput<Out>) {
+                                                                   into d: ConvOutput<Out>, int32Inputs: Int64 = -1) {
         let s = shape.stride, k = shape.kernel, cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
-        // The stem's inputs: the largest magnitude this call reads, for `fitsInt32`.
-        var xMax: Int64 = 0
+        // The stem: int32 sums when the largest input magnitude this call reads allows.
+        var stem32 = false
         if dsp64 {
+            var xMax: Int64 = 0
             let span = (count - 1) * s + k
             for c in 0..<shape.inChannels {
                 let r = rows + c * rowLength
                 for j in 0..<span { xMax = max(xMax, abs(Int64(r[j]))) }
             }
+            stem32 = xMax <= int32Inputs
         }
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
             let a64 = wide.baseAddress!
@@ -249,7 +257,6 @@ extension QuantConv {
                 var col = 0
                 while col < coutG {
                     let co0 = g * coutG + col, co1 = g * coutG + min(col + 1, coutG - 1)
-                    let stem32 = dsp64 && fitsInt32(co0, xMax) && fitsInt32(co1, xMax)
                     var i0 = 0
                     while i0 < count {
                         let n = min(Self.chunk, count - i0)
@@ -347,7 +354,8 @@ extension QuantConv {
                 row[v] = (i >= 0 && i < length) ? src[i] : pad
             }
         }
-        rows(UnsafePointer(scratch), rowLength: rowLength, count: lo, t0: 0, into: d)
+        rows(UnsafePointer(scratch), rowLength: rowLength, count: lo, t0: 0, into: d,
+             int32Inputs: Weight.bitWidth > 8 ? int32InputBound() : -1)
     }
 
     /// The int8- or int16-input dot product of CLEFDSP.

@@ -133,9 +133,8 @@ final class IntegerKernelTests: XCTestCase {
     }
 
     /// The stem's paths: int16 weights on int16 inputs into int32 where the input's largest
-    /// magnitude keeps a channel's sums inside int32 (`fitsInt32`), else into int64 (CLEFDSP's
-    /// SMLALD kernel). Full-range inputs send the full-range channels (even) to int64 and mostly
-    /// keep the small-weight ones (odd) in int32; inputs within +-1000 keep every channel in int32.
+    /// magnitude keeps every channel's sums inside int32 (`int32InputBound`, here inputs within
+    /// +-1000), else into int64 (CLEFDSP's SMLALD kernel: full-range inputs).
     func testInt16StemConvMatchesPlainIntegerReference() {
         var g = LCG(s: 29)
         // 16 taps (AVX2 on the host, the SMLAD tile or SMLALD on Arm) and 7 (the portable pairs and an odd tail).
