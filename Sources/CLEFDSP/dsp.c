@@ -21,10 +21,26 @@ static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); retur
         acc0[i] = a; acc1[i] = b; \
     }
 
-/// Cores without the DSP extension (RV32, Cortex-M0/M33 without DSP, x86 without AVX2): the same
-/// tile, 2 outputs x 2 channels per pass so every loaded value is used twice, pointers walking,
-/// unrolled by 4 (immediate offsets instead of pointer updates). Exact like every path: the
-/// int32 sums are the same whatever the order of the additions.
+/// Cores without the DSP extension (RV32, Cortex-M0/M33 without DSP, x86 without AVX2): 4 outputs
+/// x 2 channels per pass (RV32 has the registers: 8 sums, 6 pointers), so a tap's 6 loads feed 8
+/// multiply-adds (the 2 x 2 tile below: 4 loads for 4), pointers walking, unrolled by 4
+/// (immediate offsets instead of pointer updates); the last outputs by the 2 x 2 tile. Exact like
+/// every path: the int32 sums are the same whatever the order of the additions.
+#define DOT2_QUADS(T, TW) \
+    for (; i + 4 <= count; i += 4) { \
+        const T *pa = x + i * xs, *pb = pa + xs, *pc = pb + xs, *pd = pc + xs; \
+        const TW *p0 = w0, *p1 = w1; \
+        int32_t a0 = acc0[i], a1 = acc0[i + 1], a2 = acc0[i + 2], a3 = acc0[i + 3]; \
+        int32_t b0 = acc1[i], b1 = acc1[i + 1], b2 = acc1[i + 2], b3 = acc1[i + 3]; \
+        _Pragma("GCC unroll 4") \
+        for (int32_t j = n; j > 0; j--) { \
+            int32_t xa = *pa++, xb = *pb++, xc = *pc++, xd = *pd++, u = *p0++, v = *p1++; \
+            a0 += u * xa; a1 += u * xb; a2 += u * xc; a3 += u * xd; \
+            b0 += v * xa; b1 += v * xb; b2 += v * xc; b3 += v * xd; \
+        } \
+        acc0[i] = a0; acc0[i + 1] = a1; acc0[i + 2] = a2; acc0[i + 3] = a3; \
+        acc1[i] = b0; acc1[i + 1] = b1; acc1[i + 2] = b2; acc1[i + 3] = b3; \
+    }
 #define DOT2_PAIRS(T, TW) \
     for (; i + 2 <= count; i += 2) { \
         const T *pa = x + i * xs, *pb = pa + xs; \
@@ -321,6 +337,7 @@ void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w
 #ifdef CLEF_DSP
     if ((n & 3) == 0) { dot2_dsp((const char *)x, 1, xs, (const char *)w0, (const char *)w1, 1, n, acc0, acc1, count, scratch); return; }
 #endif
+    DOT2_QUADS(int8_t, int8_t)
     DOT2_PAIRS(int8_t, int8_t)
     DOT2_REST(int8_t)
 }
@@ -343,6 +360,7 @@ void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_
 #ifdef CLEF_DSP
     if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 1, n, acc0, acc1, count, scratch); return; }
 #endif
+    DOT2_QUADS(int16_t, int8_t)
     DOT2_PAIRS(int16_t, int8_t)
     DOT2_REST(int16_t)
 }
@@ -432,6 +450,7 @@ void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int
     }
     if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 2, n, acc0, acc1, count, scratch); return; }
 #endif
+    DOT2_QUADS(int16_t, int16_t)
     DOT2_PAIRS(int16_t, int16_t)
     DOT2_REST(int16_t)
 }

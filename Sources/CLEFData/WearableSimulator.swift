@@ -2,7 +2,7 @@ import Foundation
 
 /// A simulated wearable lead-I stream from a real record: resampled to 500 Hz, converted to ADC
 /// counts, with the faults real devices have (additive real noise from the noise-stress records at
-/// a given SNR, lead-off, clipping at the ADC rails, dropped bursts, non-finite samples).
+/// a given SNR, lead-off, clipping at the ADC rails, dropped bursts, non-finite samples, spikes).
 public struct WearableSimulator {
     public enum Sample: Equatable {
         case counts(Int32)
@@ -22,6 +22,8 @@ public struct WearableSimulator {
         public var drops: [(Double, Int)] = []
         /// Single non-finite samples at these seconds (a broken front end).
         public var nonFinite: [Double] = []
+        /// (second, millivolts) added to one sample: an electrode pop or an electrostatic spike.
+        public var spikes: [(Double, Double)] = []
         public init() {}
     }
 
@@ -74,6 +76,7 @@ public struct WearableSimulator {
         for (start, seconds) in faults.leadOff where t >= start && t < start + seconds { return .counts(0) }
         var v = record[i % record.count]
         if !noise.isEmpty { v += noise[i % noise.count] }
+        for (s, mv) in faults.spikes where i == Int(s * fs) { v += mv }
         let rail = Double(rails.1)
         return .counts(Int32(max(-rail, min(rail, (v * countsPerMillivolt).rounded()))))
     }
