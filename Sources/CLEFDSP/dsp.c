@@ -492,8 +492,8 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
     }
 }
 
-int64_t clef_dot_s8_s32(const int8_t *w, const int32_t *x, int32_t n) {
-    int64_t acc = 0;
-    for (int32_t j = 0; j < n; j++) acc += (int64_t)w[j] * x[j];
-    return acc;
+void clef_dot2_s8_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums) {
+    int64_t a = 0, b = 0;
+    for (int32_t j = 0; j < n; j++) { int32_t v = x[j]; a += (int64_t)w0[j] * v; b += (int64_t)w1[j] * v; }
+    sums[0] = a; sums[1] = b;
 }

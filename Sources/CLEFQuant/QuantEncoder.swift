@@ -579,11 +579,20 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
         let mean = se.scratch, h = se.scratch + c
         let w = b.conv3.weight, br = b.conv3.biasRequant
-        for ch in 0..<c {
+        @inline(__always) func setMean(_ ch: Int, _ dot: Int64) {
             // |sum| < 2^31 * 2^16 + 2^12 * 2^7 * 2^31: the Q8 form fits 64 bits.
-            let acc = Int64(br[2 * ch]) &* Int64(lo2) &+ dotS8S32(w + ch * m, UnsafePointer(a), m)
+            let acc = Int64(br[2 * ch]) &* Int64(lo2) &+ dot
             let q = roundedDivide(requantize(acc &* 256, br[2 * ch + 1]), Int64(lo2))
             mean[ch] = Int32(truncatingIfNeeded: clamp(requantize(q, b.p(.meanRequant)), -32768, 32767))
+        }
+        var ch = 0
+        while ch < c {
+            // Two channels per pass (the second repeats the first if the count is odd).
+            let ch1 = min(ch + 1, c - 1)
+            let (d0, d1) = dot2S8S32(w + ch * m, w + ch1 * m, UnsafePointer(a), m)
+            setMean(ch, d0)
+            setMean(ch1, d1)
+            ch += 2
         }
         b.fc1.run(mean, outZero: b.p(.zHidden), lo: -32768, hi: 32767, out: h)
         for j in 0..<(c / 2) { h[j] = b.swishSE.table(h[j]) &- b.p(.zHiddenAct) }

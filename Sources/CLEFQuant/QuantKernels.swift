@@ -388,23 +388,31 @@ public struct QuantLinear {
 
     /// `x` are int32 codes; outputs are clamped to [lo, hi].
     public func run(_ x: UnsafePointer<Int32>, outZero: Int32, lo: Int64, hi: Int64, out: UnsafeMutablePointer<Int32>) {
-        for o in 0..<outCount {
-            let acc = Int64(biasRequant[2 * o]) &+ dotS8S32(weight + o * inCount, x, inCount)
-            out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(acc, biasRequant[2 * o + 1]), lo, hi))
+        var o = 0
+        while o < outCount {
+            // Two rows per pass (the second repeats the first if the count is odd).
+            let o1 = min(o + 1, outCount - 1)
+            let (s0, s1) = dot2S8S32(weight + o * inCount, weight + o1 * inCount, x, inCount)
+            out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(biasRequant[2 * o]) &+ s0, biasRequant[2 * o + 1]), lo, hi))
+            out[o1] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(biasRequant[2 * o1]) &+ s1, biasRequant[2 * o1 + 1]), lo, hi))
+            o += 2
         }
     }
 }
 
-/// sum w[j] * x[j], int8 x int32 into int64. On 32-bit cores the CLEFDSP loop (Arm: one SMLAL
-/// per term, where LLVM builds Swift's Int8 -> Int64 products from three multiplies); on 64-bit
-/// hosts the plain Swift loop.
+/// w0 . x and w1 . x, int8 x int32 into int64, each x loaded once. On 32-bit cores the CLEFDSP
+/// loop (Arm: one SMLAL per term, where LLVM builds Swift's Int8 -> Int64 products from three
+/// multiplies); on 64-bit hosts the plain Swift loop.
 @inline(__always)
-public func dotS8S32(_ w: UnsafePointer<Int8>, _ x: UnsafePointer<Int32>, _ n: Int) -> Int64 {
+public func dot2S8S32(_ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, _ x: UnsafePointer<Int32>, _ n: Int) -> (Int64, Int64) {
     #if arch(x86_64) || arch(arm64)
-    var acc: Int64 = 0
-    for j in 0..<n { acc = acc &+ Int64(w[j]) &* Int64(x[j]) }
-    return acc
+    var a: Int64 = 0, b: Int64 = 0
+    for j in 0..<n { let v = Int64(x[j]); a = a &+ Int64(w0[j]) &* v; b = b &+ Int64(w1[j]) &* v }
+    return (a, b)
     #else
-    return clef_dot_s8_s32(w, x, Int32(n))
+    var sums: (Int64, Int64) = (0, 0)
+    withUnsafeMutableBytes(of: &sums) { clef_dot2_s8_s32(w0, w1, x, Int32(n), $0.baseAddress!.assumingMemoryBound(to: Int64.self)) }
+    return sums
     #endif
 }
+

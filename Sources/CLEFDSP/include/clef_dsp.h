@@ -43,8 +43,9 @@ void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int
 /// weight may be -32768 (the AVX2 path's pair sums are exact int32 only then).
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count);
 
-/// sum_{j<n} w[j] * x[j], int8 x int32 into int64 (one SMLAL each on a 32-bit Arm core).
-int64_t clef_dot_s8_s32(const int8_t *w, const int32_t *x, int32_t n);
+/// sums[0] = sum_{j<n} w0[j] * x[j] and sums[1] the same for w1, int8 x int32 into int64 (one
+/// SMLAL each on a 32-bit Arm core), each x loaded once for both rows.
+void clef_dot2_s8_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums);
 
 #ifdef __cplusplus
 }
