@@ -286,95 +286,6 @@ static inline void dot2_extend(const char *w0, const char *w1, int32_t wsize, in
     }
 }
 
-/// The DSP path of clef_dot2_s8 / clef_dot2_s16s8 over the whole groups of 4 taps of every output
-/// (`esize` 1 or 2 bytes per input). The weights are the same for every output of a call, so
-/// each chunk of them is sign-extended once, and the inner loop (in assembly: GCC, given it in C,
-/// keeps only 11 of its 14 values in registers and reloads the rest every group: 45 instead of 34
-/// instructions per 32 MACs) extends only int8 inputs. An odd last output runs as a pair with
-/// itself (half the work wasted, still cheaper than the plain loop).
-__attribute__((always_inline))
-static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char *w0, const char *w1, int32_t wsize,
-                            int32_t n4, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
-    const int32_t step = xs * esize;
-    for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
-        const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
-        dot2_extend(w0 + j0 * wsize, w1 + j0 * wsize, wsize, m, wbuf, esize == 2);
-        const int32_t *end = wbuf + m;
-        const char *xp = x + j0 * esize;
-        const int32_t pairs = count & ~1;
-        if (pairs > 0) dot2_pairs(xp, step, wbuf, end, -1, acc0, acc1, pairs, esize == 2);
-        if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, -1, acc0 + pairs, acc1 + pairs, 0, esize == 2);
-    }
-}
-
-/// The DSP path of the rows kernels for k = 16: up to CLEF_DOT2_SCRATCH / 16 rows' weights
-/// extended at a time; per pair of outputs the four sums stay in registers over those rows (4
-/// groups of 4 taps a row, then both input pointers step to the next row), so the pair's own cost
-/// is paid once per 4 rows instead of once per row.
-__attribute__((always_inline))
-static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength, int32_t rows, int32_t xs,
-                                 const int8_t *w0, const int8_t *w1, int32_t *acc0, int32_t *acc1, int32_t count,
-                                 int32_t *wbuf) {
-    const int32_t batch = CLEF_DOT2_SCRATCH / 16, step = xs * esize, delta = (rowLength - 16) * esize;
-    for (int32_t r0 = 0; r0 < rows; r0 += batch) {
-        const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
-        dot2_extend((const char *)(w0 + r0 * 16), (const char *)(w1 + r0 * 16), 1, nr * 16, wbuf, esize == 2);
-        const int32_t *end = wbuf + nr * 16;
-        const char *xp = x + r0 * rowLength * esize;
-        const int32_t pairs = count & ~1;
-        if (pairs > 0) dot2_pairs(xp, step, wbuf, end, delta, acc0, acc1, pairs, esize == 2);
-        if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, delta, acc0 + pairs, acc1 + pairs, 0, esize == 2);
-    }
-}
-#endif
-
-void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                  int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
-    int32_t i = 0;
-#ifdef CLEF_AVX2
-    if (n >= 16 && have_avx2()) { dot2_s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
-#endif
-#ifdef CLEF_DSP
-    if ((n & 3) == 0) { dot2_dsp((const char *)x, 1, xs, (const char *)w0, (const char *)w1, 1, n, acc0, acc1, count, scratch); return; }
-#endif
-    DOT2_QUADS(int8_t, int8_t)
-    DOT2_PAIRS(int8_t, int8_t)
-    DOT2_REST(int8_t)
-}
-
-void clef_dot2_rows_s8(const int8_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1,
-                       int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
-#ifdef CLEF_DSP
-    if (k == 16) { dot2_rows_dsp((const char *)x, 1, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch); return; }
-#endif
-    for (int32_t r = 0; r < rows; r++)
-        clef_dot2_s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
-}
-
-void clef_dot2_s16s8(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
-                     int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
-    int32_t i = 0;
-#ifdef CLEF_AVX2
-    if (n >= 16 && have_avx2()) { dot2_s16s8_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
-#endif
-#ifdef CLEF_DSP
-    if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 1, n, acc0, acc1, count, scratch); return; }
-#endif
-    DOT2_QUADS(int16_t, int8_t)
-    DOT2_PAIRS(int16_t, int8_t)
-    DOT2_REST(int16_t)
-}
-
-void clef_dot2_rows_s16s8(const int16_t *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0,
-                          const int8_t *w1, int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
-#ifdef CLEF_DSP
-    if (k == 16) { dot2_rows_dsp((const char *)x, 2, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch); return; }
-#endif
-    for (int32_t r = 0; r < rows; r++)
-        clef_dot2_s16s8(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch);
-}
-
-#ifdef CLEF_DSP
 /// One channel of a 16-tap, stride-2 int16 convolution (the stem), its 8 weight pairs held in
 /// registers: two outputs per pass share 7 of their 9 input words (output t reads words t ... t + 7,
 /// output t + 1 words t + 1 ... t + 8), so a pass is 9 loads and 16 SMLADs for 32 MACs.
@@ -434,26 +345,91 @@ static void dot_s16s16_k16s2(const int16_t *x, const int16_t *w, int32_t *acc, i
         acc[pairs] = a;
     }
 }
-#endif
 
-void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int16_t *w1, int32_t n,
-                      int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
-    int32_t i = 0;
-#ifdef CLEF_AVX2
-    if (n >= 16 && have_avx2()) { dot2_s16s16_avx2(x, xs, w0, w1, n, acc0, acc1, count); return; }
-#endif
-#ifdef CLEF_DSP
-    if (n == 16 && xs == 2) {
-        dot_s16s16_k16s2(x, w0, acc0, count);
-        dot_s16s16_k16s2(x, w1, acc1, count);
+/// The DSP path of the dot2 kernels over the whole groups of 4 taps of every output (`esize` 1 or
+/// 2 bytes per input, `wsize` per weight; 16 int16 taps at stride 2, the stem, have their own). The weights are the same for every output of a call, so
+/// each chunk of them is sign-extended once, and the inner loop (in assembly: GCC, given it in C,
+/// keeps only 11 of its 14 values in registers and reloads the rest every group: 45 instead of 34
+/// instructions per 32 MACs) extends only int8 inputs. An odd last output runs as a pair with
+/// itself (half the work wasted, still cheaper than the plain loop).
+__attribute__((always_inline))
+static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char *w0, const char *w1, int32_t wsize,
+                            int32_t n4, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
+    if (wsize == 2 && n4 == 16 && xs == 2) {      // int16 weights: the stem
+        dot_s16s16_k16s2((const int16_t *)(const void *)x, (const int16_t *)(const void *)w0, acc0, count);
+        dot_s16s16_k16s2((const int16_t *)(const void *)x, (const int16_t *)(const void *)w1, acc1, count);
         return;
     }
-    if ((n & 3) == 0) { dot2_dsp((const char *)x, 2, xs, (const char *)w0, (const char *)w1, 2, n, acc0, acc1, count, scratch); return; }
-#endif
-    DOT2_QUADS(int16_t, int16_t)
-    DOT2_PAIRS(int16_t, int16_t)
-    DOT2_REST(int16_t)
+    const int32_t step = xs * esize;
+    for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
+        const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
+        dot2_extend(w0 + j0 * wsize, w1 + j0 * wsize, wsize, m, wbuf, esize == 2);
+        const int32_t *end = wbuf + m;
+        const char *xp = x + j0 * esize;
+        const int32_t pairs = count & ~1;
+        if (pairs > 0) dot2_pairs(xp, step, wbuf, end, -1, acc0, acc1, pairs, esize == 2);
+        if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, -1, acc0 + pairs, acc1 + pairs, 0, esize == 2);
+    }
 }
+
+/// The DSP path of the rows kernels for k = 16: up to CLEF_DOT2_SCRATCH / 16 rows' weights
+/// extended at a time; per pair of outputs the four sums stay in registers over those rows (4
+/// groups of 4 taps a row, then both input pointers step to the next row), so the pair's own cost
+/// is paid once per 4 rows instead of once per row.
+__attribute__((always_inline))
+static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength, int32_t rows, int32_t xs,
+                                 const int8_t *w0, const int8_t *w1, int32_t *acc0, int32_t *acc1, int32_t count,
+                                 int32_t *wbuf) {
+    const int32_t batch = CLEF_DOT2_SCRATCH / 16, step = xs * esize, delta = (rowLength - 16) * esize;
+    for (int32_t r0 = 0; r0 < rows; r0 += batch) {
+        const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
+        dot2_extend((const char *)(w0 + r0 * 16), (const char *)(w1 + r0 * 16), 1, nr * 16, wbuf, esize == 2);
+        const int32_t *end = wbuf + nr * 16;
+        const char *xp = x + r0 * rowLength * esize;
+        const int32_t pairs = count & ~1;
+        if (pairs > 0) dot2_pairs(xp, step, wbuf, end, delta, acc0, acc1, pairs, esize == 2);
+        if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, delta, acc0 + pairs, acc1 + pairs, 0, esize == 2);
+    }
+}
+#endif
+
+// The entry points. Each tries AVX2 (hosts that have it), then the DSP tile (whole groups of 4
+// taps), then the portable tiles; the rows kernels the DSP rows tile for k = 16, else one call a row.
+#ifdef CLEF_AVX2
+#define DOT2_TRY_AVX2(fn) if (n >= 16 && have_avx2()) { fn(x, xs, w0, w1, n, acc0, acc1, count); return; }
+#else
+#define DOT2_TRY_AVX2(fn)
+#endif
+#ifdef CLEF_DSP
+#define DOT2_TRY_DSP(esize, wsize) \
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, esize, xs, (const char *)w0, (const char *)w1, wsize, n, acc0, acc1, count, scratch); return; }
+#define DOT2_TRY_ROWS_DSP(esize) \
+    if (k == 16) { dot2_rows_dsp((const char *)x, esize, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch); return; }
+#else
+#define DOT2_TRY_DSP(esize, wsize)
+#define DOT2_TRY_ROWS_DSP(esize)
+#endif
+#define DOT2_KERNEL(name, T, TW, avx2, esize) \
+void name(const T *x, int32_t xs, const TW *w0, const TW *w1, int32_t n, \
+          int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) { \
+    int32_t i = 0; \
+    DOT2_TRY_AVX2(avx2) \
+    DOT2_TRY_DSP(esize, (int32_t)sizeof(TW)) \
+    DOT2_QUADS(T, TW) \
+    DOT2_PAIRS(T, TW) \
+    DOT2_REST(T) \
+}
+#define DOT2_ROWS_KERNEL(name, T, esize, dot2) \
+void name(const T *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1, \
+          int32_t k, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) { \
+    DOT2_TRY_ROWS_DSP(esize) \
+    for (int32_t r = 0; r < rows; r++) dot2(x + r * rowLength, xs, w0 + r * k, w1 + r * k, k, acc0, acc1, count, scratch); \
+}
+DOT2_KERNEL(clef_dot2_s8, int8_t, int8_t, dot2_s8_avx2, 1)
+DOT2_ROWS_KERNEL(clef_dot2_rows_s8, int8_t, 1, clef_dot2_s8)
+DOT2_KERNEL(clef_dot2_s16s8, int16_t, int8_t, dot2_s16s8_avx2, 2)
+DOT2_ROWS_KERNEL(clef_dot2_rows_s16s8, int16_t, 2, clef_dot2_s16s8)
+DOT2_KERNEL(clef_dot2_s16s16, int16_t, int16_t, dot2_s16s16_avx2, 2)
 
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {
 #ifdef CLEF_AVX2
