@@ -137,7 +137,7 @@ final class IntegerKernelTests: XCTestCase {
     /// +-1000), else into int64 (CLEFDSP's SMLALD kernel: full-range inputs).
     func testInt16StemConvMatchesPlainIntegerReference() {
         var g = LCG(s: 29)
-        // 16 taps (AVX2 on the host, the SMLAD tile or SMLALD on Arm) and 7 (the portable pairs and an odd tail).
+        // 16 taps (AVX2 on the host, the SMLAD stem kernel or SMLALD on Arm) and 7 (the portable tiles and an odd tail).
         for s in [ConvShape(inChannels: 2, outChannels: 5, groups: 1, kernel: 16, stride: 2),
                   ConvShape(inChannels: 2, outChannels: 5, groups: 1, kernel: 7, stride: 2)] {
             for (length, amplitude) in [(1, 32767), (9, 32767), (100, 32767), (9, 1000), (100, 1000)] as [(Int, Int64)] {
