@@ -3,11 +3,15 @@
 # sources as the host build), the start-up code with the cross gcc, the weight blob and test
 # signal linked into flash.
 #   bash Firmware-Sim/build.sh m4|m7|rv32 BLOB.clefw SIGNAL.sig OUT_DIR
+#   bash Firmware-Sim/build.sh m4|m7|rv32 --kernel-check OUT_DIR     (App/kernel_check.c: the CLEFDSP
+#                                                                      kernels against plain loops)
 # Writes OUT_DIR/fw.elf and OUT_DIR/fw.map (Swift objects are reused while the sources are unchanged). Needs gcc-arm-none-eabi + libnewlib-arm-none-eabi
 # (m4, m7) or gcc-riscv64-unknown-elf + picolibc-riscv64-unknown-elf (rv32).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"; root="$(dirname "$here")"
-target=$1; blob=$(realpath "$2"); signal=$(realpath "$3"); out=$(mkdir -p "$4" && realpath "$4")
+target=$1
+if [ "$2" = --kernel-check ]; then check=1; out=$(mkdir -p "$3" && realpath "$3")
+else check=0; blob=$(realpath "$2"); signal=$(realpath "$3"); out=$(mkdir -p "$4" && realpath "$4"); fi
 case $target in
   m4) triple=armv7em-none-none-eabi; swiftcpu=(-target-cpu cortex-m4 -Xcc -mfloat-abi=hard -Xcc -mfpu=fpv4-sp-d16)
       cc=arm-none-eabi-gcc; ccflags=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -fshort-enums)
@@ -22,6 +26,17 @@ case $target in
       ld=(-T "$here/support/virt.ld"); start=riscv.c ;;
   *) echo "build.sh: target must be m4, m7 or rv32" >&2; exit 2 ;;
 esac
+if [ $check = 1 ]; then
+  # The kernel check: C only (start-up, support, CLEFDSP, App/kernel_check.c), no blob or signal.
+  for f in "$here/support/common.c" "$root/Sources/CLEFDSP/dsp.c" "$here/support/$start" "$here/App/kernel_check.c"; do
+    $cc "${ccflags[@]}" -O2 -ffunction-sections -I "$here/support/include" -I "$root/Sources/CLEFDSP/include" \
+      -c "$f" -o "$out/$(basename "$f" .c).o"
+  done
+  $cc "${ccflags[@]}" -nostartfiles -Wl,--gc-sections -Wl,-Map="$out/fw.map" "${ld[@]}" \
+    "$out/${start%.c}.o" "$out/common.o" "$out/dsp.o" "$out/kernel_check.o" -lm -o "$out/fw.elf"
+  echo "$out/fw.elf"
+  exit 0
+fi
 modules=(CLEFArch CLEFKernels CLEFFloat CLEFBlob CLEFQuant CLEFEngine CLEFSignal CLEFStream)
 objs=(); for m in "${modules[@]}"; do objs+=("$out/$m.o"); done
 # The Swift objects depend on the sources only: rebuilt when a source is newer than the stamp

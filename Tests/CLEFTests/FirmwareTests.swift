@@ -42,6 +42,29 @@ final class FirmwareTests: XCTestCase {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// The CLEFDSP kernels on each target against plain int64 loops (Firmware-Sim/App/kernel_check.c):
+    /// the DSP assembly runs only on the device, and the engines with the bundled model leave some of
+    /// its paths unused (more than 4 rows a group, taps not a multiple of 4, stride 3).
+    func testKernelsMatchPlainLoopsOnEachTarget() throws {
+        let targets = Self.targets.filter { $0.tools.allSatisfy(Self.onPath) }
+        guard !targets.isEmpty else { throw XCTSkip("no cross tools / QEMU installed (see Firmware-Sim/README.md)") }
+        for t in targets {
+            let out = Fix.temp("kernel-check-\(t.name)")
+            let build = try Self.run(["bash", Fix.root.appendingPathComponent("Firmware-Sim/build.sh").path, t.name, "--kernel-check", out],
+                                     timeout: 300)
+            XCTAssertEqual(build.status, 0, "build \(t.name): \(build.output.suffix(3000))")
+            guard build.status == 0 else { continue }
+            let qemu = try Self.run(t.qemu + ["-nographic", "-monitor", "none", "-serial", "none",
+                                              "-semihosting-config", "enable=on,target=native", "-kernel", out + "/fw.elf"],
+                                    timeout: 300)
+            let lines = qemu.output.split(separator: "\n").filter { $0.hasPrefix("kernel ") }
+            XCTAssertEqual(qemu.status, 0, "\(t.name): \(qemu.output.suffix(2000))")
+            XCTAssertEqual(lines.count, 7, "\(t.name): every entry point reports: \(qemu.output.suffix(2000))")
+            for line in lines { XCTAssertTrue(line.hasSuffix(" 0 values differ"), "\(t.name): \(line)") }
+            print("kernel check \(t.name): " + lines.joined(separator: "; "))
+        }
+    }
+
     /// Embeddings the image printed: one [UInt32] of float bit patterns per usable emission, with
     /// the emission's sample count.
     static func parse(_ text: String) -> [(samples: Int, bits: [UInt32])] {

@@ -1,0 +1,170 @@
+// The CLEFDSP kernels against plain int64 loops on the device itself (the DSP assembly paths run
+// only there): every entry point over the shapes the engines use and the edges they do not reach
+// with the bundled model (taps not a multiple of 4, odd output counts, more than 64 taps a row,
+// more than 4 rows a group, strides 1 to 3, the stem kernel's stride 2 and its int64 fallback).
+// Built instead of App/main.swift by `build.sh TARGET --kernel-check OUT_DIR`; prints one line
+// per entry point and exits with the number of mismatches (0: all bit-exact).
+#include "firmware.h"
+#include "clef_dsp.h"
+
+// The image has no weight blob or signal.
+const char fw_blob_start[1], fw_blob_end[1], fw_signal_start[1], fw_signal_end[1];
+int32_t clef_firmware_main(void);
+
+static uint32_t seed = 12345u;
+static int32_t rnd(int32_t lo, int32_t hi) {
+    seed = seed * 1664525u + 1013904223u;
+    return lo + (int32_t)((seed >> 8) % (uint32_t)(hi - lo + 1));
+}
+
+#define MAXX 8192
+static int8_t x8[MAXX];
+static int16_t x16[MAXX];
+static int8_t wa[4096], wb[4096];
+static int16_t wa16[512], wb16[512];
+static int32_t acc0[40], acc1[40], ref0[40], ref1[40], init0[40], init1[40];
+static int64_t acc64[40], ref64[40];
+static int32_t scratch[CLEF_DOT2_SCRATCH];
+static int32_t xs32[512];
+
+static void fill(int32_t count) {
+    for (int32_t i = 0; i < count; i++) { init0[i] = acc0[i] = rnd(-1000000, 1000000); init1[i] = acc1[i] = rnd(-1000000, 1000000); }
+}
+static int32_t compare(int32_t count) {
+    int32_t bad = 0;
+    for (int32_t i = 0; i < count; i++) bad += (acc0[i] != ref0[i]) + (acc1[i] != ref1[i]);
+    return bad;
+}
+static void number(int32_t v) {
+    char digits[12];
+    int32_t n = 0;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v > 0);
+    while (n > 0) putchar(digits[--n]);
+}
+/// "kernel NAME: C cases, B values differ" (no printf: newlib's would pull in malloc).
+static void report(const char *name, int32_t cases, int32_t bad) {
+    fw_write("kernel "); fw_write(name); fw_write(": "); number(cases);
+    fw_write(" cases, "); number(bad); fw_write(" values differ\n");
+}
+
+/// Reference of the dot2 kernels: rows of k taps `rowLength` apart (rows = 1 for the plain ones),
+/// outputs xs apart; x as int8 (wide 0) or int16, weights as int8 (wsize 1) or int16.
+static void reference(int32_t wide, int32_t wsize, int32_t rows, int32_t rowLength, int32_t xs, int32_t k, int32_t count) {
+    for (int32_t i = 0; i < count; i++) {
+        int64_t a = init0[i], b = init1[i];
+        for (int32_t r = 0; r < rows; r++) {
+            for (int32_t j = 0; j < k; j++) {
+                int32_t at = r * rowLength + i * xs + j;
+                int64_t v = wide ? x16[at] : x8[at];
+                int64_t u = wsize == 2 ? wa16[r * k + j] : wa[r * k + j], t = wsize == 2 ? wb16[r * k + j] : wb[r * k + j];
+                a += u * v; b += t * v;
+            }
+        }
+        ref0[i] = (int32_t)a; ref1[i] = (int32_t)b;
+    }
+}
+
+int32_t clef_firmware_main(void) {
+    int32_t total = 0;
+    static const int32_t taps[] = {3, 4, 7, 16, 32, 48, 64, 68, 96, 128, 256};
+    static const int32_t counts[] = {1, 2, 3, 5, 16, 31, 32};
+    for (int32_t wide = 0; wide < 2; wide++) {
+        int32_t cases = 0, bad = 0;
+        for (uint32_t a = 0; a < sizeof taps / sizeof taps[0]; a++) {
+            for (uint32_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                const int32_t n = taps[a], count = counts[c];
+                for (int32_t s = 0; s < 3; s++) {
+                    const int32_t xs = s == 0 ? n : s;      // time-major chunks (1x1) or strided rows
+                    for (int32_t i = 0; i < (count - 1) * xs + n; i++) { x8[i] = (int8_t)rnd(-128, 127); x16[i] = (int16_t)rnd(-32768, 32767); }
+                    for (int32_t j = 0; j < n; j++) { wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
+                    fill(count);
+                    if (wide) clef_dot2_s16s8(x16, xs, wa, wb, n, acc0, acc1, count, scratch);
+                    else clef_dot2_s8(x8, xs, wa, wb, n, acc0, acc1, count, scratch);
+                    reference(wide, 1, 1, 0, xs, n, count);
+                    bad += compare(count); cases++;
+                }
+            }
+        }
+        report(wide ? "clef_dot2_s16s8" : "clef_dot2_s8", cases, bad);
+        total += bad;
+    }
+    // Grouped rows: 1 to 16 input rows of 16 (the DSP rows tile, 4 rows a batch) or 5 taps.
+    static const int32_t rowCounts[] = {1, 2, 3, 4, 5, 8, 16};
+    for (int32_t wide = 0; wide < 2; wide++) {
+        int32_t cases = 0, bad = 0;
+        for (uint32_t a = 0; a < sizeof rowCounts / sizeof rowCounts[0]; a++) {
+            for (int32_t kk = 0; kk < 2; kk++) {
+                for (uint32_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                    const int32_t rows = rowCounts[a], k = kk ? 5 : 16, count = counts[c];
+                    for (int32_t xs = 1; xs <= 2; xs++) {
+                        const int32_t rowLength = (count - 1) * xs + k + 3;
+                        for (int32_t i = 0; i < rows * rowLength; i++) { x8[i] = (int8_t)rnd(-128, 127); x16[i] = (int16_t)rnd(-32768, 32767); }
+                        for (int32_t j = 0; j < rows * k; j++) { wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
+                        fill(count);
+                        if (wide) clef_dot2_rows_s16s8(x16, rowLength, rows, xs, wa, wb, k, acc0, acc1, count, scratch);
+                        else clef_dot2_rows_s8(x8, rowLength, rows, xs, wa, wb, k, acc0, acc1, count, scratch);
+                        reference(wide, 1, rows, rowLength, xs, k, count);
+                        bad += compare(count); cases++;
+                    }
+                }
+            }
+        }
+        report(wide ? "clef_dot2_rows_s16s8" : "clef_dot2_rows_s8", cases, bad);
+        total += bad;
+    }
+    // int16 x int16 into int32 (the stem): 16 taps at stride 2 (its own kernel) and 1 (the tile),
+    // 7 taps (portable); inputs within +-1000 so the sums fit int32 as the engine requires.
+    {
+        int32_t cases = 0, bad = 0;
+        static const int32_t stemTaps[] = {16, 7, 8};
+        for (uint32_t a = 0; a < 3; a++) {
+            for (uint32_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                for (int32_t xs = 1; xs <= 3; xs++) {
+                    const int32_t n = stemTaps[a], count = counts[c];
+                    for (int32_t i = 0; i < (count - 1) * xs + n; i++) x16[i] = (int16_t)rnd(-1000, 1000);
+                    for (int32_t j = 0; j < n; j++) { wa16[j] = (int16_t)rnd(-32767, 32767); wb16[j] = (int16_t)rnd(-32767, 32767); }
+                    fill(count);
+                    clef_dot2_s16s16(x16, xs, wa16, wb16, n, acc0, acc1, count, scratch);
+                    reference(1, 2, 1, 0, xs, n, count);
+                    bad += compare(count); cases++;
+                }
+            }
+        }
+        report("clef_dot2_s16s16", cases, bad);
+        total += bad;
+    }
+    // int16 x int16 into int64 over the full range (the stem's fallback).
+    {
+        int32_t cases = 0, bad = 0;
+        for (int32_t n = 5; n <= 16; n += 11) {
+            for (uint32_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                const int32_t count = counts[c];
+                for (int32_t i = 0; i < (count - 1) * 2 + n; i++) x16[i] = (int16_t)rnd(-32768, 32767);
+                for (int32_t j = 0; j < n; j++) wa16[j] = (int16_t)rnd(-32767, 32767);
+                for (int32_t i = 0; i < count; i++) acc64[i] = ref64[i] = (int64_t)rnd(-1000000, 1000000) << 20;
+                clef_dot_s16_s64(x16, 2, wa16, n, acc64, count);
+                for (int32_t i = 0; i < count; i++) {
+                    for (int32_t j = 0; j < n; j++) ref64[i] += (int64_t)wa16[j] * x16[i * 2 + j];
+                    bad += acc64[i] != ref64[i];
+                }
+                cases++;
+            }
+        }
+        report("clef_dot_s16_s64", cases, bad);
+        total += bad;
+    }
+    // int8 x int32 into int64, two rows (the squeeze-excitation).
+    {
+        int32_t cases = 0, bad = 0;
+        for (int32_t n = 1; n <= 512; n = n * 2 + 1) {
+            for (int32_t j = 0; j < n; j++) { xs32[j] = rnd(-2000000000, 2000000000); wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
+            int64_t sums[2], r0 = 0, r1 = 0;
+            clef_dot2_s8_s32(wa, wb, xs32, n, sums);
+            for (int32_t j = 0; j < n; j++) { r0 += (int64_t)wa[j] * xs32[j]; r1 += (int64_t)wb[j] * xs32[j]; }
+            bad += (sums[0] != r0) + (sums[1] != r1); cases++;
+        }
+        report("clef_dot2_s8_s32", cases, bad);
+        total += bad;
+    }
+    return total;
+}
