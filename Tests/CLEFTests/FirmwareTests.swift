@@ -42,6 +42,16 @@ final class FirmwareTests: XCTestCase {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Builds an image with `Firmware-Sim/build.sh TARGET ARGS OUT` and runs it under QEMU
+    /// (semihosting): its exit status and output, or nil (a recorded failure) if it did not build.
+    static func buildAndRun(_ t: Target, _ args: [String], out: String) throws -> (status: Int32, output: String)? {
+        let build = try run(["bash", Fix.root.appendingPathComponent("Firmware-Sim/build.sh").path, t.name] + args + [out], timeout: 900)
+        XCTAssertEqual(build.status, 0, "build \(t.name): \(build.output.suffix(3000))")
+        guard build.status == 0 else { return nil }
+        return try run(t.qemu + ["-nographic", "-monitor", "none", "-serial", "none",
+                                 "-semihosting-config", "enable=on,target=native", "-kernel", out + "/fw.elf"], timeout: 300)
+    }
+
     /// The CLEFDSP kernels on each target against plain int64 loops (Firmware-Sim/App/kernel_check.c):
     /// the DSP assembly runs only on the device, and the engines with the bundled model leave some of
     /// its paths unused (more than 4 rows a group, taps not a multiple of 4, stride 3).
@@ -49,14 +59,7 @@ final class FirmwareTests: XCTestCase {
         let targets = Self.targets.filter { $0.tools.allSatisfy(Self.onPath) }
         guard !targets.isEmpty else { throw XCTSkip("no cross tools / QEMU installed (see Firmware-Sim/README.md)") }
         for t in targets {
-            let out = Fix.temp("kernel-check-\(t.name)")
-            let build = try Self.run(["bash", Fix.root.appendingPathComponent("Firmware-Sim/build.sh").path, t.name, "--kernel-check", out],
-                                     timeout: 300)
-            XCTAssertEqual(build.status, 0, "build \(t.name): \(build.output.suffix(3000))")
-            guard build.status == 0 else { continue }
-            let qemu = try Self.run(t.qemu + ["-nographic", "-monitor", "none", "-serial", "none",
-                                              "-semihosting-config", "enable=on,target=native", "-kernel", out + "/fw.elf"],
-                                    timeout: 300)
+            guard let qemu = try Self.buildAndRun(t, ["--kernel-check"], out: Fix.temp("kernel-check-\(t.name)")) else { continue }
             let lines = qemu.output.split(separator: "\n").filter { $0.hasPrefix("kernel ") }
             XCTAssertEqual(qemu.status, 0, "\(t.name): \(qemu.output.suffix(2000))")
             XCTAssertEqual(lines.count, 7, "\(t.name): every entry point reports: \(qemu.output.suffix(2000))")
@@ -140,14 +143,7 @@ final class FirmwareTests: XCTestCase {
             }
             XCTAssertEqual(host.count, 2)
             for t in caseTargets {
-                let out = Fix.temp("fw-\(t.name)")
-                let build = try Self.run(["bash", Fix.root.appendingPathComponent("Firmware-Sim/build.sh").path, t.name, blobPath, signal, out],
-                                         timeout: 900)
-                XCTAssertEqual(build.status, 0, "build \(t.name): \(build.output.suffix(3000))")
-                guard build.status == 0 else { continue }
-                let qemu = try Self.run(t.qemu + ["-nographic", "-monitor", "none", "-serial", "none",
-                                                  "-semihosting-config", "enable=on,target=native", "-kernel", out + "/fw.elf"],
-                                        timeout: 300)
+                guard let qemu = try Self.buildAndRun(t, [blobPath, signal], out: Fix.temp("fw-\(t.name)")) else { continue }
                 XCTAssertEqual(qemu.status, 0, "\(t.name) \(p.name) \(tag): \(qemu.output.suffix(2000))")
                 let fw = Self.parse(qemu.output)
                 XCTAssertEqual(fw.count, host.count, "\(t.name) \(p.name): emissions")
