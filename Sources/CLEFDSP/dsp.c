@@ -55,6 +55,13 @@ static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); retur
     }
 
 #ifdef CLEF_DSP
+/// 16 int16 taps from xi against 8 weight pairs held in K##0 ... K##7, accumulated by OP (SMLAD
+/// into int32 or SMLALD into int64).
+#define SUM16_S16(OP, a, xi, K) do { \
+    a = OP(load32(xi), K##0, a); a = OP(load32((xi) + 2), K##1, a); \
+    a = OP(load32((xi) + 4), K##2, a); a = OP(load32((xi) + 6), K##3, a); \
+    a = OP(load32((xi) + 8), K##4, a); a = OP(load32((xi) + 10), K##5, a); \
+    a = OP(load32((xi) + 12), K##6, a); a = OP(load32((xi) + 14), K##7, a); } while (0)
 /// SXTB16 with its built-in rotate (GCC's ACLE has no intrinsic for the rotated form and does not
 /// fold a separate ROR into it).
 static inline int32_t sxtb16_ror8(int32_t v) { int32_t r; __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v)); return r; }
@@ -338,10 +345,7 @@ static void dot_s16s16_k16s2(const int16_t *x, const int16_t *w, int32_t *acc, i
     if (count & 1) {
         const int16_t *xi = x + 2 * pairs;
         int32_t a = acc[pairs];
-        a = __smlad(load32(xi), k0, a); a = __smlad(load32(xi + 2), k1, a);
-        a = __smlad(load32(xi + 4), k2, a); a = __smlad(load32(xi + 6), k3, a);
-        a = __smlad(load32(xi + 8), k4, a); a = __smlad(load32(xi + 10), k5, a);
-        a = __smlad(load32(xi + 12), k6, a); a = __smlad(load32(xi + 14), k7, a);
+        SUM16_S16(__smlad, a, xi, k);
         acc[pairs] = a;
     }
 }
@@ -443,10 +447,7 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
         for (int32_t i = 0; i < count; i++) {
             const int16_t *xi = x + i * xs;
             int64_t a = acc[i];
-            a = __smlald(load32(xi), w0, a); a = __smlald(load32(xi + 2), w1, a);
-            a = __smlald(load32(xi + 4), w2, a); a = __smlald(load32(xi + 6), w3, a);
-            a = __smlald(load32(xi + 8), w4, a); a = __smlald(load32(xi + 10), w5, a);
-            a = __smlald(load32(xi + 12), w6, a); a = __smlald(load32(xi + 14), w7, a);
+            SUM16_S16(__smlald, a, xi, w);
             acc[i] = a;
         }
         return;

@@ -261,28 +261,28 @@ extension QuantConv {
                     while i0 < count {
                         let n = min(Self.chunk, count - i0)
                         let r = gr + i0 * s
-                        if dsp32 {
+                        if dsp32 || stem32 {
+                            // Two channels into int32 sums: int8 weights (the group's rows in one call, so the DSP
+                            // path keeps its sums in registers across them) or the stem's int16 ones.
                             for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
-                            let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-                            // The group's rows in one call: the DSP path keeps its sums in registers across them.
-                            if In.self == Int8.self {
-                                clef_dot2_rows_s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
-                                                  Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
-                                                  Self.scratch(a64))
+                            if stem32 {
+                                let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
+                                let x16 = UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self)
+                                for cl in 0..<cinG {
+                                    clef_dot2_s16s16(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, w16 + (co1 * cinG + cl) * k,
+                                                     Int32(k), a0, a1, Int32(n), Self.scratch(a64))
+                                }
                             } else {
-                                clef_dot2_rows_s16s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self), Int32(rowLength), Int32(cinG),
-                                                     Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
-                                                     Self.scratch(a64))
-                            }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
-                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
-                        } else if stem32 {
-                            for i in 0..<n { a0[i] = biasRequant[2 * co0]; a1[i] = biasRequant[2 * co1] }
-                            let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
-                            let x16 = UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self)
-                            for cl in 0..<cinG {
-                                clef_dot2_s16s16(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, w16 + (co1 * cinG + cl) * k,
-                                                 Int32(k), a0, a1, Int32(n), Self.scratch(a64))
+                                let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                                if In.self == Int8.self {
+                                    clef_dot2_rows_s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
+                                                      Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
+                                                      Self.scratch(a64))
+                                } else {
+                                    clef_dot2_rows_s16s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self), Int32(rowLength), Int32(cinG),
+                                                         Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
+                                                         Self.scratch(a64))
+                                }
                             }
                             d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
                             if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
