@@ -37,8 +37,10 @@ public enum BlobDType: UInt8, Sendable {
 public enum BlobConstants {
     public static let magic: [UInt8] = [0x43, 0x4C, 0x45, 0x46, 0x42, 0x4C, 0x4F, 0x42]   // "CLEFBLOB"
     /// 2 (session 6): q8 blobs may carry int8 block outputs (`<block>.output_codes`), which a
-    /// version-1 reader would silently misread; version-1 blobs still load.
-    public static let version: UInt16 = 2
+    /// version-1 reader would silently misread. 3 (session 8): q16 blobs carry per-channel int16
+    /// block outputs (`<block>.output_channels`), the same for a version-2 reader. Older files
+    /// still load; a tensor newer than its file's version is refused (`QuantEncoder`).
+    public static let version: UInt16 = 3
     public static let oldestVersion: UInt16 = 1
     public static let headerSize = 64
     public static let tensorEntrySize = 48

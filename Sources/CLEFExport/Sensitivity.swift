@@ -14,6 +14,7 @@ public struct FakeQuant {
     /// and for 16-bit tensors.
     public var headroom8: Float = 1
     public var headroom16: Float = 1.5
+    public var headroom16For: ((ActivationPoint) -> Float)? = nil
 
     public init(encoder: Net1DFloat, stats: CalibrationStats, method: RangeMethod) {
         self.encoder = encoder
@@ -35,7 +36,7 @@ public struct FakeQuant {
                 encoder.forwardDetailed(x.baseAddress!, length: l, workspace: ws, output: &y) { p, data, c, n in
                     guard let b = bits(p), let s = stats.point(p) else { return }
                     if perChannel.contains(p.kind) && s.channelMin.count == c {
-                        let hr = b <= 8 ? headroom8 : headroom16
+                        let hr = b <= 8 ? headroom8 : (headroom16For?(p) ?? headroom16)
                         for ch in 0..<c {
                             let lo = min(s.channelMin[ch], 0) * hr, hi = max(s.channelMax[ch], 0) * hr
                             let step = max((hi - lo) / Float((1 << b) - 1), 1e-12)
@@ -49,7 +50,7 @@ public struct FakeQuant {
                     let k = CalibrationStats.key(p) * 64 + b
                     if grids[k] == nil {
                         let (lo, hi) = method.range(s, levels: 1 << b)
-                        let hr = b <= 8 ? headroom8 : headroom16
+                        let hr = b <= 8 ? headroom8 : (headroom16For?(p) ?? headroom16)
                         let l = Float(lo) * hr, h = Float(hi) * hr
                         grids[k] = (l, h, (h - l) / Float((1 << b) - 1))
                     }

@@ -54,6 +54,15 @@ public struct QuantBlock {
     /// The previous block's `outputCodes` when this block reads int8 inputs.
     public let inputCodes: UnsafePointer<Int32>?
     public let compand: Companding
+    /// int16 outputs with a scale per channel (q16's residual stream: one int16 step for every
+    /// channel cost it 0.06 points of held-out error, docs/quantization.md): [outChannels][4] =
+    /// (zero point, packed gate multiplier, packed shortcut multiplier, packed multiplier to the
+    /// per-tensor grid of `zOutput`, which the next block's Swish table reads). nil: the one
+    /// scale of `zOutput` and the block's multipliers. Never the last block, never with
+    /// `outputCodes` (format version 3).
+    public let outputChannels: UnsafePointer<Int32>?
+    /// The previous block's `outputChannels`.
+    public let inputChannels: UnsafePointer<Int32>?
 
     @inline(__always) func p(_ k: BlockParam) -> Int32 { params[k.rawValue] }
 }
@@ -101,11 +110,12 @@ public struct QuantEncoder<Act: QuantActivation> {
         let specs = config.blocks
         var list: [QuantBlock] = []
         list.reserveCapacity(specs.count)   // (grown by doubling it took 6.6 KB, with holes, on a device)
-        var int8Count = 0, previousCodes: UnsafePointer<Int32>? = nil
+        var int8Count = 0, previousCodes: UnsafePointer<Int32>? = nil, previousChannels: UnsafePointer<Int32>? = nil
         for (bi, spec) in specs.enumerated() {
             list.append(try Self.block(blob, spec, first: bi == 0, last: bi + 1 == specs.count, compand: compand,
-                                       previousCodes: previousCodes, int8Count: &int8Count))
+                                       previousCodes: previousCodes, previousChannels: previousChannels, int8Count: &int8Count))
             previousCodes = list[bi].outputCodes
+            previousChannels = list[bi].outputChannels
         }
         blocks = list
         int8Outputs = int8Count
@@ -117,10 +127,12 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// One block's tensors, validated.
     @inline(__always)
     static func block(_ blob: BlobReader, _ spec: BlockSpec, first: Bool, last: Bool, compand: Companding,
-                      previousCodes: UnsafePointer<Int32>?, int8Count: inout Int) throws(BlobError) -> QuantBlock {
+                      previousCodes: UnsafePointer<Int32>?, previousChannels: UnsafePointer<Int32>?,
+                      int8Count: inout Int) throws(BlobError) -> QuantBlock {
         let n = spec.name, c = spec.outChannels, m = spec.middleChannels
         var codes: UnsafePointer<Int32>?
         if blob.tensor(n + ".output_codes") != nil {
+            guard blob.version >= 2 else { throw BlobError("tensor '\(n).output_codes'", "needs format version 2, the file says \(blob.version)") }
             guard first || previousCodes != nil, !last else {
                 throw BlobError("tensor '\(n).output_codes'", "int8 outputs must be the leading blocks, and not the last")
             }
@@ -134,8 +146,29 @@ public struct QuantEncoder<Act: QuantActivation> {
             codes = p
             int8Count += 1
         }
+        var channels: UnsafePointer<Int32>?
+        if blob.tensor(n + ".output_channels") != nil {
+            let name = "tensor '\(n).output_channels'"
+            guard blob.version >= 3 else { throw BlobError(name, "needs format version 3, the file says \(blob.version)") }
+            guard codes == nil else { throw BlobError(name, "a block cannot have both int8 and per-channel int16 outputs") }
+            let p = blob.pointer(try blob.require(n + ".output_channels", .i32, [c, 4]), as: Int32.self)
+            for ch in 0..<c where p[4 * ch] < -32768 || p[4 * ch] > 32767 || !requantIsValid(p[4 * ch + 1])
+                || !requantIsValid(p[4 * ch + 2]) || !requantIsValid(p[4 * ch + 3]) {
+                throw BlobError(name, "channel \(ch): needs an int16 zero point and valid multipliers")
+            }
+            channels = p
+        } else if previousChannels != nil {
+            throw BlobError("tensor '\(n).output_channels'", "missing: the block reads per-channel inputs and needs their shortcut multipliers")
+        }
         let qp = blob.pointer(try blob.require(n + ".qparams", .i32, [BlockParam.count]), as: Int32.self)
         func z(_ k: BlockParam) -> Int32 { qp[k.rawValue] }
+        // The final mean reads the last block's output with one scale: there the tensor only
+        // brings the shortcut multipliers of per-channel inputs.
+        if last, let p = channels {
+            for ch in 0..<c where p[4 * ch] != z(.zOutput) || p[4 * ch + 1] != z(.gateRequant) {
+                throw BlobError("tensor '\(n).output_channels'", "channel \(ch): the last block's outputs must keep the block's zero point and gate multiplier")
+            }
+        }
         let b = QuantBlock(
             spec: spec,
             conv1: try conv(blob, n + ".conv1", ConvShape(inChannels: spec.inChannels, outChannels: m, groups: 1, kernel: 1, stride: 1), Int8.self),
@@ -148,7 +181,8 @@ public struct QuantEncoder<Act: QuantActivation> {
             act3: try step(blob, n + ".swish3", channels: m, outputZero: z(.zSwish3)),
             swishSE: try step(blob, n + ".swish_se", channels: nil, outputZero: z(.zHiddenAct)),
             gate: try step(blob, n + ".sigmoid_gate", channels: nil, outputZero: 0),
-            outputCodes: codes, inputCodes: previousCodes, compand: compand)
+            outputCodes: codes, inputCodes: previousCodes, compand: compand,
+            outputChannels: channels, inputChannels: previousChannels)
         for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
             throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
         }
@@ -379,7 +413,13 @@ public struct QuantEncoder<Act: QuantActivation> {
                         @inline(__always) func code(_ j: Int) -> Int32 {
                             In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
                         }
-                        if let term = mult.adding(z) {
+                        if In.bitWidth == 16, let ic = b.inputChannels {
+                            // A per-channel int16 input, on the per-tensor grid the table reads: zInput + rq(code - z).
+                            let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
+                            for j in 0..<nc {
+                                xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(zx &+ grid(Int32(src[j * cin]) &- zc)) &- zs), lo, hi))
+                            }
+                        } else if let term = mult.adding(z) {
                             for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
                         } else if mult.general {
                             for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(code(j)) &- zs), lo, hi)) }
@@ -449,25 +489,30 @@ public struct QuantEncoder<Act: QuantActivation> {
         origin: Int, channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>,
         codes: UnsafeMutablePointer<Int8>, _: Out.Type) {
         let cout = b.spec.outChannels, int8In = In.bitWidth == 8, int8Out = Out.bitWidth == 8
-        let zo = Int32(b.p(.zConv3)), zx = Int32(b.p(.zInput)), zy = Int32(b.p(.zOutput))
+        let zo = Int32(b.p(.zConv3))
         // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate;
         // int8 inputs: checked at load).
-        let grq = Requant32(b.p(.gateRequant)), irq = Requant32(b.p(.idRequant), inputBits: 16)
+        let grqTensor = Requant32(b.p(.gateRequant)), irqTensor = Requant32(b.p(.idRequant), inputBits: 16)
         let offset = (cout - cin) / 2, left = (s - 1) / 2, cmp = b.compand
-        // The fast loops fold zOut (int8 outputs: -m) into the last rounding where it fits
-        // (exact, `Requant32.adding`): int16 outputs clamp the sum of two terms within
-        // [-2^30, 2^30) in one saturation; int8 ones clamp it to +-2^17 first (beyond, every
-        // step ratio <= 256 saturates the code anyway), so their 1/n fits the fast form.
-        let fast = !grq.general && !irq.general
-        // (`adding` twice, not bound once: on the Cortex-M4F the bound optional cost 0.14 M.)
-        let folded = grq.adding(zy) != nil, gy = grq.adding(zy) ?? 0
         // Steps [a, e) of the chunk have their window inside the input and take the fast loops
         // (stride 1 or 2); the others check bounds. Window t is inside iff first <= t, t * s <= last.
         let first = (left + s - 1) / s, last = len + left - s
         let end = last < 0 ? first : max(first, last / s + 1)
-        let a = fast && s <= 2 ? min(max(first - t0, 0), n) : n
-        let e = fast && s <= 2 ? max(a, min(end - t0, n)) : n
         for c in 0..<cout {
+            // Per-channel int16 outputs (`outputChannels`) have their own zero point and multipliers.
+            var zy = Int32(b.p(.zOutput)), grq = grqTensor, irq = irqTensor
+            if let oc = b.outputChannels {
+                zy = oc[4 * c]; grq = Requant32(oc[4 * c + 1]); irq = Requant32(oc[4 * c + 2], inputBits: 16)
+            }
+            // The fast loops fold zOut (int8 outputs: -m) into the last rounding where it fits
+            // (exact, `Requant32.adding`): int16 outputs clamp the sum of two terms within
+            // [-2^30, 2^30) in one saturation; int8 ones clamp it to +-2^17 first (beyond, every
+            // step ratio <= 256 saturates the code anyway), so their 1/n fits the fast form.
+            let fast = !grq.general && !irq.general
+            // (`adding` twice, not bound once: on the Cortex-M4F the bound optional cost 0.14 M.)
+            let folded = grq.adding(zy) != nil, gy = grq.adding(zy) ?? 0
+            let a = fast && s <= 2 ? min(max(first - t0, 0), n) : n
+            let e = fast && s <= 2 ? max(a, min(end - t0, n)) : n
             let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
             var row = h + c * n
             let ci = c - offset
@@ -488,7 +533,8 @@ public struct QuantEncoder<Act: QuantActivation> {
                 }
                 continue
             }
-            // The shortcut's int16 code offset from zInput.
+            // The shortcut's int16 code offset from zInput (per-channel inputs: from their channel's zero point).
+            let zx = b.inputChannels.map { $0[4 * ci] } ?? Int32(b.p(.zInput))
             let nIn: Int32 = int8In ? b.inputCodes![3 * ci] : 1
             let mIn: Int32 = int8In ? b.inputCodes![3 * ci + 1] : 0
             @inline(__always) func shortcut(_ v: Int32) -> Int32 { int8In ? (mIn &+ cmp.expand(v)) &* nIn : v &- zx }

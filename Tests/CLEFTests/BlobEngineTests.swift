@@ -150,22 +150,44 @@ final class BlobEngineTests: XCTestCase {
         return b
     }
 
-    /// Version-1 files (before int8 block outputs) still load and run, and report their version.
-    func testVersionOneBlobsStillLoad() throws {
-        var v1 = Self.blobs[.q16]!
-        v1[8] = 1
-        v1 = resealed(v1)
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: v1.count, alignment: 16)
+    /// Loads bytes into an aligned buffer and builds an engine from them (an error if either refuses).
+    func engine(_ bytes: [UInt8], _ body: (Engine) throws -> Void) throws {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
         defer { buf.deallocate() }
-        v1.withUnsafeBytes { buf.copyMemory(from: $0) }
-        let old = try BlobReader(UnsafeRawBufferPointer(buf))
-        XCTAssertEqual(old.version, 1)
+        bytes.withUnsafeBytes { buf.copyMemory(from: $0) }
+        try body(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf))))
+    }
+
+    /// Older files still load and run: version 1 (before int8 block outputs) and version 2
+    /// (before per-channel int16 outputs). A tensor newer than its file's version is refused,
+    /// since an older writer cannot have meant it.
+    func testOlderVersionsStillLoad() throws {
+        var o = Exporter.Options(precision: .q16)
+        o.method = .minmax
+        o.channelOutputs16 = false
+        let plain = try Exporter.export(weights: Self.weights, config: Self.model.config, size: .small, options: o, calibration: Self.stats)
         let window = [Self.calibration[0]]
-        let current = try withBlob(.q16) { blob in
-            XCTAssertEqual(blob.version, Int(BlobConstants.version))
-            return try Engine(blob: blob).embedAll(window)
+        func relabelled(_ b: [UInt8], _ v: UInt8) -> [UInt8] { var b = b; b[8] = v; return resealed(b) }
+        var current: [[Float]] = []
+        try engine(plain) { current = $0.embedAll(window) }
+        try engine(relabelled(plain, 1)) { XCTAssertEqual($0.embedAll(window), current) }
+        try engine(relabelled(Self.blobs[.q8]!, 2)) { XCTAssertEqual($0.embedAll(window).count, 1) }
+        try withBlob(.q16) { XCTAssertEqual($0.version, Int(BlobConstants.version)) }
+        for (bytes, version, expect) in [(Self.blobs[.q16]!, 2, "output_channels': needs format version 3"),
+                                         (Self.blobs[.q8]!, 1, "output_codes': needs format version 2")] {
+            XCTAssertThrowsError(try engine(relabelled(bytes, UInt8(version))) { _ in }) {
+                XCTAssertTrue("\($0)".contains(expect), "\($0)")
+            }
         }
-        XCTAssertEqual(try Engine(blob: old).embedAll(window), current)
+    }
+
+    /// q16's per-channel int16 block outputs are the default (a tensor in every block: the last
+    /// one's carries only the shortcut multipliers); q8 keeps one scale per output.
+    func testPerChannelOutputs() throws {
+        try withBlob(.q16) { blob in
+            for spec in Self.model.config.blocks { XCTAssertNotNil(blob.tensor(spec.name + ".output_channels"), spec.name) }
+        }
+        try withBlob(.q8) { blob in XCTAssertNil(blob.tensor("stage_list.4.block_list.0.output_channels")) }
     }
 
     func testCorruptBlobsAreRejected() {
@@ -173,7 +195,7 @@ final class BlobEngineTests: XCTestCase {
         assertRejected(corrupt { $0[0] = 0x58 }, "not a CLEF weight blob")
         assertRejected(corrupt { $0[$0.count / 2] ^= 0x10 }, "checksum mismatch")
         assertRejected(corrupt { $0.removeLast(100) }, "truncated")
-        assertRejected(resealed(corrupt { $0[8] = 3 }), "format version 3 is newer than this reader")
+        assertRejected(resealed(corrupt { $0[8] = 4 }), "format version 4 is newer than this reader")
         assertRejected(resealed(corrupt { $0[8] = 0 }), "format version 0 is not supported")
         // Misaligned tensor table and tensor data offsets.
         let table = Self.blobs[.q8]!.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) }
@@ -199,6 +221,18 @@ final class BlobEngineTests: XCTestCase {
         XCTAssertThrowsError(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf)))) {
             XCTAssertTrue("\($0)".contains("stage_list.0.block_list.0.output_codes") && "\($0)".contains("channel 3"), "\($0)")
         }
+        // Per-channel int16 outputs: a zero point outside int16, and a last block whose outputs
+        // would leave the one scale the final mean reads.
+        func q16Rejected(_ tensor: String, _ byte: Int, _ value: UInt8, _ expect: String, line: UInt = #line) {
+            let offset = try! withBlob(.q16) { $0.tensor(tensor)!.offset }
+            var b = Self.blobs[.q16]!
+            b[offset + byte] = value
+            XCTAssertThrowsError(try engine(resealed(b)) { _ in }, line: line) {
+                XCTAssertTrue("\($0)".contains(tensor) && "\($0)".contains(expect), "\($0)", line: line)
+            }
+        }
+        q16Rejected("stage_list.1.block_list.0.output_channels", 5 * 16 + 2, 0x01, "channel 5: needs an int16 zero point")
+        q16Rejected(Self.model.config.blocks.last!.name + ".output_channels", 2 * 16, 0x55, "channel 2: the last block's outputs")
         // A companding knee beyond the int8 codes.
         let compand = try! withBlob(.q8) { $0.tensor("output.compand")!.offset }
         let badKnee = resealed(corrupt { $0[compand] = 200 })

@@ -13,7 +13,8 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "per-channel", "bias-correction", "gptq"],
+                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "per-channel", "bias-correction", "gptq",
+                                         "channel-outputs", "channel-headroom"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -89,6 +90,8 @@ enum Export {
         }
         if let b = try bool("per-channel") { options.perChannel8 = b; options.perChannel16 = b }
         if let b = try bool("bias-correction") { options.biasCorrection = b }
+        if let b = try bool("channel-outputs") { options.channelOutputs16 = b }
+        if let h = try double("channel-headroom") { options.channelHeadroom = h }
         // GPTQ rounding from the calibration windows' second moments; `sequential` adds error
         // feedback from the layers already quantised (the default for small q16, where it
         // measured better; for q8 it raised the worst window: docs/quantization.md). It re-runs

@@ -11,7 +11,7 @@ import CLEFData
 /// decide what a q8 blob keeps at 16 bits. A research tool; it changes nothing.
 enum Sensitivity {
     static func run(_ args: [String]) throws {
-        let o = try Options(args, flags: ["outputs-only"], known: ["checkpoint", "calibration", "eval", "method", "max-windows", "outputs-only"], repeatable: ["calibration", "eval"])
+        let o = try Options(args, flags: ["outputs-only", "outputs16"], known: ["checkpoint", "calibration", "eval", "method", "max-windows", "outputs-only", "outputs16"], repeatable: ["calibration", "eval"])
         let model = try CheckpointModel(path: try o.required("checkpoint"))
         guard let method = RangeMethod(rawValue: o.string("method") ?? "mse") else { throw UsageError(description: "bad --method") }
         let maxW = try o.int("max-windows", default: 12)
@@ -38,6 +38,27 @@ enum Sensitivity {
             }
         }
         print("calibration \(calib.count) windows, evaluation \(eval.count) windows, method \(method.rawValue)")
+        if o.flag("outputs16") {
+            for h: Float in [1.5, 2, 3] {
+                fq.headroom16 = h
+                report("only block outputs 16 per tensor, h16=\(h)", { $0.kind == .output ? 16 : nil })
+                fq.perChannel = [.output]
+                report("only block outputs 16 per channel, h16=\(h)", { $0.kind == .output ? 16 : nil })
+                fq.perChannel = []
+            }
+            fq.headroom16For = { $0.kind == .output ? 2 : 3 }
+            report("act1 16 per tensor h3", { $0.kind == .act1 ? 16 : nil })
+            report("act1 16 h3 + output 16 per tensor h2", { $0.kind == .act1 || $0.kind == .output ? 16 : nil })
+            fq.perChannel = [.output]
+            report("act1 16 h3 + output 16 per channel h2", { $0.kind == .act1 || $0.kind == .output ? 16 : nil })
+            fq.perChannel = []
+            report("all 16 (out h2, rest h3) per tensor", { _ in 16 })
+            fq.perChannel = [.output]
+            report("all 16 (out h2 per channel, rest h3)", { _ in 16 })
+            report("all 16 (out h2 per channel exc last, rest h3)", { _ in 16 })
+            fq.perChannel = []
+            return
+        }
         if o.flag("outputs-only") {
             blockOutputs([1, 1.25, 1.5, 2, 2.5])
             return
