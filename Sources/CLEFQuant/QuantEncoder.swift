@@ -152,8 +152,9 @@ public struct QuantEncoder<Act: QuantActivation> {
             guard blob.version >= 3 else { throw BlobError(name, "needs format version 3, the file says \(blob.version)") }
             guard codes == nil else { throw BlobError(name, "a block cannot have both int8 and per-channel int16 outputs") }
             let p = blob.pointer(try blob.require(n + ".output_channels", .i32, [c, 4]), as: Int32.self)
+            // (The last multiplier maps 16-bit code offsets, so a valid one always has the fast form.)
             for ch in 0..<c where p[4 * ch] < -32768 || p[4 * ch] > 32767 || !requantIsValid(p[4 * ch + 1])
-                || !requantIsValid(p[4 * ch + 2]) || !requantIsValid(p[4 * ch + 3]) {
+                || !requantIsValid(p[4 * ch + 2]) || !requantIsValid(p[4 * ch + 3]) || Requant32(p[4 * ch + 3], inputBits: 16).general {
                 throw BlobError(name, "channel \(ch): needs an int16 zero point and valid multipliers")
             }
             channels = p
@@ -402,30 +403,11 @@ public struct QuantEncoder<Act: QuantActivation> {
                 } else {
                     // Swish(x) as Act codes, [t][cin] (every block but the first activates its input).
                     let xc = ws.chunkInput
-                    let a1 = b.act1!, rq = a1.channelRequant!
-                    let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1), zx = b.p(.zInput)
-                    for c in 0..<cin {
-                        // Table values and the zero point are int16 codes: the difference has 16 bits.
-                        let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + i * cin + c
-                        // An int8 input's int16 code: zInput + n (m + E(code)).
-                        let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
-                        let mIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c + 1] : 0
-                        @inline(__always) func code(_ j: Int) -> Int32 {
-                            In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
-                        }
-                        if In.bitWidth == 16, let ic = b.inputChannels {
-                            // A per-channel int16 input, on the per-tensor grid the table reads: zInput + rq(code - z).
-                            let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
-                            for j in 0..<nc {
-                                xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(zx &+ grid(Int32(src[j * cin]) &- zc)) &- zs), lo, hi))
-                            }
-                        } else if let term = mult.adding(z) {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
-                        } else if mult.general {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(code(j)) &- zs), lo, hi)) }
-                        } else {
-                            for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(code(j)) &- zs), lo, hi)) }
-                        }
+                    if In.bitWidth == 16, let ic = b.inputChannels {
+                        Self.swishChannels(UnsafeRawPointer(x + i * cin).assumingMemoryBound(to: Int16.self), channels: cin, count: nc,
+                                           scales: ic, inputZero: b.p(.zInput), step: b.act1!, tableZero: b.p(.zSwish1), into: xc)
+                    } else {
+                        Self.swishInputs(b, UnsafePointer(x + i * cin), channels: cin, count: nc, into: xc)
                     }
                     b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
                 }
@@ -456,15 +438,21 @@ public struct QuantEncoder<Act: QuantActivation> {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
                               into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: b.p(.zConv3)))
+            var shortcut = UnsafePointer(x), origin = 0
             if let si {
                 // Stem columns [c0, c1): every pool window of steps t ..< t + nc inside the input.
                 let c0 = max(0, t * s - left1), c1 = min(len, (t + nc) * s - left1)
                 if c1 > c0 { stemColumns(si, from: c0, count: c1 - c0, into: columns) }
-                residual(b, h, steps: nc, from: t, shortcut: UnsafeRawPointer(columns).assumingMemoryBound(to: In.self),  // In is Int16 in block 0
-                         origin: c0, channels: cin, inputLength: len, pool: s, gates: se.gates, codes: codes8, Out.self)
+                shortcut = UnsafeRawPointer(columns).assumingMemoryBound(to: In.self)   // In is Int16 in block 0
+                origin = c0
+            }
+            // One specialisation per kind of output scales, so one scale per tensor decodes nothing per channel.
+            if Out.bitWidth == 16, let oc = b.outputChannels {
+                residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
+                         gates: se.gates, codes: codes8, scales: ChannelScales(b, oc), Out.self)
             } else {
-                residual(b, h, steps: nc, from: t, shortcut: UnsafePointer(x), origin: 0, channels: cin, inputLength: len, pool: s,
-                         gates: se.gates, codes: codes8, Out.self)
+                residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
+                         gates: se.gates, codes: codes8, scales: TensorScales(b), Out.self)
             }
             if Out.bitWidth == 8 {
                 transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
@@ -472,6 +460,67 @@ public struct QuantEncoder<Act: QuantActivation> {
                 transpose16(UnsafePointer(h), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int16.self))
             }
             t += nc
+        }
+    }
+
+    /// Swish of a block's inputs x [n][channels] (one scale, or int8 codes) as `Act` codes. Out
+    /// of line on a device (inline there, `runBlock`'s register pressure cost the Cortex-M4F q8
+    /// 0.13 M instructions and 96 B of stack), inline on a host (out of line cost 3% on x86-64).
+    #if hasFeature(Embedded)
+    @inline(never)
+    #else
+    @inline(__always)
+    #endif
+    static func swishInputs<In: QuantActivation>(_ b: QuantBlock, _ x: UnsafePointer<In>, channels cin: Int, count nc: Int,
+                                                 into xc: UnsafeMutablePointer<Act>) {
+        let a1 = b.act1!, rq = a1.channelRequant!
+        let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1), zx = b.p(.zInput)
+        for c in 0..<cin {
+            // Table values and the zero point are int16 codes: the difference has 16 bits.
+            let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c
+            // An int8 input's int16 code: zInput + n (m + E(code)).
+            let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
+            let mIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c + 1] : 0
+            @inline(__always) func code(_ j: Int) -> Int32 {
+                In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
+            }
+            if let term = mult.adding(z) {
+                for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
+            } else if mult.general {
+                for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(code(j)) &- zs), lo, hi)) }
+            } else {
+                for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(code(j)) &- zs), lo, hi)) }
+            }
+        }
+    }
+
+    /// Swish of per-channel int16 inputs (`QuantBlock.inputChannels`, q16) [n][channels] as `Act`
+    /// codes: each code mapped onto the per-tensor grid the table reads, zInput + rq(code - z)
+    /// (a 32-bit code, which the table takes beyond its knots), then the table and the
+    /// channel's requantisation. Out of line, so the other engines' `runBlock` is unchanged.
+    @inline(never)
+    static func swishChannels(_ x: UnsafePointer<Int16>, channels cin: Int, count n: Int, scales ic: UnsafePointer<Int32>,
+                              inputZero zx: Int32, step: ActivationStep, tableZero zs: Int32, into out: UnsafeMutablePointer<Act>) {
+        let rq = step.channelRequant!, table = step.table, lo = Int32(Act.min), hi = Int32(Act.max)
+        for c in 0..<cin {
+            // The grid's multiplier takes the fast form (checked at load).
+            let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16)
+            let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
+            let src = x + c, dst = out + c
+            /// The channel's loop with `requant` from the table's code (less its zero point) to `Act`.
+            @inline(__always) func each(_ requant: (Int32) -> Int32) {
+                for j in 0..<n {
+                    let q = zx &+ grid.fast(Int32(src[j * cin]) &- zc)
+                    dst[j * cin] = Act(truncatingIfNeeded: clamp32(requant(table(q) &- zs), lo, hi))
+                }
+            }
+            if let term = mult.adding(z) {
+                each { mult.fast($0, adding: term) }
+            } else if mult.general {
+                each { z &+ mult($0) }
+            } else {
+                each { z &+ mult.fast($0) }
+            }
         }
     }
 
@@ -484,35 +533,40 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// the codes pool as their values do. The zero points are int16 codes (checked at load) and
     /// the gate a Q15 table value, so the product and the difference fit in 32 bits: one long
     /// multiply each.
-    func residual<In: QuantActivation, Out: QuantActivation>(
+    func residual<In: QuantActivation, Out: QuantActivation, Scales: OutputScales>(
         _ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<In>,
         origin: Int, channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>,
-        codes: UnsafeMutablePointer<Int8>, _: Out.Type) {
+        codes: UnsafeMutablePointer<Int8>, scales: Scales, _: Out.Type) {
         let cout = b.spec.outChannels, int8In = In.bitWidth == 8, int8Out = Out.bitWidth == 8
         let zo = Int32(b.p(.zConv3))
         // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate;
         // int8 inputs: checked at load).
-        let grqTensor = Requant32(b.p(.gateRequant)), irqTensor = Requant32(b.p(.idRequant), inputBits: 16)
         let offset = (cout - cin) / 2, left = (s - 1) / 2, cmp = b.compand
         // Steps [a, e) of the chunk have their window inside the input and take the fast loops
         // (stride 1 or 2); the others check bounds. Window t is inside iff first <= t, t * s <= last.
         let first = (left + s - 1) / s, last = len + left - s
         let end = last < 0 ? first : max(first, last / s + 1)
-        for c in 0..<cout {
-            // Per-channel int16 outputs (`outputChannels`) have their own zero point and multipliers.
-            var zy = Int32(b.p(.zOutput)), grq = grqTensor, irq = irqTensor
-            if let oc = b.outputChannels {
-                zy = oc[4 * c]; grq = Requant32(oc[4 * c + 1]); irq = Requant32(oc[4 * c + 2], inputBits: 16)
-            }
-            // The fast loops fold zOut (int8 outputs: -m) into the last rounding where it fits
-            // (exact, `Requant32.adding`): int16 outputs clamp the sum of two terms within
-            // [-2^30, 2^30) in one saturation; int8 ones clamp it to +-2^17 first (beyond, every
-            // step ratio <= 256 saturates the code anyway), so their 1/n fits the fast form.
+        /// Output channel c's zero point and multipliers; the fast loops fold zOut (int8 outputs:
+        /// -m) into the last rounding where it fits (exact, `Requant32.adding`): int16 outputs
+        /// clamp the sum of two terms within [-2^30, 2^30) in one saturation; int8 ones clamp it
+        /// to +-2^17 first (beyond, every step ratio <= 256 saturates the code anyway), so their
+        /// 1/n fits the fast form.
+        @inline(__always)
+        func channelSetup(_ c: Int) -> (zy: Int32, grq: Requant32, irq: Requant32, folded: Bool, gy: Int32, a: Int, e: Int) {
+            let zy = scales.zero(c), grq = scales.gate(c), irq = scales.shortcut(c)
             let fast = !grq.general && !irq.general
             // (`adding` twice, not bound once: on the Cortex-M4F the bound optional cost 0.14 M.)
             let folded = grq.adding(zy) != nil, gy = grq.adding(zy) ?? 0
             let a = fast && s <= 2 ? min(max(first - t0, 0), n) : n
             let e = fast && s <= 2 ? max(a, min(end - t0, n)) : n
+            return (zy, grq, irq, folded, gy, a, e)
+        }
+        // Once per call for one scale per tensor (decoded per channel, that cost q8 0.4 M
+        // instructions a window on the Cortex-M4F).
+        var setup = channelSetup(0)
+        for c in 0..<cout {
+            if Scales.perChannel { setup = channelSetup(c) }
+            let (zy, grq, irq, folded, gy, a, e) = setup
             let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
             var row = h + c * n
             let ci = c - offset
@@ -534,7 +588,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 continue
             }
             // The shortcut's int16 code offset from zInput (per-channel inputs: from their channel's zero point).
-            let zx = b.inputChannels.map { $0[4 * ci] } ?? Int32(b.p(.zInput))
+            let zx = scales.inputZero(ci)
             let nIn: Int32 = int8In ? b.inputCodes![3 * ci] : 1
             let mIn: Int32 = int8In ? b.inputCodes![3 * ci + 1] : 0
             @inline(__always) func shortcut(_ v: Int32) -> Int32 { int8In ? (mIn &+ cmp.expand(v)) &* nIn : v &- zx }
@@ -645,6 +699,48 @@ public struct QuantEncoder<Act: QuantActivation> {
         b.fc2.run(h, outZero: b.p(.zGate), lo: -32768, hi: 32767, out: mean)
         for ch in 0..<c { se.gates[ch] = b.gate.table(mean[ch]) }
     }
+}
+
+/// The zero point and the gate and shortcut multipliers of a block's output channels.
+protocol OutputScales {
+    /// False when every channel has the same scale (decoded once per call).
+    static var perChannel: Bool { get }
+    /// The zero point of input channel c (the shortcut's).
+    func inputZero(_ c: Int) -> Int32
+    func zero(_ c: Int) -> Int32
+    func gate(_ c: Int) -> Requant32
+    func shortcut(_ c: Int) -> Requant32
+}
+
+/// One scale for the whole output (`QuantBlock.params`), decoded once.
+struct TensorScales: OutputScales {
+    let zIn: Int32, z: Int32, g: Requant32, i: Requant32
+    init(_ b: QuantBlock) {
+        zIn = b.p(.zInput)
+        z = b.p(.zOutput)
+        // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate;
+        // int8 inputs: checked at load).
+        g = Requant32(b.p(.gateRequant))
+        i = Requant32(b.p(.idRequant), inputBits: 16)
+    }
+    static var perChannel: Bool { false }
+    @inline(__always) func inputZero(_ c: Int) -> Int32 { zIn }
+    @inline(__always) func zero(_ c: Int) -> Int32 { z }
+    @inline(__always) func gate(_ c: Int) -> Requant32 { g }
+    @inline(__always) func shortcut(_ c: Int) -> Requant32 { i }
+}
+
+/// A scale per channel (`QuantBlock.outputChannels`), decoded per channel; the inputs' zero
+/// points per channel too where they have them (a block with per-channel inputs has per-channel
+/// outputs: checked at load).
+struct ChannelScales: OutputScales {
+    let p: UnsafePointer<Int32>, input: UnsafePointer<Int32>?, zIn: Int32
+    init(_ b: QuantBlock, _ p: UnsafePointer<Int32>) { self.p = p; input = b.inputChannels; zIn = b.p(.zInput) }
+    static var perChannel: Bool { true }
+    @inline(__always) func inputZero(_ c: Int) -> Int32 { input.map { $0[4 * c] } ?? zIn }
+    @inline(__always) func zero(_ c: Int) -> Int32 { p[4 * c] }
+    @inline(__always) func gate(_ c: Int) -> Requant32 { Requant32(p[4 * c + 1]) }
+    @inline(__always) func shortcut(_ c: Int) -> Requant32 { Requant32(p[4 * c + 2], inputBits: 16) }
 }
 
 /// A block's squeeze-excitation vectors (`QuantWorkspace.seVectors`).
