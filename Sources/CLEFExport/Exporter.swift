@@ -59,12 +59,11 @@ public enum Exporter {
         public var compandShift: Int32 = 4
         public var perChannel16 = false
         public var biasCorrection = true
-        /// int16 block outputs with a scale per channel (`QuantBlock.outputChannels`, format
-        /// version 3), every block but the last and those with int8 outputs. nil: the default,
-        /// on for q16 (held-out mean 0.305% -> 0.292%, docs/quantization.md), off for q8, whose
-        /// error is its int8 codes'.
+        /// q16: int16 block outputs with a scale per channel (`QuantBlock.outputChannels`, format
+        /// version 3; the default, held-out mean 0.305% -> 0.292%, docs/quantization.md). q8 never
+        /// (its error is its int8 codes'; the engine refuses them there).
         public var channelOutputs16: Bool?
-        public var channelOutputs16Resolved: Bool { channelOutputs16 ?? (precision == .q16) }
+        public var channelOutputs16Resolved: Bool { precision == .q16 && channelOutputs16 != false }
         /// Per-channel output ranges: each channel's calibrated range widened by this. Measured
         /// (q16, held-out mean / heart-rate windows' rel-L2 worst): x2 0.285% / 26.6% (clips), x3
         /// 0.288% / 2.6%, x3.5 0.292% / 1.21% (as the per-tensor x2), x4 0.296% / 1.19%.

@@ -54,12 +54,12 @@ public struct QuantBlock {
     /// The previous block's `outputCodes` when this block reads int8 inputs.
     public let inputCodes: UnsafePointer<Int32>?
     public let compand: Companding
-    /// int16 outputs with a scale per channel (q16's residual stream: one int16 step for every
-    /// channel cost it 0.06 points of held-out error, docs/quantization.md): [outChannels][4] =
+    /// q16's int16 outputs with a scale per channel (its residual stream: one int16 step for every
+    /// channel cost it 0.013 points of held-out error, docs/quantization.md): [outChannels][4] =
     /// (zero point, packed gate multiplier, packed shortcut multiplier, packed multiplier to the
     /// per-tensor grid of `zOutput`, which the next block's Swish table reads). nil: the one
-    /// scale of `zOutput` and the block's multipliers. Never the last block, never with
-    /// `outputCodes` (format version 3).
+    /// scale of `zOutput` and the block's multipliers. Never with int8 inputs or outputs
+    /// (`inputCodes`, `outputCodes`); the last block keeps one scale (format version 3).
     public let outputChannels: UnsafePointer<Int32>?
     /// The previous block's `outputChannels`.
     public let inputChannels: UnsafePointer<Int32>?
@@ -150,7 +150,8 @@ public struct QuantEncoder<Act: QuantActivation> {
         if blob.tensor(n + ".output_channels") != nil {
             let name = "tensor '\(n).output_channels'"
             guard blob.version >= 3 else { throw BlobError(name, "needs format version 3, the file says \(blob.version)") }
-            guard codes == nil else { throw BlobError(name, "a block cannot have both int8 and per-channel int16 outputs") }
+            guard Act.bitWidth == 16 else { throw BlobError(name, "per-channel int16 outputs are q16's (q8 keeps one scale per output)") }
+            guard codes == nil, previousCodes == nil else { throw BlobError(name, "per-channel int16 outputs cannot go with int8 inputs or outputs") }
             let p = blob.pointer(try blob.require(n + ".output_channels", .i32, [c, 4]), as: Int32.self)
             // (The last multiplier maps 16-bit code offsets, so a valid one always has the fast form.)
             for ch in 0..<c where p[4 * ch] < -32768 || p[4 * ch] > 32767 || !requantIsValid(p[4 * ch + 1])
@@ -403,7 +404,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 } else {
                     // Swish(x) as Act codes, [t][cin] (every block but the first activates its input).
                     let xc = ws.chunkInput
-                    if In.bitWidth == 16, let ic = b.inputChannels {
+                    if Act.bitWidth == 16, In.bitWidth == 16, let ic = b.inputChannels {
                         Self.swishChannels(UnsafeRawPointer(x + i * cin).assumingMemoryBound(to: Int16.self), channels: cin, count: nc,
                                            scales: ic, inputZero: b.p(.zInput), step: b.act1!, tableZero: b.p(.zSwish1), into: xc)
                     } else {
@@ -446,8 +447,10 @@ public struct QuantEncoder<Act: QuantActivation> {
                 shortcut = UnsafeRawPointer(columns).assumingMemoryBound(to: In.self)   // In is Int16 in block 0
                 origin = c0
             }
-            // One specialisation per kind of output scales, so one scale per tensor decodes nothing per channel.
-            if Out.bitWidth == 16, let oc = b.outputChannels {
+            // One specialisation per kind of output scales, so one scale per tensor decodes nothing
+            // per channel (only q16's int16 blocks have the per-channel one, checked at load:
+            // each specialisation is 3-6 KB of code on a device).
+            if Act.bitWidth == 16, In.bitWidth == 16, Out.bitWidth == 16, let oc = b.outputChannels {
                 residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
                          gates: se.gates, codes: codes8, scales: ChannelScales(b, oc), Out.self)
             } else {

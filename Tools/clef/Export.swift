@@ -90,7 +90,10 @@ enum Export {
         }
         if let b = try bool("per-channel") { options.perChannel8 = b; options.perChannel16 = b }
         if let b = try bool("bias-correction") { options.biasCorrection = b }
-        if let b = try bool("channel-outputs") { options.channelOutputs16 = b }
+        if let b = try bool("channel-outputs") {
+            guard precision == .q16 else { throw UsageError(description: "--channel-outputs is a q16 option") }
+            options.channelOutputs16 = b
+        }
         if let h = try double("channel-headroom") { options.channelHeadroom = h }
         // GPTQ rounding from the calibration windows' second moments; `sequential` adds error
         // feedback from the layers already quantised (the default for small q16, where it

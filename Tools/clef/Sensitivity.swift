@@ -55,8 +55,14 @@ enum Sensitivity {
             report("all 16 (out h2, rest h3) per tensor", { _ in 16 })
             fq.perChannel = [.output]
             report("all 16 (out h2 per channel, rest h3)", { _ in 16 })
-            report("all 16 (out h2 per channel exc last, rest h3)", { _ in 16 })
             fq.perChannel = []
+            // The other int16 tensors (x3), one at a time, per tensor and per channel.
+            for k in [ActivationKind.mid1, .act2, .mid2, .act3, .conv3, .seMean, .seHidden, .seHiddenAct, .seGate] {
+                report("only \(k) 16 per tensor h3", { $0.kind == k ? 16 : nil })
+                fq.perChannel = [k]
+                report("only \(k) 16 per channel h3", { $0.kind == k ? 16 : nil })
+                fq.perChannel = []
+            }
             return
         }
         if o.flag("outputs-only") {
