@@ -45,6 +45,11 @@ enum Info {
             let c = q.blocks[0].compand
             print("outputs:     blocks 0...\(q.int8Outputs - 1) int8 per channel, companded (knee \(c.knee), 2^\(c.shift) steps beyond); the rest int16")
         }
+        if case .q16(let q) = f.engine, let last = q.blocks.lastIndex(where: { $0.outputChannels != nil }) {
+            // The last block's tensor only carries its inputs' shortcut multipliers (one output scale).
+            let n = last == q.blocks.count - 1 ? last - 1 : last
+            print("outputs:     blocks 0...\(n) int16 with a scale per channel; the rest one scale per output")
+        }
     }
 }
 
