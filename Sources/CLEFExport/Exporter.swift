@@ -181,13 +181,14 @@ struct Quantizer {
     }
 
     /// Per-channel int16 params of a block output (`outputChannels`): each channel's calibrated
-    /// range widened by `channelHeadroom`.
-    func outputChannelParams(_ p: ActivationPoint) throws -> [Exporter.QParams] {
+    /// range widened by `channelHeadroom`, its step no finer than 1/256 of the per-tensor one `y`
+    /// (a channel that calibration never moves would otherwise get multipliers out of range).
+    func outputChannelParams(_ p: ActivationPoint, _ y: Exporter.QParams) throws -> [Exporter.QParams] {
         guard let s = stats.point(p), !s.channelMin.isEmpty else { throw ExportError("no per-channel statistics for \(p)") }
         let h = options.channelHeadroom
         return zip(s.channelMin, s.channelMax).map { mn, mx in
             let lo = Double(min(mn, 0)) * h, hi = Double(max(mx, 0)) * h
-            let scale = max((hi - lo) / 65535, 1e-9)
+            let scale = max((hi - lo) / 65535, y.scale / 256)
             return Exporter.QParams(scale: scale, zeroPoint: Int32(clamp(Int64((-32768 - lo / scale).rounded()), -32768, 32767)))
         }
     }
@@ -445,7 +446,7 @@ struct Quantizer {
                 // scale, and the channel's scale on y's grid (the next block's Swish table). The
                 // last block keeps y's one scale (the final mean reads it) and takes only the
                 // shortcut multipliers of its per-channel inputs.
-                let yc = bi < config.blocks.count - 1 ? try outputChannelParams(ActivationPoint(block: bi, kind: .output))
+                let yc = bi < config.blocks.count - 1 ? try outputChannelParams(ActivationPoint(block: bi, kind: .output), y)
                     : Array(repeating: y, count: spec.outChannels)
                 var oc: [Int32] = []
                 let offset = (spec.outChannels - spec.inChannels) / 2

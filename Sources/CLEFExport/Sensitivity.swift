@@ -14,6 +14,7 @@ public struct FakeQuant {
     /// and for 16-bit tensors.
     public var headroom8: Float = 1
     public var headroom16: Float = 1.5
+    /// Per point, overriding `headroom16` (as the exporter's x2 block outputs, x3 elsewhere).
     public var headroom16For: ((ActivationPoint) -> Float)? = nil
 
     public init(encoder: Net1DFloat, stats: CalibrationStats, method: RangeMethod) {

@@ -256,6 +256,10 @@ final class BlobEngineTests: XCTestCase {
         let e = try Fix.runClef(["embed", "--model", out, "--input", Fix.path("clef-small-seed1/inputs.f32"), "--shape", "4,1,5000", "--output", y])
         XCTAssertEqual(e.status, 0, e.stderr)
         XCTAssertEqual(try Fix.f32(y).count, 4 * 256)
+        let q8Channels = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--channel-outputs", "on",
+                                          "--calibration", Fix.path("ecg/cinc2021/E07500"), "--output", out])
+        XCTAssertEqual(q8Channels.status, 2)
+        XCTAssertTrue(q8Channels.stderr.contains("--channel-outputs is a q16 option"), q8Channels.stderr)
         let missing = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--output", out])
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.contains("needs --calibration"), missing.stderr)
