@@ -185,7 +185,7 @@ final class BlobEngineTests: XCTestCase {
     /// one's carries only the shortcut multipliers); q8 keeps one scale per output. On windows
     /// kept out of calibration they are no worse than one scale per output: a channel that
     /// calibration saw on one side of zero must still reach the other (the first cut clipped
-    /// those at zero: 0.055% against 0.025% here, 0.53% against 0.027% on medium).
+    /// those at zero: 0.067% against 0.029% here, 0.53% against 0.027% on medium).
     func testPerChannelOutputs() throws {
         try withBlob(.q16) { blob in
             for spec in Self.model.config.blocks { XCTAssertNotNil(blob.tensor(spec.name + ".output_channels"), spec.name) }
@@ -248,6 +248,12 @@ final class BlobEngineTests: XCTestCase {
         }
         q16Rejected("stage_list.1.block_list.0.output_channels", 5 * 16 + 2, 0x01, "channel 5: needs an int16 zero point")
         q16Rejected(Self.model.config.blocks.last!.name + ".output_channels", 2 * 16, 0x55, "channel 2: the last block's outputs")
+        // The same tensors in a file that says q8 (whose engine has no per-channel outputs).
+        var asQ8 = Self.blobs[.q16]!
+        asQ8[12] = BlobPrecision.q8.rawValue
+        XCTAssertThrowsError(try engine(resealed(asQ8)) { _ in }) {
+            XCTAssertTrue("\($0)".contains("output_channels") && "\($0)".contains("q16's"), "\($0)")
+        }
         // A companding knee beyond the int8 codes.
         let compand = try! withBlob(.q8) { $0.tensor("output.compand")!.offset }
         let badKnee = resealed(corrupt { $0[compand] = 200 })
