@@ -267,6 +267,16 @@ static inline void dot2_pairs(const char *x, int32_t step, const int32_t *wbuf, 
     }
 }
 
+/// All `count` outputs of both channels: the pairs in assembly, an odd last one as a tile with
+/// itself (half the work wasted, still cheaper than the plain loop).
+__attribute__((always_inline))
+static inline void dot2_outputs(const char *xp, int32_t step, const int32_t *wbuf, const int32_t *end, int32_t delta,
+                                int32_t *acc0, int32_t *acc1, int32_t count, int32_t wide) {
+    const int32_t pairs = count & ~1;
+    if (pairs > 0) dot2_pairs(xp, step, wbuf, end, delta, acc0, acc1, pairs, wide);
+    if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, delta, acc0 + pairs, acc1 + pairs, 0, wide);
+}
+
 /// Taps [0, m) of both weight rows (m a multiple of 4) into wbuf as int16 pairs: per 4 taps
 /// w0's two pairs, then w1's. int8 weights (`wsize` 1) sign-extended into pairs (t0, t2), (t1, t3)
 /// for int8 inputs (as SXTB16 extends them), (t0, t1), (t2, t3) for int16 inputs (`wide`); int16
@@ -354,8 +364,7 @@ static void dot_s16s16_k16s2(const int16_t *x, const int16_t *w, int32_t *acc, i
 /// 2 bytes per input, `wsize` per weight; 16 int16 taps at stride 2, the stem, have their own). The weights are the same for every output of a call, so
 /// each chunk of them is sign-extended once, and the inner loop (in assembly: GCC, given it in C,
 /// keeps only 11 of its 14 values in registers and reloads the rest every group: 45 instead of 34
-/// instructions per 32 MACs) extends only int8 inputs. An odd last output runs as a pair with
-/// itself (half the work wasted, still cheaper than the plain loop).
+/// instructions per 32 MACs) extends only int8 inputs.
 __attribute__((always_inline))
 static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char *w0, const char *w1, int32_t wsize,
                             int32_t n4, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
@@ -368,11 +377,7 @@ static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char
     for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
         const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
         dot2_extend(w0 + j0 * wsize, w1 + j0 * wsize, wsize, m, wbuf, esize == 2);
-        const int32_t *end = wbuf + m;
-        const char *xp = x + j0 * esize;
-        const int32_t pairs = count & ~1;
-        if (pairs > 0) dot2_pairs(xp, step, wbuf, end, -1, acc0, acc1, pairs, esize == 2);
-        if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, -1, acc0 + pairs, acc1 + pairs, 0, esize == 2);
+        dot2_outputs(x + j0 * esize, step, wbuf, wbuf + m, -1, acc0, acc1, count, esize == 2);
     }
 }
 
@@ -388,11 +393,7 @@ static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength
     for (int32_t r0 = 0; r0 < rows; r0 += batch) {
         const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
         dot2_extend((const char *)(w0 + r0 * 16), (const char *)(w1 + r0 * 16), 1, nr * 16, wbuf, esize == 2);
-        const int32_t *end = wbuf + nr * 16;
-        const char *xp = x + r0 * rowLength * esize;
-        const int32_t pairs = count & ~1;
-        if (pairs > 0) dot2_pairs(xp, step, wbuf, end, delta, acc0, acc1, pairs, esize == 2);
-        if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, delta, acc0 + pairs, acc1 + pairs, 0, esize == 2);
+        dot2_outputs(x + r0 * rowLength * esize, step, wbuf, wbuf + nr * 16, delta, acc0, acc1, count, esize == 2);
     }
 }
 #endif

@@ -62,8 +62,7 @@ public enum Exporter {
         /// q16: int16 block outputs with a scale per channel (`QuantBlock.outputChannels`, format
         /// version 3; the default, held-out mean 0.305% -> 0.292%, docs/quantization.md). q8 never
         /// (its error is its int8 codes'; the engine refuses them there).
-        public var channelOutputs16: Bool?
-        public var channelOutputs16Resolved: Bool { precision == .q16 && channelOutputs16 != false }
+        public var channelOutputs16 = true
         /// Per-channel output ranges (`outputChannelParams`) are widened by this. Measured (q16,
         /// held-out mean / heart-rate windows' rel-L2 worst): x3 0.292% / 2.47% (some clip), x3.5
         /// 0.292% / 1.21% (as one scale per tensor at x2), x4 0.298% / 1.21%.
@@ -441,11 +440,10 @@ struct Quantizer {
             qp[BlockParam.gateRequant.rawValue] = try Self.multiplier(o.scale / (32767 * y.scale))
             qp[BlockParam.idRequant.rawValue] = try Self.multiplier(x.scale / y.scale)
             w.add(n + ".qparams", int32: qp, shape: [BlockParam.count])
-            let lastChannels = xChannels
-            xChannels = nil
+            var channels: [Exporter.QParams]? = nil
             if bi < min(int8Outputs, config.blocks.count - 1) {
                 w.add(n + ".output_codes", int32: try outputCodes(ActivationPoint(block: bi, kind: .output), y), shape: [spec.outChannels, 3])
-            } else if options.channelOutputs16Resolved && (bi < config.blocks.count - 1 || lastChannels != nil) {
+            } else if options.precision == .q16 && options.channelOutputs16 && (bi < config.blocks.count - 1 || xChannels != nil) {
                 // Per channel: zero point, gate and shortcut multipliers into the channel's
                 // scale, and the channel's scale on y's grid (the next block's Swish table). The
                 // last block keeps y's one scale (the final mean reads it) and takes only the
@@ -456,14 +454,15 @@ struct Quantizer {
                 let offset = (spec.outChannels - spec.inChannels) / 2
                 for c in 0..<spec.outChannels {
                     let ci = c - offset
-                    let sIn = ci >= 0 && ci < spec.inChannels ? (lastChannels.map { $0[ci].scale } ?? x.scale) : x.scale
+                    let sIn = ci >= 0 && ci < spec.inChannels ? (xChannels.map { $0[ci].scale } ?? x.scale) : x.scale
                     oc += [yc[c].zeroPoint, try Self.multiplier(o.scale / (32767 * yc[c].scale)),
                            try Self.multiplier(sIn / yc[c].scale), try Self.multiplier(yc[c].scale / y.scale)]
                 }
                 w.add(n + ".output_channels", int32: oc, shape: [spec.outChannels, 4])
-                xChannels = yc
+                channels = yc
             }
             x = y
+            xChannels = channels
         }
         if min(int8Outputs, config.blocks.count - 1) > 0 {
             w.add("output.compand", int32: [options.compandKnee, options.compandShift], shape: [2])

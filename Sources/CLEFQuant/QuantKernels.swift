@@ -397,8 +397,11 @@ public struct QuantLinear {
             // Two rows per pass (the second repeats the first if the count is odd).
             let o1 = min(o + 1, outCount - 1)
             let (s0, s1) = dot2S8S32(weight + o * inCount, weight + o1 * inCount, x, inCount)
-            out[o] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(biasRequant[2 * o]) &+ s0, biasRequant[2 * o + 1]), lo, hi))
-            out[o1] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(biasRequant[2 * o1]) &+ s1, biasRequant[2 * o1 + 1]), lo, hi))
+            @inline(__always) func put(_ i: Int, _ sum: Int64) {
+                out[i] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(biasRequant[2 * i]) &+ sum, biasRequant[2 * i + 1]), lo, hi))
+            }
+            put(o, s0)
+            put(o1, s1)
             o += 2
         }
     }
