@@ -28,12 +28,12 @@ case $target in
 esac
 if [ $check = 1 ]; then
   # The kernel check: C only (start-up, support, CLEFDSP, App/kernel_check.c), no blob or signal.
-  for f in "$here/support/common.c" "$root/Sources/CLEFDSP/dsp.c" "$here/support/$start" "$here/App/kernel_check.c"; do
+  for f in "$here/support/common.c" "$root/Sources/CLEFDSP/dsp.c" "$root/Sources/CLEFDSP/stage.c" "$here/support/$start" "$here/App/kernel_check.c"; do
     $cc "${ccflags[@]}" -O2 -ffunction-sections -I "$here/support/include" -I "$root/Sources/CLEFDSP/include" \
       -c "$f" -o "$out/$(basename "$f" .c).o"
   done
   $cc "${ccflags[@]}" -nostartfiles -Wl,--gc-sections -Wl,-Map="$out/fw.map" "${ld[@]}" \
-    "$out/${start%.c}.o" "$out/common.o" "$out/dsp.o" "$out/kernel_check.o" -lm -o "$out/fw.elf"
+    "$out/${start%.c}.o" "$out/common.o" "$out/dsp.o" "$out/stage.o" "$out/kernel_check.o" -lm -o "$out/fw.elf"
   echo "$out/fw.elf"
   exit 0
 fi
@@ -69,7 +69,9 @@ fw_signal_start: .incbin "$signal"
 fw_signal_end:
 ASM
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/common.c" -o "$out/common.o"
-$cc "${ccflags[@]}" -O2 -ffunction-sections -I "$root/Sources/CLEFDSP/include" -c "$root/Sources/CLEFDSP/dsp.c" -o "$out/dsp.o"
+for f in dsp stage; do
+  $cc "${ccflags[@]}" -O2 -ffunction-sections -I "$root/Sources/CLEFDSP/include" -c "$root/Sources/CLEFDSP/$f.c" -o "$out/$f.o"
+done
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/$start" -o "$out/start.o"
 $cc "${ccflags[@]}" -c "$out/payload.S" -o "$out/payload.o"
 extra=()
@@ -77,6 +79,6 @@ if [ $target = rv32 ]; then
   $cc "${ccflags[@]}" -O2 -c "$here/support/half.c" -o "$out/half.o"; extra+=("$out/half.o")
 fi
 $cc "${ccflags[@]}" -nostartfiles -Wl,--gc-sections -Wl,-Map="$out/fw.map" "${ld[@]}" \
-  "$out/start.o" "$out/common.o" "$out/dsp.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
+  "$out/start.o" "$out/common.o" "$out/dsp.o" "$out/stage.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
   -lm -o "$out/fw.elf"
 echo "$out/fw.elf"

@@ -6,6 +6,7 @@
 // per entry point and exits with the number of mismatches (0: all bit-exact).
 #include "firmware.h"
 #include "clef_dsp.h"
+#include "clef_stage.h"
 
 // The image has no weight blob or signal.
 const char fw_blob_start[1], fw_blob_end[1], fw_signal_start[1], fw_signal_end[1];
@@ -62,6 +63,77 @@ static void reference(int32_t wide, int32_t wsize, int32_t rows, int32_t rowLeng
         }
         ref0[i] = (int32_t)a; ref1[i] = (int32_t)b;
     }
+}
+
+/// The output stages against int64 arithmetic: the requantisation's fast form over every tail
+/// length, and the table loops (multipliers of 1/8 to 1/2 and int8 tables within +-400, so most
+/// codes are in range and move with the table value's last bit) over shifts 0 to 13, offsets inside
+/// the knots, at both ends and outside (where they must stop), strides 1 and 3, int8 and int16 codes, the sentinel slot restored and nothing
+/// written past the stop.
+static int16_t knots[64], out16[3 * 40];
+static int8_t out8[3 * 40];
+static int32_t u[41], v[41];
+static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
+    int32_t total = 0, cases = 0, bad = 0;
+    for (int32_t n = 0; n <= 37; n++) {
+        const int32_t mul = rnd(1 << 30, 0x7fffffff), sh = rnd(1, 30), term = rnd(-(1 << 29), 1 << 29);
+        for (int32_t i = 0; i <= n; i++) u[i] = v[i] = rnd(-2000000000, 2000000000);
+        clef_requant_fast(u, n, mul, term, sh);
+        for (int32_t i = 0; i < n; i++) bad += u[i] != (int32_t)(((((int64_t)v[i] * mul) >> 32) + term) >> sh);
+        bad += u[n] != v[n];
+        cases++;
+    }
+    report("clef_requant_fast", cases, bad);
+    total += bad;
+    for (int32_t kind = 0; kind < 3; kind++) {
+        cases = 0; bad = 0;
+        for (int32_t shift = 0; shift <= 13; shift++) {
+            for (uint32_t c = 0; c < ncounts; c++) {
+                for (int32_t stride = 1; stride <= 3; stride += 2) {
+                    const int32_t range = kind == 0 ? 400 : 32767;
+                    const int32_t n = counts[c], nk = rnd(2, 64), tz = rnd(-range - 1, range);
+                    const int32_t span = (nk - 1) << shift;
+                    for (int32_t j = 0; j < nk; j++) knots[j] = (int16_t)rnd(-range - 1, range);
+                    // The term: the rounding half plus a zero point within +-100 codes.
+                    const int32_t rs = rnd(1, 2), term = (1 << (rs - 1)) + rnd(-100, 100) * (1 << rs);
+                    clef_swish_stage st = {knots, (uint32_t)rnd(1, span), shift, (1 << shift) - 1,
+                                           (shift > 0 ? 1 << (shift - 1) : 0) - (kind == 2 ? 0 : tz * (1 << shift)),
+                                           rnd(1 << 30, 0x7fffffff), term, rs};
+                    // Mostly inside; now and then below or past the limit (the loops stop there).
+                    for (int32_t i = 0; i <= n; i++) {
+                        const int32_t r = rnd(0, 99);
+                        const int32_t lim = (int32_t)st.limit;
+                        u[i] = r < 1 ? -1 : r < 2 ? lim : r < 3 ? rnd(-100000, -2) : r < 4 ? lim + rnd(1, 1000)
+                            : r < 6 ? lim - 1 : r < 8 ? 0 : rnd(0, lim - 1);
+                        v[i] = u[i];
+                    }
+                    for (int32_t i = 0; i < 3 * 40; i++) { out8[i] = 99; out16[i] = 9999; }
+                    const int32_t done = kind == 0 ? clef_swish_s8(u, n, &st, out8, stride)
+                        : kind == 1 ? clef_swish_s16(u, n, &st, out16, stride) : clef_table_s16(u, n, &st, out16, stride);
+                    int32_t stop = 0;
+                    while (stop < n && (uint32_t)v[stop] < st.limit) stop++;
+                    bad += done != stop;
+                    for (int32_t i = 0; i <= n; i++) bad += u[i] != v[i];
+                    for (int32_t i = 0; i < 3 * 40; i++) {
+                        const int32_t at = i / stride;
+                        int32_t want = kind == 0 ? 99 : 9999;
+                        if (i % stride == 0 && at < stop) {
+                            const int32_t q = v[at], a = knots[q >> shift], b = knots[(q >> shift) + 1];
+                            const int64_t t = (int64_t)a + (((int64_t)(b - a) * (q & st.mask) + st.half) >> shift);
+                            const int64_t code = kind == 2 ? t : ((((t * st.mul) >> 32) + st.term) >> st.rshift);
+                            const int64_t lo = kind == 0 ? -128 : -32768, hi = kind == 0 ? 127 : 32767;
+                            want = (int32_t)(code < lo ? lo : code > hi ? hi : code);
+                        }
+                        bad += (kind == 0 ? out8[i] : out16[i]) != want;
+                    }
+                    cases++;
+                }
+            }
+        }
+        report(kind == 0 ? "clef_swish_s8" : kind == 1 ? "clef_swish_s16" : "clef_table_s16", cases, bad);
+        total += bad;
+    }
+    return total;
 }
 
 int32_t clef_firmware_main(void) {
@@ -166,5 +238,6 @@ int32_t clef_firmware_main(void) {
         report("clef_dot2_s8_s32", cases, bad);
         total += bad;
     }
+    total += check_stages(counts, sizeof counts / sizeof counts[0]);
     return total;
 }

@@ -80,9 +80,9 @@ public struct ConvOutput<Out: FixedWidthInteger> {
         }
     }
 
-    /// `store` of int32 sums (the dot-product paths).
+    /// `store` of int32 sums (the dot-product paths), which it may overwrite, and acc[n] (restored).
     @inline(__always)
-    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int32>) {
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>) {
         let rq = Requant32(packed), z = zero
         if let e = epilogue, let cr = e.channelRequant, !rq.general {
             // Swish with per-channel codes, the hottest output stage: the table clamps its
@@ -93,6 +93,20 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             let table = e.table
             if let au = rq.adding(z &- table.start), let ac = m.adding(cz) {
                 // The zero points and the table's start folded into the rounding terms.
+                if Out.bitWidth <= 16, var st = table.stage(requant: m, term: ac) {
+                    // CLEFDSP's two passes (offsets in place, then the table loop), the rare
+                    // offsets outside the knots finished here.
+                    clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
+                    var i = 0
+                    while true {
+                        i += Out.bitWidth == 8
+                            ? Int(clef_swish_s8(acc + i, Int32(n - i), &st, UnsafeMutableRawPointer(o + i * ts).assumingMemoryBound(to: Int8.self), Int32(ts)))
+                            : Int(clef_swish_s16(acc + i, Int32(n - i), &st, UnsafeMutableRawPointer(o + i * ts).assumingMemoryBound(to: Int16.self), Int32(ts)))
+                        if i >= n { return }
+                        o[i * ts] = Out(truncatingIfNeeded: clamp32(m.fast(table.at(offset: acc[i]) &- tz, adding: ac), outLo, outHi))
+                        i += 1
+                    }
+                }
                 for i in 0..<n {
                     let v = table.at(offset: rq.fast(acc[i], adding: au))
                     o[i * ts] = Out(truncatingIfNeeded: clamp32(m.fast(v &- tz, adding: ac), outLo, outHi))
@@ -112,6 +126,19 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             // into the rounding term, the table clamping its own input.
             let o = base + co * channelStride + t0 * timeStride, ts = timeStride
             let outLo = Int32(Out.min), outHi = Int32(Out.max), table = e.table
+            if Out.self == Int16.self {
+                // CLEFDSP's two passes, as for the per-channel stage above (table values are int16).
+                var st = table.stage
+                clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
+                let o16 = UnsafeMutableRawPointer(o).assumingMemoryBound(to: Int16.self)
+                var i = 0
+                while true {
+                    i += Int(clef_table_s16(acc + i, Int32(n - i), &st, o16 + i * ts, Int32(ts)))
+                    if i >= n { return }
+                    o16[i * ts] = Int16(truncatingIfNeeded: table.at(offset: acc[i]))
+                    i += 1
+                }
+            }
             for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: rq.fast(acc[i], adding: au)), outLo, outHi)) }
             return
         }
@@ -167,6 +194,25 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int64>) {
         let z = Int64(zero)
         store(co, t0, n) { Int32(truncatingIfNeeded: clamp(z &+ requantize(acc[$0], packed), -32768, 32767)) }
+    }
+}
+
+extension LookupTable {
+    /// The table's fast path with `requant` (fast form, `term` from `Requant32.adding`) after it,
+    /// for CLEFDSP's table loop: the output zero point goes into the interpolation's rounding
+    /// term, (d f + 2^(s-1) - z 2^s) >> s = ((d f + 2^(s-1)) >> s) - z, which stays exact in 32
+    /// bits for shifts up to 13 (|d f| < 2^29, |z 2^s| <= 2^28). nil beyond.
+    @inline(__always)
+    func stage(requant m: Requant32, term: Int32) -> clef_swish_stage? {
+        guard shift <= 13, !m.general, m.pre == 0 else { return nil }
+        return clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half &- (outputZero &<< shift),
+                                mul: m.mul, term: term, rshift: m.shift)
+    }
+
+    /// The table's fast path alone (`clef_table_s16`).
+    @inline(__always)
+    var stage: clef_swish_stage {
+        clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half, mul: 0, term: 0, rshift: 0)
     }
 }
 

@@ -1,0 +1,43 @@
+// Output stages of the q8 / q16 engines: a convolution's int32 sums through the requantisation,
+// the interpolated Swish table and the channel's requantisation into int8 / int16 codes, the
+// per-element work that costs as much as the multiply-accumulates on a Cortex-M. The same
+// integer operations as the Swift path (`ConvOutput.store`), so results are identical bit for
+// bit; on Arm cores with the DSP extension the table loop is assembly with every constant in a
+// register (the compilers' loops reload 8-9 of them per element). Embedded-clean.
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A table's fast path and the channel requantisation after it, folded. For an offset u with
+/// 0 <= u < limit (unsigned compare): i = u >> shift, f = u & mask,
+/// v = knots[i] + (((knots[i + 1] - knots[i]) * f + half) >> shift) is the table value less its
+/// output zero point (`half` = 2^(shift - 1) - zero << shift, exact for shift <= 13), and the
+/// code is saturate((hi32(v * mul) + term) >> rshift) (the channel's zero point in `term`).
+typedef struct {
+    const int16_t *knots;
+    uint32_t limit;
+    int32_t shift, mask, half;
+    int32_t mul, term, rshift;
+} clef_swish_stage;
+
+/// In place, u[i] = (hi32(u[i] * mul) + term) >> shift for i < n: a requantisation's fast form
+/// with a folded rounding term (`Requant32.fast(_:adding:)`; |result| < 2^30 for its terms).
+void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t shift);
+
+/// For i = 0, 1, ... while i < n and u[i] is inside the table (0 <= u[i] < limit): out[i * stride]
+/// = the code of offset u[i] (`clef_swish_stage`). Returns the first i not done: n, or the first
+/// offset outside, which the caller finishes (clamps, constants, the linear part) and resumes
+/// after. u[n] must be writable: it holds a sentinel during the call and is restored.
+int32_t clef_swish_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int8_t *out, int32_t stride);
+/// clef_swish_s8 into int16 codes.
+int32_t clef_swish_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride);
+/// clef_swish_s16 without the requantisation (mul, term and rshift unused): the table value
+/// itself (less the zero point folded into `half`), an int16 code (the stem's output).
+int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,159 @@
+// See include/clef_stage.h. Two passes over a chunk of sums (at most the kernels' 32): the first
+// requantises them in place into table offsets, the second runs the table and the channel's
+// requantisation. One fused loop would keep 16 constants live, more than a Cortex-M's 14
+// registers (the compilers reloaded 8-9 of them per element); split, the table loop holds all
+// of its own (the end of the chunk is a sentinel offset, so it needs no counter) in 16
+// instructions an element, and the requantisation takes 3.5.
+#include "clef_stage.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+#define CLEF_STAGE_ASM 1
+#endif
+
+/// hi32(a * b) + c, wrapping like Swift's &+ (the engines' terms keep it inside int32).
+static inline int32_t mul_hi_add(int32_t a, int32_t b, int32_t c) {
+    return (int32_t)((uint32_t)(int32_t)(((int64_t)a * b) >> 32) + (uint32_t)c);
+}
+
+void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t shift) {
+#ifdef CLEF_STAGE_ASM
+    // Four at a time: two LDRD, four SMMLA and ASR, two STRD.
+    int32_t *end = u + (n & ~3);
+    if (u != end) {
+        int32_t a, b, c, d;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[a], %[b], [%[u]]\n\t"
+            "ldrd %[c], %[d], [%[u], #8]\n\t"
+            "smmla %[a], %[a], %[mul], %[term]\n\t"
+            "smmla %[b], %[b], %[mul], %[term]\n\t"
+            "smmla %[c], %[c], %[mul], %[term]\n\t"
+            "smmla %[d], %[d], %[mul], %[term]\n\t"
+            "asr %[a], %[a], %[sh]\n\t"
+            "asr %[b], %[b], %[sh]\n\t"
+            "asr %[c], %[c], %[sh]\n\t"
+            "asr %[d], %[d], %[sh]\n\t"
+            "strd %[a], %[b], [%[u]], #16\n\t"
+            "strd %[c], %[d], [%[u], #-8]\n\t"
+            "cmp %[u], %[end]\n\t"
+            "bne 1b\n\t"
+            : [u] "+r"(u), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
+            : [end] "r"(end), [mul] "r"(mul), [term] "r"(term), [sh] "r"(shift)
+            : "cc", "memory");
+    }
+    n &= 3;
+#endif
+    for (int32_t i = 0; i < n; i++) u[i] = mul_hi_add(u[i], mul, term) >> shift;
+}
+
+#ifdef CLEF_STAGE_ASM
+/// The table loop: offset, compare with the limit (the sentinel stops it too), knots and
+/// interpolation, requantisation, then STORE (saturate and store t1, advance o).
+#define SWISH_LOOP(STORE) \
+    "ldr %[t0], [%[u]], #4\n\t" \
+    "cmp %[t0], %[limit]\n\t" \
+    "bhs 2f\n\t" \
+    "1:\n\t" \
+    "asr %[t1], %[t0], %[shift]\n\t" \
+    "and %[t0], %[t0], %[mask]\n\t" \
+    "add %[t1], %[knots], %[t1], lsl #1\n\t" \
+    "ldrsh %[t2], [%[t1], #2]\n\t" \
+    "ldrsh %[t1], [%[t1]]\n\t" \
+    "sub %[t2], %[t2], %[t1]\n\t" \
+    "mla %[t2], %[t2], %[t0], %[half]\n\t" \
+    "asr %[t2], %[t2], %[shift]\n\t" \
+    "add %[t1], %[t1], %[t2]\n\t" \
+    "smmla %[t1], %[t1], %[mul], %[term]\n\t" \
+    "asr %[t1], %[t1], %[rs]\n\t" \
+    STORE \
+    "ldr %[t0], [%[u]], #4\n\t" \
+    "cmp %[t0], %[limit]\n\t" \
+    "blo 1b\n\t" \
+    "2:\n\t"
+#define SWISH_OUTS [u] "+r"(p), [o] "+r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+#define SWISH_INS [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots), \
+    [half] "r"(st->half), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(st->rshift)
+/// One entry point per output type: stride 1 post-increments the store (one register fewer).
+#define SWISH_ENTRY(name, T, BITS, SUFFIX, SIZE) \
+int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t stride) { \
+    int32_t saved = u[n], *p = u, t0, t1, t2; \
+    char *o = (char *)out; \
+    u[n] = -1; \
+    if (stride == 1) { \
+        __asm__ volatile(SWISH_LOOP("ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]], #" #SIZE "\n\t") \
+                         : SWISH_OUTS : SWISH_INS : "cc", "memory"); \
+    } else { \
+        const int32_t step = stride * (int32_t)sizeof(T); \
+        __asm__ volatile(SWISH_LOOP("ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]]\n\t" \
+                                    "add %[o], %[o], %[step]\n\t") \
+                         : SWISH_OUTS : SWISH_INS, [step] "r"(step) : "cc", "memory"); \
+    } \
+    u[n] = saved; \
+    return (int32_t)(p - u) - 1; \
+}
+SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1)
+SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2)
+
+int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride) {
+    int32_t saved = u[n], *p = u, t0, t1, t2;
+    char *o = (char *)out;
+    const int32_t step = 2 * stride;
+    u[n] = -1;
+    __asm__ volatile(
+        "ldr %[t0], [%[u]], #4\n\t"
+        "cmp %[t0], %[limit]\n\t"
+        "bhs 2f\n\t"
+        "1:\n\t"
+        "asr %[t1], %[t0], %[shift]\n\t"
+        "and %[t0], %[t0], %[mask]\n\t"
+        "add %[t1], %[knots], %[t1], lsl #1\n\t"
+        "ldrsh %[t2], [%[t1], #2]\n\t"
+        "ldrsh %[t1], [%[t1]]\n\t"
+        "sub %[t2], %[t2], %[t1]\n\t"
+        "mla %[t2], %[t2], %[t0], %[half]\n\t"
+        "asr %[t2], %[t2], %[shift]\n\t"
+        "add %[t1], %[t1], %[t2]\n\t"
+        "strh %[t1], [%[o]]\n\t"
+        "add %[o], %[o], %[step]\n\t"
+        "ldr %[t0], [%[u]], #4\n\t"
+        "cmp %[t0], %[limit]\n\t"
+        "blo 1b\n\t"
+        "2:\n\t"
+        : [u] "+r"(p), [o] "+r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+        : [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots),
+          [half] "r"(st->half), [step] "r"(step)
+        : "cc", "memory");
+    u[n] = saved;
+    return (int32_t)(p - u) - 1;
+}
+#else
+#define SWISH_ENTRY(name, T, LO, HI) \
+int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t stride) { \
+    const int16_t *knots = st->knots; \
+    const uint32_t limit = st->limit; \
+    const int32_t shift = st->shift, mask = st->mask, half = st->half, mul = st->mul, term = st->term, rs = st->rshift; \
+    for (int32_t i = 0; i < n; i++) { \
+        const int32_t q = u[i]; \
+        if ((uint32_t)q >= limit) return i; \
+        const int16_t *k = knots + (q >> shift); \
+        const int32_t a = k[0], v = a + (((k[1] - a) * (q & mask) + half) >> shift); \
+        const int32_t c = mul_hi_add(v, mul, term) >> rs; \
+        out[i * stride] = (T)(c < LO ? LO : c > HI ? HI : c); \
+    } \
+    return n; \
+}
+SWISH_ENTRY(clef_swish_s8, int8_t, -128, 127)
+SWISH_ENTRY(clef_swish_s16, int16_t, -32768, 32767)
+
+int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride) {
+    const int16_t *knots = st->knots;
+    const int32_t shift = st->shift, mask = st->mask, half = st->half;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t q = u[i];
+        if ((uint32_t)q >= st->limit) return i;
+        const int16_t *k = knots + (q >> shift);
+        out[i * stride] = (int16_t)(k[0] + (((k[1] - k[0]) * (q & mask) + half) >> shift));
+    }
+    return n;
+}
+#endif
