@@ -157,3 +157,19 @@ int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_
     return n;
 }
 #endif
+
+void clef_offsets_s16(const int16_t *x, int32_t stride, int32_t n, int32_t start, int32_t *u) {
+    for (int32_t i = 0; i < n; i++) u[i] = x[i * stride] - start;
+}
+
+void clef_offsets_s8(const int8_t *x, int32_t stride, int32_t n, int32_t base, int32_t step, int32_t knee, int32_t shift,
+                     int32_t *u) {
+    for (int32_t i = 0; i < n; i++) {
+        int32_t c = x[i * stride], a = c < 0 ? -c : c;
+        if (a > knee) {
+            const int32_t extra = ((a - knee) << shift) - (a - knee);
+            c = c < 0 ? c - extra : c + extra;
+        }
+        u[i] = (int32_t)((uint32_t)base + (uint32_t)step * (uint32_t)c);
+    }
+}

@@ -476,23 +476,43 @@ public struct QuantEncoder<Act: QuantActivation> {
     #endif
     static func swishInputs<In: QuantActivation>(_ b: QuantBlock, _ x: UnsafePointer<In>, channels cin: Int, count nc: Int,
                                                  into xc: UnsafeMutablePointer<Act>) {
-        let a1 = b.act1!, rq = a1.channelRequant!
+        let a1 = b.act1!, rq = a1.channelRequant!, table = a1.table
         let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1), zx = b.p(.zInput)
-        for c in 0..<cin {
-            // Table values and the zero point are int16 codes: the difference has 16 bits.
-            let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c
-            // An int8 input's int16 code: zInput + n (m + E(code)).
-            let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
-            let mIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c + 1] : 0
-            @inline(__always) func code(_ j: Int) -> Int32 {
-                In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
-            }
-            if let term = mult.adding(z) {
-                for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
-            } else if mult.general {
-                for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(code(j)) &- zs), lo, hi)) }
-            } else {
-                for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(code(j)) &- zs), lo, hi)) }
+        // Offsets for CLEFDSP's table loop, a piece of the chunk at a time (and the loop's sentinel).
+        let piece = 32
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: piece + 1) { ub in
+            let u = ub.baseAddress!
+            for c in 0..<cin {
+                // Table values and the zero point are int16 codes: the difference has 16 bits.
+                let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c
+                // An int8 input's int16 code: zInput + n (m + E(code)).
+                let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
+                let mIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c + 1] : 0
+                @inline(__always) func code(_ j: Int) -> Int32 {
+                    In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
+                }
+                if let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
+                    var j = 0
+                    while j < nc {
+                        let m = min(piece, nc - j), xj = UnsafeRawPointer(src + j * cin)
+                        if In.bitWidth == 8 {
+                            clef_offsets_s8(xj.assumingMemoryBound(to: Int8.self), Int32(cin), Int32(m), zx &- table.start &+ nIn &* mIn, nIn,
+                                            b.compand.knee, b.compand.shift, u)
+                        } else {
+                            clef_offsets_s16(xj.assumingMemoryBound(to: Int16.self), Int32(cin), Int32(m), table.start, u)
+                        }
+                        swishStage(u, m, &st, into: xc + j * cin + c, stride: cin) {
+                            Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))
+                        }
+                        j += m
+                    }
+                } else if let term = mult.adding(z) {
+                    for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
+                } else if mult.general {
+                    for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult(a1.table(code(j)) &- zs), lo, hi)) }
+                } else {
+                    for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(code(j)) &- zs), lo, hi)) }
+                }
             }
         }
     }

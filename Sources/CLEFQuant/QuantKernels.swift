@@ -94,18 +94,12 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             if let au = rq.adding(z &- table.start), let ac = m.adding(cz) {
                 // The zero points and the table's start folded into the rounding terms.
                 if Out.bitWidth <= 16, var st = table.stage(requant: m, term: ac) {
-                    // CLEFDSP's two passes (offsets in place, then the table loop), the rare
-                    // offsets outside the knots finished here.
+                    // CLEFDSP's two passes: offsets in place, then the table loop.
                     clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
-                    var i = 0
-                    while true {
-                        i += Out.bitWidth == 8
-                            ? Int(clef_swish_s8(acc + i, Int32(n - i), &st, UnsafeMutableRawPointer(o + i * ts).assumingMemoryBound(to: Int8.self), Int32(ts)))
-                            : Int(clef_swish_s16(acc + i, Int32(n - i), &st, UnsafeMutableRawPointer(o + i * ts).assumingMemoryBound(to: Int16.self), Int32(ts)))
-                        if i >= n { return }
-                        o[i * ts] = Out(truncatingIfNeeded: clamp32(m.fast(table.at(offset: acc[i]) &- tz, adding: ac), outLo, outHi))
-                        i += 1
+                    swishStage(acc, n, &st, into: o, stride: ts) {
+                        Out(truncatingIfNeeded: clamp32(m.fast(table.at(offset: $0) &- tz, adding: ac), outLo, outHi))
                     }
+                    return
                 }
                 for i in 0..<n {
                     let v = table.at(offset: rq.fast(acc[i], adding: au))
@@ -130,14 +124,8 @@ public struct ConvOutput<Out: FixedWidthInteger> {
                 // CLEFDSP's two passes, as for the per-channel stage above (table values are int16).
                 var st = table.stage
                 clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
-                let o16 = UnsafeMutableRawPointer(o).assumingMemoryBound(to: Int16.self)
-                var i = 0
-                while true {
-                    i += Int(clef_table_s16(acc + i, Int32(n - i), &st, o16 + i * ts, Int32(ts)))
-                    if i >= n { return }
-                    o16[i * ts] = Int16(truncatingIfNeeded: table.at(offset: acc[i]))
-                    i += 1
-                }
+                swishStage(acc, n, &st, tableOnly: true, into: o, stride: ts) { Out(truncatingIfNeeded: table.at(offset: $0)) }
+                return
             }
             for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: rq.fast(acc[i], adding: au)), outLo, outHi)) }
             return
@@ -194,6 +182,25 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafePointer<Int64>) {
         let z = Int64(zero)
         store(co, t0, n) { Int32(truncatingIfNeeded: clamp(z &+ requantize(acc[$0], packed), -32768, 32767)) }
+    }
+}
+
+/// CLEFDSP's table loop over the offsets u[0 ..< n] into o[i * ts] (`Out` Int8 or Int16; the
+/// table's value itself with `tableOnly`), each offset outside the knots, which stops the loop,
+/// finished by `outside` (rare: the clamps, constants and linear part of `LookupTable`). u[n]
+/// must be writable (`clef_swish_s8`).
+@inline(__always)
+func swishStage<Out: FixedWidthInteger>(_ u: UnsafeMutablePointer<Int32>, _ n: Int, _ st: inout clef_swish_stage, tableOnly: Bool = false,
+                                        into o: UnsafeMutablePointer<Out>, stride ts: Int, outside: (Int32) -> Out) {
+    var i = 0
+    while true {
+        let p = UnsafeMutableRawPointer(o + i * ts), left = Int32(n - i)
+        i += Int(Out.bitWidth == 8 ? clef_swish_s8(u + i, left, &st, p.assumingMemoryBound(to: Int8.self), Int32(ts))
+                 : tableOnly ? clef_table_s16(u + i, left, &st, p.assumingMemoryBound(to: Int16.self), Int32(ts))
+                 : clef_swish_s16(u + i, left, &st, p.assumingMemoryBound(to: Int16.self), Int32(ts)))
+        if i >= n { return }
+        o[i * ts] = outside(u[i])
+        i += 1
     }
 }
 

@@ -38,6 +38,15 @@ int32_t clef_swish_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_
 /// itself (less the zero point folded into `half`), an int16 code (the stem's output).
 int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride);
 
+/// u[i] = x[i * stride] - start for i < n: a block's int16 input codes (one channel of a
+/// time-major chunk) as offsets into its Swish table.
+void clef_offsets_s16(const int16_t *x, int32_t stride, int32_t n, int32_t start, int32_t *u);
+/// u[i] = base + step * E(x[i * stride]) for i < n (wrapping), E the companding of int8 block
+/// outputs (`Companding.expand`: E(c) = c within the knee, 2^shift steps a code beyond): int8
+/// input codes as table offsets (base = zInput - start + n m, step = n).
+void clef_offsets_s8(const int8_t *x, int32_t stride, int32_t n, int32_t base, int32_t step, int32_t knee, int32_t shift,
+                     int32_t *u);
+
 #ifdef __cplusplus
 }
 #endif
