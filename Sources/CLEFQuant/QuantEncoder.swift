@@ -600,6 +600,19 @@ public struct QuantEncoder<Act: QuantActivation> {
                 Int8(truncatingIfNeeded: clamp32(cmp.compress(orq(clamp32(v, -(1 << 17), (1 << 17) - 1)) &- m8), -128, 127))
             }
             guard ci >= 0 && ci < cin else {
+                // A channel without a shortcut (the input's channels are zero-padded): the gate
+                // alone, in the fast forms where they hold (as the loops below).
+                if !grq.general, int8Out, let term = orq.adding(0 &- m8) {
+                    for j in 0..<n {
+                        let g = grq.fast((Int32(row[j]) &- zo) &* gate)
+                        codes[c * n + j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(g, adding: term)), -128, 127))
+                    }
+                    continue
+                }
+                if !grq.general, !int8Out, folded {
+                    for j in 0..<n { row[j] = Int16(truncatingIfNeeded: clamp32(grq.fast((Int32(row[j]) &- zo) &* gate, adding: gy), -32768, 32767)) }
+                    continue
+                }
                 for j in 0..<n {
                     if int8Out {
                         codes[c * n + j] = code8(grq((Int32(row.pointee) &- zo) &* gate))
