@@ -491,7 +491,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 @inline(__always) func code(_ j: Int) -> Int32 {
                     In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
                 }
-                if let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
+                if CLEF_STAGE_PASSES != 0, let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
                     var j = 0
                     while j < nc {
                         let m = min(piece, nc - j), xj = UnsafeRawPointer(src + j * cin)

@@ -93,7 +93,7 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             let table = e.table
             if let au = rq.adding(z &- table.start), let ac = m.adding(cz) {
                 // The zero points and the table's start folded into the rounding terms.
-                if Out.bitWidth <= 16, var st = table.stage(requant: m, term: ac) {
+                if CLEF_STAGE_PASSES != 0, Out.bitWidth <= 16, var st = table.stage(requant: m, term: ac) {
                     // CLEFDSP's two passes: offsets in place, then the table loop.
                     clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
                     swishStage(acc, n, &st, into: o, stride: ts) {
@@ -120,7 +120,7 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             // into the rounding term, the table clamping its own input.
             let o = base + co * channelStride + t0 * timeStride, ts = timeStride
             let outLo = Int32(Out.min), outHi = Int32(Out.max), table = e.table
-            if Out.self == Int16.self {
+            if CLEF_STAGE_PASSES != 0, Out.self == Int16.self {
                 // CLEFDSP's two passes, as for the per-channel stage above (table values are int16).
                 var st = table.stage
                 clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)

@@ -11,6 +11,15 @@
 extern "C" {
 #endif
 
+/// 1 where the engines take these stages: Arm cores with the DSP extension (the assembly loop)
+/// and 64-bit hosts (measured faster there too); 0 elsewhere (RV32, whose 31 registers hold
+/// the Swift loop's constants, so its one fused pass beats two).
+#if (defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || defined(__x86_64__) || defined(__aarch64__)
+#define CLEF_STAGE_PASSES 1
+#else
+#define CLEF_STAGE_PASSES 0
+#endif
+
 /// A table's fast path and the channel requantisation after it, folded. For an offset u with
 /// 0 <= u < limit (unsigned compare): i = u >> shift, f = u & mask,
 /// v = knots[i] + (((knots[i + 1] - knots[i]) * f + half) >> shift) is the table value less its
