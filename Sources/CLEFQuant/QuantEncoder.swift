@@ -478,9 +478,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                                                  into xc: UnsafeMutablePointer<Act>) {
         let a1 = b.act1!, rq = a1.channelRequant!, table = a1.table
         let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1), zx = b.p(.zInput)
-        // Offsets for CLEFDSP's table loop, a piece of the chunk at a time (and the loop's sentinel).
-        let piece = 32
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: piece + 1) { ub in
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: stagePiece + 1) { ub in
             let u = ub.baseAddress!
             for c in 0..<cin {
                 // Table values and the zero point are int16 codes: the difference has 16 bits.
@@ -492,19 +490,16 @@ public struct QuantEncoder<Act: QuantActivation> {
                     In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
                 }
                 if CLEF_STAGE_PASSES != 0, let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
-                    var j = 0
-                    while j < nc {
-                        let m = min(piece, nc - j), xj = UnsafeRawPointer(src + j * cin)
+                    stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c) { j, m in
+                        let xj = UnsafeRawPointer(src + j * cin)
                         if In.bitWidth == 8 {
                             clef_offsets_s8(xj.assumingMemoryBound(to: Int8.self), Int32(cin), Int32(m), zx &- table.start &+ nIn &* mIn, nIn,
                                             b.compand.knee, b.compand.shift, u)
                         } else {
                             clef_offsets_s16(xj.assumingMemoryBound(to: Int16.self), Int32(cin), Int32(m), table.start, u)
                         }
-                        swishStage(u, m, &st, into: xc + j * cin + c, stride: cin) {
-                            Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))
-                        }
-                        j += m
+                    } outside: {
+                        Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))
                     }
                 } else if let term = mult.adding(z) {
                     for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
@@ -514,6 +509,24 @@ public struct QuantEncoder<Act: QuantActivation> {
                     for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(z &+ mult.fast(a1.table(code(j)) &- zs), lo, hi)) }
                 }
             }
+        }
+    }
+
+    /// Steps per gather of the block inputs' Swish (its offsets buffer has one more, the sentinel).
+    static var stagePiece: Int { 32 }
+
+    /// One channel of the block inputs' Swish through CLEFDSP's table loop, `stagePiece` steps at
+    /// a time: `gather(j, m)` writes the table offsets of steps j ..< j + m into `u`, the loop
+    /// writes their codes `stride` apart into `dst`, `outside` finishes an offset beyond the knots.
+    @inline(__always)
+    static func stagedChannel(_ st: inout clef_swish_stage, count nc: Int, stride: Int, offsets u: UnsafeMutablePointer<Int32>,
+                              into dst: UnsafeMutablePointer<Act>, gather: (Int, Int) -> Void, outside: (Int32) -> Act) {
+        var j = 0
+        while j < nc {
+            let m = min(stagePiece, nc - j)
+            gather(j, m)
+            swishStage(u, m, &st, into: dst + j * stride, stride: stride, outside: outside)
+            j += m
         }
     }
 
