@@ -132,6 +132,85 @@ final class IntegerKernelTests: XCTestCase {
         }
     }
 
+    /// The convolutions' Swish output stage (requantisation, interpolated table, the channel's
+    /// requantisation; CLEFDSP's two passes where they apply, the Swift loop elsewhere) against a
+    /// plain reference: table shifts 0 to 14 (14 takes the Swift loop), codes below, inside and
+    /// above the knots (the linear part), int8 and int16 outputs, 1x1 and grouped layers.
+    func testSwishOutputStageMatchesPlainReference() {
+        var g = LCG(s: 29)
+        let shapes = [ConvShape(inChannels: 16, outChannels: 16, groups: 2, kernel: 16, stride: 2),
+                      ConvShape(inChannels: 24, outChannels: 10, groups: 1, kernel: 1, stride: 1)]
+        for s in shapes {
+            for shift: Int32 in [0, 4, 9, 13, 14] {
+                for wide in [false, true] {
+                    // Knots over about 4096 codes from a start below zero (the codes spread over
+                    // several thousand, so some fall on either side).
+                    let length = 75, count = max(65, (4096 >> Int(shift)) + 1)
+                    let start = Int32(g.int(-3000...(-1000)))
+                    let knots = (0..<count).map { _ in Int16(g.int(-2000...6000)) }
+                    let tz = Int32(g.int(-100...100)), inZ = Int32(g.int(-50...50))
+                    let domain: [Int32] = [start, shift, 1, packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: 0), inZ]
+                    let x = (0..<(s.inChannels * length)).map { _ in Int8(g.int(-128...127)) }
+                    let w = (0..<(s.outChannels * s.inPerGroup * s.kernel)).map { _ in Int8(g.int(-127...127)) }
+                    var br = [Int32](), cr = [Int32]()
+                    for _ in 0..<s.outChannels {
+                        br += [Int32(g.int(-20_000...20_000)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(3...6)))]
+                        // int8 codes: about 1/32 of the table's scale; int16: about 1/2 or 1/4.
+                        cr += [Int32(g.int(-20...20)), packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: wide ? Int32(g.int(1...2)) : 5)]
+                    }
+                    let outZero = Int32(g.int(-300...300)), o = s.outLength(length)
+                    var y = [Int16](repeating: 0, count: s.outChannels * o), y8 = [Int8](repeating: 0, count: s.outChannels * o)
+                    knots.withUnsafeBufferPointer { kp in domain.withUnsafeBufferPointer { dp in
+                        w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in cr.withUnsafeBufferPointer { cp in
+                            let step = ActivationStep(table: LookupTable(knots: kp.baseAddress!, count: Int32(count), domain: dp.baseAddress!,
+                                                                         outputZero: tz), channelRequant: cp.baseAddress!)
+                            let conv = QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
+                            var scratch = [Int8](repeating: 0, count: conv.scratchCount(length: length))
+                            if wide {
+                                conv.apply(x, length: length, padValues: nil, scratch: &scratch, outZero: outZero, epilogue: step, out: &y)
+                            } else {
+                                conv.apply(x, length: length, padValues: nil, scratch: &scratch, outZero: outZero, epilogue: step, out: &y8)
+                            }
+                        } } } } }
+                    let total = max(0, (o - 1) * s.stride + s.kernel - length), left = total / 2
+                    var outside = 0
+                    for co in 0..<s.outChannels {
+                        let gi = co / s.outPerGroup
+                        for t in 0..<o {
+                            var acc = Int64(br[2 * co])
+                            for cl in 0..<s.inPerGroup {
+                                for k in 0..<s.kernel {
+                                    let i = t * s.stride + k - left
+                                    if i >= 0 && i < length {
+                                        acc += Int64(w[(co * s.inPerGroup + cl) * s.kernel + k]) * Int64(x[(gi * s.inPerGroup + cl) * length + i])
+                                    }
+                                }
+                            }
+                            let q = max(-32768, min(32767, Int64(outZero) + reference(acc, br[2 * co + 1])))
+                            let u = q - Int64(start), span = Int64(count - 1) << Int64(shift)
+                            var v: Int64
+                            if u < 0 {
+                                v = Int64(knots[0]); outside += 1
+                            } else if u < span {
+                                let i = Int(u >> Int64(shift)), f = u & ((1 << Int64(shift)) - 1)
+                                let a = Int64(knots[i]), b = Int64(knots[i + 1])
+                                v = a + (((b - a) * f + (shift > 0 ? 1 << Int64(shift - 1) : 0)) >> Int64(shift))
+                            } else {
+                                v = max(-32768, min(32767, Int64(tz) + reference(q - Int64(inZ), domain[3]))); outside += 1
+                            }
+                            let c = Int64(cr[2 * co]) + reference(v - Int64(tz), cr[2 * co + 1])
+                            let got = wide ? Int64(y[co * o + t]) : Int64(y8[co * o + t])
+                            let want = wide ? max(-32768, min(32767, c)) : max(-128, min(127, c))
+                            XCTAssertEqual(got, want, "\(s) shift \(shift) wide \(wide) co=\(co) t=\(t)")
+                        }
+                    }
+                    XCTAssertGreaterThan(outside, 0, "some codes leave the knots (\(s), shift \(shift))")
+                    XCTAssertLessThan(outside, s.outChannels * o / 2, "most codes are inside the knots (\(s), shift \(shift))")
+                }
+            }
+        }
+    }
+
     /// The stem's paths: int16 weights on int16 inputs into int32 where the input's largest
     /// magnitude keeps every channel's sums inside int32 (`int32InputBound`, here inputs within
     /// +-1000), else into int64 (CLEFDSP's SMLALD kernel: full-range inputs).
