@@ -127,6 +127,11 @@ int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_
     return (int32_t)(p - u) - 1;
 }
 #else
+/// d * f + half wrapping in 32 bits, as the Swift table and the assembly's MLA do (a table shift
+/// above 15 can take it past int32; never for the Swish stages, whose shifts are at most 13).
+static inline int32_t interpolation(int32_t d, int32_t f, int32_t half) {
+    return (int32_t)((uint32_t)d * (uint32_t)f + (uint32_t)half);
+}
 #define SWISH_ENTRY(name, T, LO, HI) \
 int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t stride) { \
     const int16_t *knots = st->knots; \
@@ -136,7 +141,7 @@ int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t 
         const int32_t q = u[i]; \
         if ((uint32_t)q >= limit) return i; \
         const int16_t *k = knots + (q >> shift); \
-        const int32_t a = k[0], v = a + (((k[1] - a) * (q & mask) + half) >> shift); \
+        const int32_t a = k[0], v = a + (interpolation(k[1] - a, q & mask, half) >> shift); \
         const int32_t c = mul_hi_add(v, mul, term) >> rs; \
         out[i * stride] = (T)(c < LO ? LO : c > HI ? HI : c); \
     } \
@@ -152,7 +157,7 @@ int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_
         const int32_t q = u[i];
         if ((uint32_t)q >= st->limit) return i;
         const int16_t *k = knots + (q >> shift);
-        out[i * stride] = (int16_t)(k[0] + (((k[1] - k[0]) * (q & mask) + half) >> shift));
+        out[i * stride] = (int16_t)(k[0] + (interpolation(k[1] - k[0], q & mask, half) >> shift));
     }
     return n;
 }
