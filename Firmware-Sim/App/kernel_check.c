@@ -67,8 +67,9 @@ static void reference(int32_t wide, int32_t wsize, int32_t rows, int32_t rowLeng
 
 /// The output stages against int64 arithmetic: the requantisation's fast form over every tail
 /// length, and the table loops (multipliers of 1/8 to 1/2 and int8 tables within +-400, so most
-/// codes are in range and move with the table value's last bit) over shifts 0 to 13, offsets inside
-/// the knots, at both ends and outside (where they must stop), strides 1 and 3, int8 and int16 codes, the sentinel slot restored and nothing
+/// codes are in range and move with the table value's last bit; int16 ones with and without a
+/// pre-shift) over shifts 0 to 13, offsets inside the knots, at both ends and outside (where they
+/// must stop), strides 1 and 3, int8 and int16 codes, the sentinel slot restored and nothing
 /// written past the stop.
 static int16_t knots[64], out16[3 * 40];
 static int8_t out8[3 * 40];
@@ -94,11 +95,13 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
                     const int32_t n = counts[c], nk = rnd(2, 64), tz = rnd(-range - 1, range);
                     const int32_t span = (nk - 1) << shift;
                     for (int32_t j = 0; j < nk; j++) knots[j] = (int16_t)rnd(-range - 1, range);
-                    // The term: the rounding half plus a zero point within +-100 codes.
-                    const int32_t rs = rnd(1, 2), term = (1 << (rs - 1)) + rnd(-100, 100) * (1 << rs);
+                    // The term: the rounding half plus a zero point within +-100 codes. int16 codes
+                    // take a pre-shift half the time (which comes with a final shift of 1).
+                    const int32_t pre = kind == 1 && rnd(0, 1) ? rnd(1, 3) : 0, rs = pre ? 1 : rnd(1, 2);
+                    const int32_t term = (1 << (rs - 1)) + rnd(-100, 100) * (1 << rs);
                     clef_swish_stage st = {knots, (uint32_t)rnd(1, span), shift, (1 << shift) - 1,
                                            (shift > 0 ? 1 << (shift - 1) : 0) - (kind == 2 ? 0 : tz * (1 << shift)),
-                                           rnd(1 << 30, 0x7fffffff), term, rs};
+                                           rnd(1 << 30, 0x7fffffff), term, rs, pre};
                     // Mostly inside; now and then below or past the limit (the loops stop there).
                     for (int32_t i = 0; i <= n; i++) {
                         const int32_t r = rnd(0, 99);
@@ -120,7 +123,7 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
                         if (i % stride == 0 && at < stop) {
                             const int32_t q = v[at], a = knots[q >> shift], b = knots[(q >> shift) + 1];
                             const int64_t t = (int64_t)a + (((int64_t)(b - a) * (q & st.mask) + st.half) >> shift);
-                            const int64_t code = kind == 2 ? t : ((((t * st.mul) >> 32) + st.term) >> st.rshift);
+                            const int64_t code = kind == 2 ? t : (((((t << st.pre) * st.mul) >> 32) + st.term) >> st.rshift);
                             const int64_t lo = kind == 0 ? -128 : -32768, hi = kind == 0 ? 127 : 32767;
                             want = (int32_t)(code < lo ? lo : code > hi ? hi : code);
                         }

@@ -49,7 +49,7 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
 #ifdef CLEF_STAGE_ASM
 /// The table loop: offset, compare with the limit (the sentinel stops it too), knots and
 /// interpolation, requantisation, then STORE (saturate and store t1, advance o).
-#define SWISH_LOOP(STORE) \
+#define SWISH_LOOP(REQUANT, STORE) \
     "ldr %[t0], [%[u]], #4\n\t" \
     "cmp %[t0], %[limit]\n\t" \
     "bhs 2f\n\t" \
@@ -63,36 +63,51 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
     "mla %[t2], %[t2], %[t0], %[half]\n\t" \
     "asr %[t2], %[t2], %[shift]\n\t" \
     "add %[t1], %[t1], %[t2]\n\t" \
-    "smmla %[t1], %[t1], %[mul], %[term]\n\t" \
-    "asr %[t1], %[t1], %[rs]\n\t" \
+    REQUANT \
     STORE \
     "ldr %[t0], [%[u]], #4\n\t" \
     "cmp %[t0], %[limit]\n\t" \
     "blo 1b\n\t" \
     "2:\n\t"
 #define SWISH_OUTS [u] "+r"(p), [o] "+r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
-#define SWISH_INS [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots), \
-    [half] "r"(st->half), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(st->rshift)
-/// One entry point per output type: stride 1 post-increments the store (one register fewer).
-#define SWISH_ENTRY(name, T, BITS, SUFFIX, SIZE) \
+/// The requantisation: its shift in a register (`rs`), or with a pre-shift in that register and
+/// the shift of 1 that always comes with one.
+#define SWISH_RQ "smmla %[t1], %[t1], %[mul], %[term]\n\t" "asr %[t1], %[t1], %[rs]\n\t"
+#define SWISH_RQ_PRE "lsl %[t1], %[t1], %[rs]\n\t" "smmla %[t1], %[t1], %[mul], %[term]\n\t" "asr %[t1], %[t1], #1\n\t"
+#define SWISH_INS(RS) [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots), \
+    [half] "r"(st->half), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(RS)
+/// Stride 1 post-increments the store (one register fewer).
+#define SWISH_STORE1(BITS, SUFFIX, SIZE) "ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]], #" #SIZE "\n\t"
+#define SWISH_STORE(BITS, SUFFIX) "ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t"
+/// One entry point per output type: the loops without a pre-shift, stride 1 or not, and for
+/// int16 codes (`PRE`: q16, whose channel multipliers are near 1) the two with one.
+#define SWISH_ENTRY(name, T, BITS, SUFFIX, SIZE, PRE) \
 int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t stride) { \
     int32_t saved = u[n], *p = u, t0, t1, t2; \
     char *o = (char *)out; \
     u[n] = -1; \
-    if (stride == 1) { \
-        __asm__ volatile(SWISH_LOOP("ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]], #" #SIZE "\n\t") \
-                         : SWISH_OUTS : SWISH_INS : "cc", "memory"); \
+    if (PRE && st->pre != 0) { \
+        if (stride == 1) { \
+            __asm__ volatile(SWISH_LOOP(SWISH_RQ_PRE, SWISH_STORE1(BITS, SUFFIX, SIZE)) \
+                             : SWISH_OUTS : SWISH_INS(st->pre) : "cc", "memory"); \
+        } else { \
+            const int32_t step = stride * (int32_t)sizeof(T); \
+            __asm__ volatile(SWISH_LOOP(SWISH_RQ_PRE, SWISH_STORE(BITS, SUFFIX)) \
+                             : SWISH_OUTS : SWISH_INS(st->pre), [step] "r"(step) : "cc", "memory"); \
+        } \
+    } else if (stride == 1) { \
+        __asm__ volatile(SWISH_LOOP(SWISH_RQ, SWISH_STORE1(BITS, SUFFIX, SIZE)) \
+                         : SWISH_OUTS : SWISH_INS(st->rshift) : "cc", "memory"); \
     } else { \
         const int32_t step = stride * (int32_t)sizeof(T); \
-        __asm__ volatile(SWISH_LOOP("ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]]\n\t" \
-                                    "add %[o], %[o], %[step]\n\t") \
-                         : SWISH_OUTS : SWISH_INS, [step] "r"(step) : "cc", "memory"); \
+        __asm__ volatile(SWISH_LOOP(SWISH_RQ, SWISH_STORE(BITS, SUFFIX)) \
+                         : SWISH_OUTS : SWISH_INS(st->rshift), [step] "r"(step) : "cc", "memory"); \
     } \
     u[n] = saved; \
     return (int32_t)(p - u) - 1; \
 }
-SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1)
-SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2)
+SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1, 0)
+SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2, 1)
 
 int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride) {
     int32_t saved = u[n], *p = u, t0, t1, t2;
@@ -137,12 +152,13 @@ int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t 
     const int16_t *knots = st->knots; \
     const uint32_t limit = st->limit; \
     const int32_t shift = st->shift, mask = st->mask, half = st->half, mul = st->mul, term = st->term, rs = st->rshift; \
+    const int32_t pre = st->pre; \
     for (int32_t i = 0; i < n; i++) { \
         const int32_t q = u[i]; \
         if ((uint32_t)q >= limit) return i; \
         const int16_t *k = knots + (q >> shift); \
         const int32_t a = k[0], v = a + (interpolation(k[1] - a, q & mask, half) >> shift); \
-        const int32_t c = mul_hi_add(v, mul, term) >> rs; \
+        const int32_t c = mul_hi_add((int32_t)((uint32_t)v << pre), mul, term) >> rs; \
         out[i * stride] = (T)(c < LO ? LO : c > HI ? HI : c); \
     } \
     return n; \
@@ -176,5 +192,13 @@ void clef_offsets_s8(const int8_t *x, int32_t stride, int32_t n, int32_t base, i
             c = c < 0 ? c - extra : c + extra;
         }
         u[i] = (int32_t)((uint32_t)base + (uint32_t)step * (uint32_t)c);
+    }
+}
+
+void clef_offsets_grid_s16(const int16_t *x, int32_t stride, int32_t n, int32_t zero, int32_t pre, int32_t mul, int32_t add,
+                           int32_t shift, int32_t base, int32_t *u) {
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t v = (int32_t)((uint32_t)(x[i * stride] - zero) << pre);
+        u[i] = (int32_t)((uint32_t)(mul_hi_add(v, mul, add) >> shift) + (uint32_t)base);
     }
 }

@@ -489,17 +489,23 @@ public struct QuantEncoder<Act: QuantActivation> {
                 @inline(__always) func code(_ j: Int) -> Int32 {
                     In.bitWidth == 8 ? zx &+ (mIn &+ b.compand.expand(Int32(src[j * cin]))) &* nIn : Int32(src[j * cin])
                 }
-                if CLEF_STAGE_PASSES != 0, let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
-                    stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c) { j, m in
-                        let xj = UnsafeRawPointer(src + j * cin)
-                        if In.bitWidth == 8 {
-                            clef_offsets_s8(xj.assumingMemoryBound(to: Int8.self), Int32(cin), Int32(m), zx &- table.start &+ nIn &* mIn, nIn,
-                                            b.compand.knee, b.compand.shift, u)
-                        } else {
-                            clef_offsets_s16(xj.assumingMemoryBound(to: Int16.self), Int32(cin), Int32(m), table.start, u)
-                        }
-                    } outside: {
+                /// Steps j ..< j + m as table offsets into u.
+                @inline(__always) func gather(_ j: Int, _ m: Int) {
+                    let xj = UnsafeRawPointer(src + j * cin)
+                    if In.bitWidth == 8 {
+                        clef_offsets_s8(xj.assumingMemoryBound(to: Int8.self), Int32(cin), Int32(m), zx &- table.start &+ nIn &* mIn, nIn,
+                                        b.compand.knee, b.compand.shift, u)
+                    } else {
+                        clef_offsets_s16(xj.assumingMemoryBound(to: Int16.self), Int32(cin), Int32(m), table.start, u)
+                    }
+                }
+                if CLEF_STAGE_PASSES != 0, Act.bitWidth == 8, let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
+                    stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
                         Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))
+                    }
+                } else if CLEF_STAGE_PASSES != 0, Act.bitWidth == 16, var st = table.stage16(requant: mult, zero: z) {
+                    stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
+                        Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table($0 &+ table.start) &- zs), lo, hi))
                     }
                 } else if let term = mult.adding(z) {
                     for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }
@@ -538,11 +544,23 @@ public struct QuantEncoder<Act: QuantActivation> {
     static func swishChannels(_ x: UnsafePointer<Int16>, channels cin: Int, count n: Int, scales ic: UnsafePointer<Int32>,
                               inputZero zx: Int32, step: ActivationStep, tableZero zs: Int32, into out: UnsafeMutablePointer<Act>) {
         let rq = step.channelRequant!, table = step.table, lo = Int32(Act.min), hi = Int32(Act.max)
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: stagePiece + 1) { ub in
+        let u = ub.baseAddress!
         for c in 0..<cin {
             // The grid's multiplier takes the fast form (checked at load).
             let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16)
             let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
             let src = x + c, dst = out + c
+            if CLEF_STAGE_PASSES != 0, Act.bitWidth == 16, var st = table.stage16(requant: mult, zero: z) {
+                // The codes mapped onto the grid as table offsets, then CLEFDSP's table loop.
+                stagedChannel(&st, count: n, stride: cin, offsets: u, into: dst) { j, m in
+                    clef_offsets_grid_s16(src + j * cin, Int32(cin), Int32(m), zc, grid.pre, grid.mul, grid.add, grid.shift,
+                                          zx &- table.start, u)
+                } outside: {
+                    Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table($0 &+ table.start) &- zs), lo, hi))
+                }
+                continue
+            }
             /// The channel's loop with `requant` from the table's code (less its zero point) to `Act`.
             @inline(__always) func each(_ requant: (Int32) -> Int32) {
                 for j in 0..<n {
@@ -557,6 +575,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             } else {
                 each { z &+ mult.fast($0) }
             }
+        }
         }
     }
 

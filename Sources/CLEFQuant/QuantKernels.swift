@@ -91,9 +91,18 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             let outLo = Int32(Out.min), outHi = Int32(Out.max)
             let cz = cr[2 * co], m = Requant32(cr[2 * co + 1], inputBits: 16), tz = e.table.outputZero
             let table = e.table
+            if CLEF_STAGE_PASSES != 0, Out.bitWidth == 16, let au = rq.adding(z &- table.start),
+               var st = table.stage16(requant: m, zero: cz) {
+                // int16 codes (q16): the same, their multipliers near 1 with a pre-shift too.
+                clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
+                swishStage(acc, n, &st, into: o, stride: ts) {
+                    Out(truncatingIfNeeded: clamp32(cz &+ m.fast(table.at(offset: $0) &- tz), outLo, outHi))
+                }
+                return
+            }
             if let au = rq.adding(z &- table.start), let ac = m.adding(cz) {
                 // The zero points and the table's start folded into the rounding terms.
-                if CLEF_STAGE_PASSES != 0, Out.bitWidth <= 16, var st = table.stage(requant: m, term: ac) {
+                if CLEF_STAGE_PASSES != 0, Out.bitWidth == 8, var st = table.stage(requant: m, term: ac) {
                     // CLEFDSP's two passes: offsets in place, then the table loop.
                     clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
                     swishStage(acc, n, &st, into: o, stride: ts) {
@@ -213,13 +222,24 @@ extension LookupTable {
     func stage(requant m: Requant32, term: Int32) -> clef_swish_stage? {
         guard shift <= 13, !m.general, m.pre == 0 else { return nil }
         return clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half &- (outputZero &<< shift),
-                                mul: m.mul, term: term, rshift: m.shift)
+                                mul: m.mul, term: term, rshift: m.shift, pre: 0)
+    }
+
+    /// `stage(requant:term:)` for int16 codes, whose multipliers (q16's int16 to int16, near 1)
+    /// may take a pre-shift: that comes with a final shift of 1 (`Requant32`), and the zero
+    /// point folds the same way, (h + 1 + 2 zero) >> 1 = ((h + 1) >> 1) + zero (|h| < 2^30).
+    @inline(__always)
+    func stage16(requant m: Requant32, zero: Int32) -> clef_swish_stage? {
+        if let term = m.adding(zero) { return stage(requant: m, term: term) }
+        guard shift <= 13, !m.general, m.mul != 0, m.pre > 0, m.shift == 1, zero.magnitude < 1 << 28 else { return nil }
+        return clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half &- (outputZero &<< shift),
+                                mul: m.mul, term: m.add &+ (zero &<< 1), rshift: 1, pre: m.pre)
     }
 
     /// The table's fast path alone (`clef_table_s16`).
     @inline(__always)
     var stage: clef_swish_stage {
-        clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half, mul: 0, term: 0, rshift: 0)
+        clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half, mul: 0, term: 0, rshift: 0, pre: 0)
     }
 }
 

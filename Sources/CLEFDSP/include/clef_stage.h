@@ -24,12 +24,14 @@ extern "C" {
 /// 0 <= u < limit (unsigned compare): i = u >> shift, f = u & mask,
 /// v = knots[i] + (((knots[i + 1] - knots[i]) * f + half) >> shift) is the table value less its
 /// output zero point (`half` = 2^(shift - 1) - zero << shift, exact for shift <= 13), and the
-/// code is saturate((hi32(v * mul) + term) >> rshift) (the channel's zero point in `term`).
+/// code is saturate((hi32((v << pre) * mul) + term) >> rshift) (the channel's zero point in
+/// `term`). A pre-shift (multipliers of 1/2 and more, q16's int16 to int16) comes with
+/// rshift 1 (`Requant32`'s form), which the assembly takes as a constant.
 typedef struct {
     const int16_t *knots;
     uint32_t limit;
     int32_t shift, mask, half;
-    int32_t mul, term, rshift;
+    int32_t mul, term, rshift, pre;
 } clef_swish_stage;
 
 /// In place, u[i] = (hi32(u[i] * mul) + term) >> shift for i < n: a requantisation's fast form
@@ -37,7 +39,8 @@ typedef struct {
 void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t shift);
 
 /// For i = 0, 1, ... while i < n and u[i] is inside the table (0 <= u[i] < limit): out[i * stride]
-/// = the code of offset u[i] (`clef_swish_stage`). Returns the first i not done: n, or the first
+/// = the code of offset u[i] (`clef_swish_stage`; pre 0: int8 codes never need a pre-shift,
+/// whose multipliers of 1/2 and more would saturate them). Returns the first i not done: n, or the first
 /// offset outside, which the caller finishes (clamps, constants, the linear part) and resumes
 /// after. u[n] must be writable: it holds a sentinel during the call and is restored.
 int32_t clef_swish_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int8_t *out, int32_t stride);
@@ -55,6 +58,11 @@ void clef_offsets_s16(const int16_t *x, int32_t stride, int32_t n, int32_t start
 /// input codes as table offsets (base = zInput - start + n m, step = n).
 void clef_offsets_s8(const int8_t *x, int32_t stride, int32_t n, int32_t base, int32_t step, int32_t knee, int32_t shift,
                      int32_t *u);
+/// u[i] = base + ((hi32(((x[i * stride] - zero) << pre) * mul) + add) >> shift) for i < n
+/// (`Requant32.fast`, wrapping): per-channel int16 input codes mapped onto the table's grid
+/// (q16's `inputChannels`) as table offsets (base = zInput - start).
+void clef_offsets_grid_s16(const int16_t *x, int32_t stride, int32_t n, int32_t zero, int32_t pre, int32_t mul, int32_t add,
+                           int32_t shift, int32_t base, int32_t *u);
 
 #ifdef __cplusplus
 }
