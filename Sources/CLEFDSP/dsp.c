@@ -183,6 +183,12 @@ static int have_avx2(void) {
     "2:\n\t" GROUP \
     "cmp %[pw], %[end]\n\t" \
     "bne 1b\n\t"
+/// The same for an even count of groups (inputs a multiple of 8 channels, as every layer of the
+/// models): no entry test, 3 instructions a pair fewer.
+#define DOT2_TILE_LOOP_EVEN(GROUP) \
+    "1:\n\t" GROUP GROUP \
+    "cmp %[pw], %[end]\n\t" \
+    "bne 1b\n\t"
 /// The tile over k = 16 taps of each row, the input pointers stepped to the next row (by
 /// `delta` bytes, a memory operand: no register is left) until pw reaches end.
 #define DOT2_TILE_ROWS(GROUP) \
@@ -218,28 +224,28 @@ static inline void dot2_tile(const char *xa, const char *xb, const int32_t *pw, 
 
 /// Every pair of outputs from x (inputs `step` bytes apart), sums from and back to acc0 / acc1:
 /// the tile loop with its own set-up in assembly too. The 14 registers all go to the tile, so
-/// the pair loop's state lives in a stack struct (sp-relative memory operands); 22 instructions
-/// a pair around the groups instead of GCC's 36.
+/// the pair loop's state lives in a stack struct (sp-relative memory operands); 16 instructions
+/// a pair around the groups (acc1 near acc0, an even count of groups), 22 otherwise, GCC's 36.
 struct dot2_walk { const char *xp; int32_t step; int32_t *p0, *p1; const int32_t *p0end, *wbuf; int32_t delta; };
-#define DOT2_PAIRS_ASM(TILE) \
+/// FAR: acc1 anywhere (its own walking pointer); NEAR: acc1 = acc0 + 32 (the kernels' callers'
+/// layout: their two chunks of sums), reached by an immediate offset, 3 instructions a pair fewer.
+#define DOT2_LOAD_FAR "ldr %[t0], %[p0]\n\t" "ldrd %[a0], %[a1], [%[t0]]\n\t" "ldr %[t1], %[p1]\n\t" "ldrd %[b0], %[b1], [%[t1]]\n\t"
+#define DOT2_STORE_FAR "ldr %[t0], %[p0]\n\t" "strd %[a0], %[a1], [%[t0]], #8\n\t" "str %[t0], %[p0]\n\t" \
+    "ldr %[t1], %[p1]\n\t" "strd %[b0], %[b1], [%[t1]], #8\n\t" "str %[t1], %[p1]\n\t"
+#define DOT2_LOAD_NEAR "ldr %[t0], %[p0]\n\t" "ldrd %[a0], %[a1], [%[t0]]\n\t" "ldrd %[b0], %[b1], [%[t0], #128]\n\t"
+#define DOT2_STORE_NEAR "ldr %[t0], %[p0]\n\t" "strd %[b0], %[b1], [%[t0], #128]\n\t" "strd %[a0], %[a1], [%[t0]], #8\n\t" \
+    "str %[t0], %[p0]\n\t"
+#define DOT2_PAIRS_ASM(TILE, LOAD, STORE) \
     "0:\n\t" \
     "ldr %[xa], %[xp]\n\t" \
     "ldr %[t0], %[step]\n\t" \
     "add %[xb], %[xa], %[t0]\n\t" \
     "add %[t1], %[xb], %[t0]\n\t" \
     "str %[t1], %[xp]\n\t" \
-    "ldr %[t0], %[p0]\n\t" \
-    "ldrd %[a0], %[a1], [%[t0]]\n\t" \
-    "ldr %[t1], %[p1]\n\t" \
-    "ldrd %[b0], %[b1], [%[t1]]\n\t" \
+    LOAD \
     "ldr %[pw], %[wb]\n\t" \
     TILE \
-    "ldr %[t0], %[p0]\n\t" \
-    "strd %[a0], %[a1], [%[t0]], #8\n\t" \
-    "str %[t0], %[p0]\n\t" \
-    "ldr %[t1], %[p1]\n\t" \
-    "strd %[b0], %[b1], [%[t1]], #8\n\t" \
-    "str %[t1], %[p1]\n\t" \
+    STORE \
     "ldr %[t1], %[p0end]\n\t" \
     "cmp %[t0], %[t1]\n\t" \
     "bne 0b\n\t"
@@ -249,6 +255,11 @@ struct dot2_walk { const char *xp; int32_t step; int32_t *p0, *p1; const int32_t
       [xp] "+m"(st.xp), [p0] "+m"(st.p0), [p1] "+m"(st.p1) \
     : [end] "r"(end), [step] "m"(st.step), [p0end] "m"(st.p0end), [wb] "m"(st.wbuf)
 
+/// The pair loop's three tiles (an even or any count of groups, or rows), one statement.
+#define DOT2_PAIRS_VARIANTS(GROUP, LOAD, STORE) { \
+    if (delta < 0 && even) __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_LOOP_EVEN(GROUP), LOAD, STORE) DOT2_PAIRS_OPERANDS : "cc", "memory"); \
+    else if (delta < 0) __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_LOOP(GROUP), LOAD, STORE) DOT2_PAIRS_OPERANDS : "cc", "memory"); \
+    else __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_ROWS(GROUP), LOAD, STORE) DOT2_PAIRS_OPERANDS, [delta] "m"(st.delta) : "cc", "memory"); }
 /// `pairs` (even, at least 2) outputs of both channels, x[i * step ...] over the extended weights
 /// wbuf ... end (delta: as dot2_tile); the odd last output is the caller's.
 __attribute__((always_inline))
@@ -258,12 +269,13 @@ static inline void dot2_pairs(const char *x, int32_t step, const int32_t *wbuf, 
     const char *xa, *xb;
     const int32_t *pw;
     int32_t a0, a1, b0, b1, t0, t1, u0, u1, v0, v1;
-    if (wide) {
-        if (delta < 0) __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_LOOP(DOT2_GROUP16)) DOT2_PAIRS_OPERANDS : "cc", "memory");
-        else __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_ROWS(DOT2_GROUP16)) DOT2_PAIRS_OPERANDS, [delta] "m"(st.delta) : "cc", "memory");
+    const int32_t even = ((end - wbuf) & 7) == 0;   // 4 words a group of 4 taps
+    if (acc1 == acc0 + 32) {
+        if (wide) DOT2_PAIRS_VARIANTS(DOT2_GROUP16, DOT2_LOAD_NEAR, DOT2_STORE_NEAR)
+        else DOT2_PAIRS_VARIANTS(DOT2_GROUP8, DOT2_LOAD_NEAR, DOT2_STORE_NEAR)
     } else {
-        if (delta < 0) __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_LOOP(DOT2_GROUP8)) DOT2_PAIRS_OPERANDS : "cc", "memory");
-        else __asm__ volatile(DOT2_PAIRS_ASM(DOT2_TILE_ROWS(DOT2_GROUP8)) DOT2_PAIRS_OPERANDS, [delta] "m"(st.delta) : "cc", "memory");
+        if (wide) DOT2_PAIRS_VARIANTS(DOT2_GROUP16, DOT2_LOAD_FAR, DOT2_STORE_FAR)
+        else DOT2_PAIRS_VARIANTS(DOT2_GROUP8, DOT2_LOAD_FAR, DOT2_STORE_FAR)
     }
 }
 
