@@ -545,37 +545,37 @@ public struct QuantEncoder<Act: QuantActivation> {
                               inputZero zx: Int32, step: ActivationStep, tableZero zs: Int32, into out: UnsafeMutablePointer<Act>) {
         let rq = step.channelRequant!, table = step.table, lo = Int32(Act.min), hi = Int32(Act.max)
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: stagePiece + 1) { ub in
-        let u = ub.baseAddress!
-        for c in 0..<cin {
-            // The grid's multiplier takes the fast form (checked at load).
-            let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16)
-            let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
-            let src = x + c, dst = out + c
-            if CLEF_STAGE_PASSES != 0, Act.bitWidth == 16, var st = table.stage16(requant: mult, zero: z) {
-                // The codes mapped onto the grid as table offsets, then CLEFDSP's table loop.
-                stagedChannel(&st, count: n, stride: cin, offsets: u, into: dst) { j, m in
-                    clef_offsets_grid_s16(src + j * cin, Int32(cin), Int32(m), zc, grid.pre, grid.mul, grid.add, grid.shift,
-                                          zx &- table.start, u)
-                } outside: {
-                    Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table($0 &+ table.start) &- zs), lo, hi))
+            let u = ub.baseAddress!
+            for c in 0..<cin {
+                // The grid's multiplier takes the fast form (checked at load).
+                let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16)
+                let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
+                let src = x + c, dst = out + c
+                if CLEF_STAGE_PASSES != 0, Act.bitWidth == 16, var st = table.stage16(requant: mult, zero: z) {
+                    // The codes mapped onto the grid as table offsets, then CLEFDSP's table loop.
+                    stagedChannel(&st, count: n, stride: cin, offsets: u, into: dst) { j, m in
+                        clef_offsets_grid_s16(src + j * cin, Int32(cin), Int32(m), zc, grid.pre, grid.mul, grid.add, grid.shift,
+                                              zx &- table.start, u)
+                    } outside: {
+                        Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table($0 &+ table.start) &- zs), lo, hi))
+                    }
+                    continue
                 }
-                continue
-            }
-            /// The channel's loop with `requant` from the table's code (less its zero point) to `Act`.
-            @inline(__always) func each(_ requant: (Int32) -> Int32) {
-                for j in 0..<n {
-                    let q = zx &+ grid.fast(Int32(src[j * cin]) &- zc)
-                    dst[j * cin] = Act(truncatingIfNeeded: clamp32(requant(table(q) &- zs), lo, hi))
+                /// The channel's loop with `requant` from the table's code (less its zero point) to `Act`.
+                @inline(__always) func each(_ requant: (Int32) -> Int32) {
+                    for j in 0..<n {
+                        let q = zx &+ grid.fast(Int32(src[j * cin]) &- zc)
+                        dst[j * cin] = Act(truncatingIfNeeded: clamp32(requant(table(q) &- zs), lo, hi))
+                    }
+                }
+                if let term = mult.adding(z) {
+                    each { mult.fast($0, adding: term) }
+                } else if mult.general {
+                    each { z &+ mult($0) }
+                } else {
+                    each { z &+ mult.fast($0) }
                 }
             }
-            if let term = mult.adding(z) {
-                each { mult.fast($0, adding: term) }
-            } else if mult.general {
-                each { z &+ mult($0) }
-            } else {
-                each { z &+ mult.fast($0) }
-            }
-        }
         }
     }
 
