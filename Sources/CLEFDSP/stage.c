@@ -79,30 +79,23 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
 /// Stride 1 post-increments the store (one register fewer).
 #define SWISH_STORE1(BITS, SUFFIX, SIZE) "ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]], #" #SIZE "\n\t"
 #define SWISH_STORE(BITS, SUFFIX) "ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t"
-/// One entry point per output type: the loops without a pre-shift, stride 1 or not, and for
-/// int16 codes (`PRE`: q16, whose channel multipliers are near 1) the two with one.
+/// The two loops (stride 1 or not) of one requantisation form RQ, its register RS.
+#define SWISH_LOOPS(RQ, RS, BITS, SUFFIX, SIZE) \
+    if (stride == 1) { \
+        __asm__ volatile(SWISH_LOOP(RQ, SWISH_STORE1(BITS, SUFFIX, SIZE)) : SWISH_OUTS : SWISH_INS(RS) : "cc", "memory"); \
+    } else { \
+        const int32_t step = stride * (BITS / 8); \
+        __asm__ volatile(SWISH_LOOP(RQ, SWISH_STORE(BITS, SUFFIX)) : SWISH_OUTS : SWISH_INS(RS), [step] "r"(step) : "cc", "memory"); \
+    }
+/// One entry point per output type: the loops without a pre-shift, and for int16 codes (`PRE`:
+/// q16, whose channel multipliers are near 1) the two with one.
 #define SWISH_ENTRY(name, T, BITS, SUFFIX, SIZE, PRE) \
 int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t stride) { \
     int32_t saved = u[n], *p = u, t0, t1, t2; \
     char *o = (char *)out; \
     u[n] = -1; \
-    if (PRE && st->pre != 0) { \
-        if (stride == 1) { \
-            __asm__ volatile(SWISH_LOOP(SWISH_RQ_PRE, SWISH_STORE1(BITS, SUFFIX, SIZE)) \
-                             : SWISH_OUTS : SWISH_INS(st->pre) : "cc", "memory"); \
-        } else { \
-            const int32_t step = stride * (int32_t)sizeof(T); \
-            __asm__ volatile(SWISH_LOOP(SWISH_RQ_PRE, SWISH_STORE(BITS, SUFFIX)) \
-                             : SWISH_OUTS : SWISH_INS(st->pre), [step] "r"(step) : "cc", "memory"); \
-        } \
-    } else if (stride == 1) { \
-        __asm__ volatile(SWISH_LOOP(SWISH_RQ, SWISH_STORE1(BITS, SUFFIX, SIZE)) \
-                         : SWISH_OUTS : SWISH_INS(st->rshift) : "cc", "memory"); \
-    } else { \
-        const int32_t step = stride * (int32_t)sizeof(T); \
-        __asm__ volatile(SWISH_LOOP(SWISH_RQ, SWISH_STORE(BITS, SUFFIX)) \
-                         : SWISH_OUTS : SWISH_INS(st->rshift), [step] "r"(step) : "cc", "memory"); \
-    } \
+    if (PRE && st->pre != 0) { SWISH_LOOPS(SWISH_RQ_PRE, st->pre, BITS, SUFFIX, SIZE) } \
+    else { SWISH_LOOPS(SWISH_RQ, st->rshift, BITS, SUFFIX, SIZE) } \
     u[n] = saved; \
     return (int32_t)(p - u) - 1; \
 }
