@@ -74,7 +74,7 @@ static void reference(int32_t wide, int32_t wsize, int32_t rows, int32_t rowLeng
 }
 
 /// The output stages against int64 arithmetic: the requantisation's fast form over every tail
-/// length, and the table loops (multipliers of 1/8 to 1/2 and int8 tables within +-400, so most
+/// length (in place, and into saturated int16 codes), and the table loops (multipliers of 1/8 to 1/2 and int8 tables within +-400, so most
 /// codes are in range and move with the table value's last bit; int16 ones with and without a
 /// pre-shift) over shifts 0 to 13, offsets inside the knots, at both ends and outside (where they
 /// must stop), strides 1 and 3, int8 and int16 codes, the sentinel slot restored and nothing
@@ -93,6 +93,23 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
         cases++;
     }
     report("clef_requant_fast", cases, bad);
+    total += bad;
+    // The same into saturated int16 codes (multipliers of 1/4 to 1/2 on sums up to 2^18, so
+    // both ends saturate now and then).
+    cases = 0; bad = 0;
+    for (int32_t n = 0; n <= 37; n++) {
+        const int32_t mul = rnd(1 << 30, 0x7fffffff), term = rnd(-4000, 4000) * 2 + 1;
+        for (int32_t i = 0; i < n; i++) u[i] = rnd(-(1 << 18), 1 << 18);
+        for (int32_t i = 0; i < 40; i++) out16[i] = 9999;
+        clef_requant_s16(u, n, mul, term, 1, out16);
+        for (int32_t i = 0; i < 40; i++) {
+            const int64_t c = ((((int64_t)u[i] * mul) >> 32) + term) >> 1;
+            const int32_t want = i < n ? (int32_t)(c < -32768 ? -32768 : c > 32767 ? 32767 : c) : 9999;
+            bad += out16[i] != want;
+        }
+        cases++;
+    }
+    report("clef_requant_s16", cases, bad);
     total += bad;
     for (int32_t kind = 0; kind < 3; kind++) {
         cases = 0; bad = 0;

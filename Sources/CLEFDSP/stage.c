@@ -46,6 +46,46 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
     for (int32_t i = 0; i < n; i++) u[i] = mul_hi_add(u[i], mul, term) >> shift;
 }
 
+void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, int32_t shift, int16_t *out) {
+#ifdef CLEF_STAGE_ASM
+    // Four at a time: two LDRD, four SMMLA, ASR and SSAT, four STRH.
+    const int32_t *end = acc + (n & ~3);
+    if (acc != end) {
+        int32_t a, b, c, d;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[a], %[b], [%[u]], #16\n\t"
+            "ldrd %[c], %[d], [%[u], #-8]\n\t"
+            "smmla %[a], %[a], %[mul], %[term]\n\t"
+            "smmla %[b], %[b], %[mul], %[term]\n\t"
+            "smmla %[c], %[c], %[mul], %[term]\n\t"
+            "smmla %[d], %[d], %[mul], %[term]\n\t"
+            "asr %[a], %[a], %[sh]\n\t"
+            "asr %[b], %[b], %[sh]\n\t"
+            "asr %[c], %[c], %[sh]\n\t"
+            "asr %[d], %[d], %[sh]\n\t"
+            "ssat %[a], #16, %[a]\n\t"
+            "ssat %[b], #16, %[b]\n\t"
+            "ssat %[c], #16, %[c]\n\t"
+            "ssat %[d], #16, %[d]\n\t"
+            "strh %[a], [%[o]], #2\n\t"
+            "strh %[b], [%[o]], #2\n\t"
+            "strh %[c], [%[o]], #2\n\t"
+            "strh %[d], [%[o]], #2\n\t"
+            "cmp %[u], %[end]\n\t"
+            "bne 1b\n\t"
+            : [u] "+r"(acc), [o] "+r"(out), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
+            : [end] "r"(end), [mul] "r"(mul), [term] "r"(term), [sh] "r"(shift)
+            : "cc", "memory");
+    }
+    n &= 3;
+#endif
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t v = mul_hi_add(acc[i], mul, term) >> shift;
+        out[i] = (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+    }
+}
+
 #ifdef CLEF_STAGE_ASM
 /// The table loop: offset, compare with the limit (the sentinel stops it too), knots and
 /// interpolation, requantisation, then STORE (saturate and store t1, advance o).

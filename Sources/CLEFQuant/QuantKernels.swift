@@ -150,6 +150,12 @@ public struct ConvOutput<Out: FixedWidthInteger> {
                 store(co, t0, n) { clamp32(z &+ rq(acc[$0]), -32768, 32767) }
             }
         } else {
+            if CLEF_STAGE_PASSES != 0, epilogue == nil, Out.self == Int16.self, timeStride == 1, let term = rq.adding(z) {
+                // int16 codes in a row (conv3's chunk): CLEFDSP's loop, four at a time.
+                clef_requant_s16(acc, Int32(n), rq.mul, term, rq.shift,
+                                 UnsafeMutableRawPointer(base + co * channelStride + t0).assumingMemoryBound(to: Int16.self))
+                return
+            }
             store(co, t0, n) { clamp32(z &+ rq.fast(acc[$0]), -32768, 32767) }
         }
     }

@@ -38,6 +38,10 @@ typedef struct {
 /// with a folded rounding term (`Requant32.fast(_:adding:)`; |result| < 2^30 for its terms).
 void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t shift);
 
+/// out[i] = saturate16((hi32(acc[i] * mul) + term) >> shift) for i < n: int16 codes without an
+/// activation (conv3's outputs; the zero point folded into `term`).
+void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, int32_t shift, int16_t *out);
+
 /// For i = 0, 1, ... while i < n and u[i] is inside the table (0 <= u[i] < limit): out[i * stride]
 /// = the code of offset u[i] (`clef_swish_stage`; pre 0: int8 codes never need a pre-shift,
 /// whose multipliers of 1/2 and more would saturate them). Returns the first i not done: n, or the first
