@@ -74,9 +74,9 @@ static void reference(int32_t wide, int32_t wsize, int32_t rows, int32_t rowLeng
 }
 
 /// The output stages against int64 arithmetic: the requantisation's fast form over every tail
-/// length (in place, and into saturated int16 codes), and the table loops (multipliers of 1/8 to 1/2 and int8 tables within +-400, so most
-/// codes are in range and move with the table value's last bit; int16 ones with and without a
-/// pre-shift) over shifts 0 to 13, offsets inside the knots, at both ends and outside (where they
+/// length (in place, and into saturated int16 codes), and the table loops (multipliers of 1/8 to
+/// 1/2 and int8 tables within +-400, so most codes are in range and move with the table value's
+/// last bit; int16 ones with and without a pre-shift) over shifts 0 to 13, offsets inside the knots, at both ends and outside (where they
 /// must stop), strides 1 and 3, int8 and int16 codes, the sentinel slot restored and nothing
 /// written past the stop.
 static int16_t knots[64], out16[3 * 40];

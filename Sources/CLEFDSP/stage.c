@@ -15,31 +15,36 @@ static inline int32_t mul_hi_add(int32_t a, int32_t b, int32_t c) {
     return (int32_t)((uint32_t)(int32_t)(((int64_t)a * b) >> 32) + (uint32_t)c);
 }
 
+#ifdef CLEF_STAGE_ASM
+/// Four sums requantised in registers a ... d, the pointer u advanced past them: two LDRD, four
+/// SMMLA and ASR. The loop around it is STORE, then the end test.
+#define REQUANT4_LOOP(STORE) \
+    "1:\n\t" \
+    "ldrd %[a], %[b], [%[u]], #16\n\t" \
+    "ldrd %[c], %[d], [%[u], #-8]\n\t" \
+    "smmla %[a], %[a], %[mul], %[term]\n\t" \
+    "smmla %[b], %[b], %[mul], %[term]\n\t" \
+    "smmla %[c], %[c], %[mul], %[term]\n\t" \
+    "smmla %[d], %[d], %[mul], %[term]\n\t" \
+    "asr %[a], %[a], %[sh]\n\t" \
+    "asr %[b], %[b], %[sh]\n\t" \
+    "asr %[c], %[c], %[sh]\n\t" \
+    "asr %[d], %[d], %[sh]\n\t" \
+    STORE \
+    "cmp %[u], %[end]\n\t" \
+    "bne 1b\n\t"
+#define REQUANT4_OUTS [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
+#define REQUANT4_INS [end] "r"(end), [mul] "r"(mul), [term] "r"(term), [sh] "r"(shift)
+#endif
+
 void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t shift) {
 #ifdef CLEF_STAGE_ASM
-    // Four at a time: two LDRD, four SMMLA and ASR, two STRD.
+    // In place: two STRD back over the four.
     int32_t *end = u + (n & ~3);
     if (u != end) {
         int32_t a, b, c, d;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldrd %[a], %[b], [%[u]]\n\t"
-            "ldrd %[c], %[d], [%[u], #8]\n\t"
-            "smmla %[a], %[a], %[mul], %[term]\n\t"
-            "smmla %[b], %[b], %[mul], %[term]\n\t"
-            "smmla %[c], %[c], %[mul], %[term]\n\t"
-            "smmla %[d], %[d], %[mul], %[term]\n\t"
-            "asr %[a], %[a], %[sh]\n\t"
-            "asr %[b], %[b], %[sh]\n\t"
-            "asr %[c], %[c], %[sh]\n\t"
-            "asr %[d], %[d], %[sh]\n\t"
-            "strd %[a], %[b], [%[u]], #16\n\t"
-            "strd %[c], %[d], [%[u], #-8]\n\t"
-            "cmp %[u], %[end]\n\t"
-            "bne 1b\n\t"
-            : [u] "+r"(u), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
-            : [end] "r"(end), [mul] "r"(mul), [term] "r"(term), [sh] "r"(shift)
-            : "cc", "memory");
+        __asm__ volatile(REQUANT4_LOOP("strd %[a], %[b], [%[u], #-16]\n\t" "strd %[c], %[d], [%[u], #-8]\n\t")
+                         : [u] "+r"(u), REQUANT4_OUTS : REQUANT4_INS : "cc", "memory");
     }
     n &= 3;
 #endif
@@ -48,35 +53,15 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
 
 void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, int32_t shift, int16_t *out) {
 #ifdef CLEF_STAGE_ASM
-    // Four at a time: two LDRD, four SMMLA, ASR and SSAT, four STRH.
+    // Saturated to int16, four STRH.
     const int32_t *end = acc + (n & ~3);
     if (acc != end) {
         int32_t a, b, c, d;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldrd %[a], %[b], [%[u]], #16\n\t"
-            "ldrd %[c], %[d], [%[u], #-8]\n\t"
-            "smmla %[a], %[a], %[mul], %[term]\n\t"
-            "smmla %[b], %[b], %[mul], %[term]\n\t"
-            "smmla %[c], %[c], %[mul], %[term]\n\t"
-            "smmla %[d], %[d], %[mul], %[term]\n\t"
-            "asr %[a], %[a], %[sh]\n\t"
-            "asr %[b], %[b], %[sh]\n\t"
-            "asr %[c], %[c], %[sh]\n\t"
-            "asr %[d], %[d], %[sh]\n\t"
-            "ssat %[a], #16, %[a]\n\t"
-            "ssat %[b], #16, %[b]\n\t"
-            "ssat %[c], #16, %[c]\n\t"
-            "ssat %[d], #16, %[d]\n\t"
-            "strh %[a], [%[o]], #2\n\t"
-            "strh %[b], [%[o]], #2\n\t"
-            "strh %[c], [%[o]], #2\n\t"
-            "strh %[d], [%[o]], #2\n\t"
-            "cmp %[u], %[end]\n\t"
-            "bne 1b\n\t"
-            : [u] "+r"(acc), [o] "+r"(out), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)
-            : [end] "r"(end), [mul] "r"(mul), [term] "r"(term), [sh] "r"(shift)
-            : "cc", "memory");
+        __asm__ volatile(REQUANT4_LOOP("ssat %[a], #16, %[a]\n\t" "ssat %[b], #16, %[b]\n\t"
+                                       "ssat %[c], #16, %[c]\n\t" "ssat %[d], #16, %[d]\n\t"
+                                       "strh %[a], [%[o]], #2\n\t" "strh %[b], [%[o]], #2\n\t"
+                                       "strh %[c], [%[o]], #2\n\t" "strh %[d], [%[o]], #2\n\t")
+                         : [u] "+r"(acc), [o] "+r"(out), REQUANT4_OUTS : REQUANT4_INS : "cc", "memory");
     }
     n &= 3;
 #endif
