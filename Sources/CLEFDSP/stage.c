@@ -127,35 +127,17 @@ int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t 
 SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1, 0)
 SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2, 1)
 
+/// The table loop without a requantisation (its registers unused): the value itself, int16.
 int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride) {
     int32_t saved = u[n], *p = u, t0, t1, t2;
     char *o = (char *)out;
     const int32_t step = 2 * stride;
     u[n] = -1;
-    __asm__ volatile(
-        "ldr %[t0], [%[u]], #4\n\t"
-        "cmp %[t0], %[limit]\n\t"
-        "bhs 2f\n\t"
-        "1:\n\t"
-        "asr %[t1], %[t0], %[shift]\n\t"
-        "and %[t0], %[t0], %[mask]\n\t"
-        "add %[t1], %[knots], %[t1], lsl #1\n\t"
-        "ldrsh %[t2], [%[t1], #2]\n\t"
-        "ldrsh %[t1], [%[t1]]\n\t"
-        "sub %[t2], %[t2], %[t1]\n\t"
-        "mla %[t2], %[t2], %[t0], %[half]\n\t"
-        "asr %[t2], %[t2], %[shift]\n\t"
-        "add %[t1], %[t1], %[t2]\n\t"
-        "strh %[t1], [%[o]]\n\t"
-        "add %[o], %[o], %[step]\n\t"
-        "ldr %[t0], [%[u]], #4\n\t"
-        "cmp %[t0], %[limit]\n\t"
-        "blo 1b\n\t"
-        "2:\n\t"
-        : [u] "+r"(p), [o] "+r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
-        : [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots),
-          [half] "r"(st->half), [step] "r"(step)
-        : "cc", "memory");
+    __asm__ volatile(SWISH_LOOP("", "strh %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t")
+                     : SWISH_OUTS
+                     : [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots),
+                       [half] "r"(st->half), [step] "r"(step)
+                     : "cc", "memory");
     u[n] = saved;
     return (int32_t)(p - u) - 1;
 }

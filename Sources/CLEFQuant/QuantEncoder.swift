@@ -499,6 +499,8 @@ public struct QuantEncoder<Act: QuantActivation> {
                         clef_offsets_s16(xj.assumingMemoryBound(to: Int16.self), Int32(cin), Int32(m), table.start, u)
                     }
                 }
+                // (int8 and int16 codes in separate branches, as in `ConvOutput.store`: q8's keeps
+                // the folded term, which one shared branch cost it on the Cortex-M4F.)
                 if CLEF_STAGE_PASSES != 0, Act.bitWidth == 8, let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
                     stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
                         Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))

@@ -93,7 +93,9 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             let table = e.table
             if CLEF_STAGE_PASSES != 0, Out.bitWidth == 16, let au = rq.adding(z &- table.start),
                var st = table.stage16(requant: m, zero: cz) {
-                // int16 codes (q16): the same, their multipliers near 1 with a pre-shift too.
+                // int16 codes (q16): the same, their multipliers near 1 with a pre-shift too. (One
+                // block for both code types, with this stage and closure for int8 too, measured
+                // 0.26 M more on the Cortex-M4F q8: its specialisation keeps the form below.)
                 clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
                 swishStage(acc, n, &st, into: o, stride: ts) {
                     Out(truncatingIfNeeded: clamp32(cz &+ m.fast(table.at(offset: $0) &- tz), outLo, outHi))
