@@ -59,9 +59,13 @@ for m in re.finditer(r"insnprofile: 0x([0-9a-f]+) (\d+)", log.read_text()):
 top = sorted(per.items(), key=lambda kv: -kv[1])[:a.top]
 names = run([demangle, "--simplified", "--compact"], input="\n".join(k for k, _ in top)).splitlines() \
     if Path(demangle).exists() else [k for k, _ in top]
+entry = {name: pcs.get(addr, 0) for addr, _, name in syms}
 print(f"{a.target} {a.precision} {a.preprocess}: {total:,} instructions in the whole run")
+print(f"{'instructions':>13}  {'share':>6}  {'calls':>9}  {'per call':>8}  function")
 for (k, n), d in zip(top, names):
-    print(f"{n:>13,}  {100 * n / total:5.1f}%  {d[:150]}")
+    c = entry.get(k, 0)  # executions of the first instruction: calls (or more, where a loop starts there)
+    per_call = f"{n / c:8.0f}" if c else f"{'-':>8}"
+    print(f"{n:>13,}  {100 * n / total:5.1f}%  {c:>9,}  {per_call}  {d[:130]}")
 
 if a.annotate:
     # Match the mangled name or, for Swift symbols, the demangled one.

@@ -24,9 +24,9 @@ static int16_t x16[MAXX];
 static int8_t wa[4096], wb[4096];
 static int16_t wa16[512], wb16[512];
 static int32_t ref0[40], ref1[40], init0[40], init1[40];
-/// The sums in two layouts, alternating per case: apart, and acc1 = acc0 + 32 as the engines' callers
+/// The sums in two layouts, alternating per case: apart, and acc1 = acc0 + CLEF_DOT2_NEAR as the engines' callers
 /// lay them out (the DSP pair loop reaches acc1 by an immediate offset then).
-static int32_t accFar0[40], accFar1[40], accNear[72];
+static int32_t accFar0[40], accFar1[40], accNear[CLEF_DOT2_NEAR + 40];
 static int32_t *acc0 = accFar0, *acc1 = accFar1;
 static int64_t acc64[40], ref64[40];
 static int32_t scratch[CLEF_DOT2_SCRATCH];
@@ -36,7 +36,7 @@ static void fill(int32_t count) {
     static int32_t near;
     near ^= 1;
     acc0 = near ? accNear : accFar0;
-    acc1 = near ? accNear + 32 : accFar1;
+    acc1 = near ? accNear + CLEF_DOT2_NEAR : accFar1;
     for (int32_t i = 0; i < count; i++) { init0[i] = acc0[i] = rnd(-1000000, 1000000); init1[i] = acc1[i] = rnd(-1000000, 1000000); }
 }
 static int32_t compare(int32_t count) {

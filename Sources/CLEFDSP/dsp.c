@@ -227,13 +227,19 @@ static inline void dot2_tile(const char *xa, const char *xb, const int32_t *pw, 
 /// the pair loop's state lives in a stack struct (sp-relative memory operands); 16 instructions
 /// a pair around the groups (acc1 near acc0, an even count of groups), 22 otherwise, GCC's 36.
 struct dot2_walk { const char *xp; int32_t step; int32_t *p0, *p1; const int32_t *p0end, *wbuf; int32_t delta; };
-/// FAR: acc1 anywhere (its own walking pointer); NEAR: acc1 = acc0 + 32 (the kernels' callers'
-/// layout: their two chunks of sums), reached by an immediate offset, 3 instructions a pair fewer.
+/// FAR: acc1 anywhere (its own walking pointer); NEAR: acc1 = acc0 + CLEF_DOT2_NEAR (the kernels'
+/// callers' layout: their two chunks of sums), reached by an immediate offset, 3 instructions a
+/// pair fewer.
 #define DOT2_LOAD_FAR "ldr %[t0], %[p0]\n\t" "ldrd %[a0], %[a1], [%[t0]]\n\t" "ldr %[t1], %[p1]\n\t" "ldrd %[b0], %[b1], [%[t1]]\n\t"
 #define DOT2_STORE_FAR "ldr %[t0], %[p0]\n\t" "strd %[a0], %[a1], [%[t0]], #8\n\t" "str %[t0], %[p0]\n\t" \
     "ldr %[t1], %[p1]\n\t" "strd %[b0], %[b1], [%[t1]], #8\n\t" "str %[t1], %[p1]\n\t"
-#define DOT2_LOAD_NEAR "ldr %[t0], %[p0]\n\t" "ldrd %[a0], %[a1], [%[t0]]\n\t" "ldrd %[b0], %[b1], [%[t0], #128]\n\t"
-#define DOT2_STORE_NEAR "ldr %[t0], %[p0]\n\t" "strd %[b0], %[b1], [%[t0], #128]\n\t" "strd %[a0], %[a1], [%[t0]], #8\n\t" \
+#define DOT2_STR(x) #x
+#define DOT2_XSTR(x) DOT2_STR(x)
+#define DOT2_NEAR_BYTES DOT2_XSTR(CLEF_DOT2_NEAR_BYTES)
+#define CLEF_DOT2_NEAR_BYTES 256
+_Static_assert(CLEF_DOT2_NEAR_BYTES == 4 * CLEF_DOT2_NEAR, "the pair loop's immediate offset");
+#define DOT2_LOAD_NEAR "ldr %[t0], %[p0]\n\t" "ldrd %[a0], %[a1], [%[t0]]\n\t" "ldrd %[b0], %[b1], [%[t0], #" DOT2_NEAR_BYTES "]\n\t"
+#define DOT2_STORE_NEAR "ldr %[t0], %[p0]\n\t" "strd %[b0], %[b1], [%[t0], #" DOT2_NEAR_BYTES "]\n\t" "strd %[a0], %[a1], [%[t0]], #8\n\t" \
     "str %[t0], %[p0]\n\t"
 #define DOT2_PAIRS_ASM(TILE, LOAD, STORE) \
     "0:\n\t" \
@@ -270,7 +276,7 @@ static inline void dot2_pairs(const char *x, int32_t step, const int32_t *wbuf, 
     const int32_t *pw;
     int32_t a0, a1, b0, b1, t0, t1, u0, u1, v0, v1;
     const int32_t even = ((end - wbuf) & 7) == 0;   // 4 words a group of 4 taps
-    if (acc1 == acc0 + 32) {
+    if (acc1 == acc0 + CLEF_DOT2_NEAR) {
         if (wide) DOT2_PAIRS_VARIANTS(DOT2_GROUP16, DOT2_LOAD_NEAR, DOT2_STORE_NEAR)
         else DOT2_PAIRS_VARIANTS(DOT2_GROUP8, DOT2_LOAD_NEAR, DOT2_STORE_NEAR)
     } else {
@@ -295,6 +301,36 @@ static inline void dot2_outputs(const char *xp, int32_t step, const int32_t *wbu
 /// weights (`wsize` 2, int16 inputs) copied, already such pairs.
 __attribute__((always_inline))
 static inline void dot2_extend(const char *w0, const char *w1, int32_t wsize, int32_t m, int32_t *wbuf, int32_t wide) {
+    if (wsize == 1 && !wide) {
+        // int8 weights for int8 inputs (most calls): post-indexed loads and pair stores, two
+        // groups a pass, 9 instructions a group (GCC's loop from the C below: 13).
+        const char *p0 = w0, *p1 = w1;
+        int32_t *o = wbuf, *const oend = wbuf + m;
+        int32_t t0, t1, a, b;
+#define EXTEND8_GROUP \
+            "ldr %[t0], [%[p0]], #4\n\t" \
+            "ldr %[t1], [%[p1]], #4\n\t" \
+            "sxtb16 %[a], %[t0]\n\t" \
+            "sxtb16 %[b], %[t0], ror #8\n\t" \
+            "strd %[a], %[b], [%[o]], #8\n\t" \
+            "sxtb16 %[a], %[t1]\n\t" \
+            "sxtb16 %[b], %[t1], ror #8\n\t" \
+            "strd %[a], %[b], [%[o]], #8\n\t"
+        if (m & 4) {
+            __asm__ volatile(EXTEND8_GROUP
+                : [p0] "+&r"(p0), [p1] "+&r"(p1), [o] "+&r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [a] "=&r"(a), [b] "=&r"(b)
+                : : "memory");
+        }
+        if (o != oend) {
+            __asm__ volatile("1:\n\t" EXTEND8_GROUP EXTEND8_GROUP
+                "cmp %[o], %[oend]\n\t"
+                "bne 1b\n\t"
+                : [p0] "+&r"(p0), [p1] "+&r"(p1), [o] "+&r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [a] "=&r"(a), [b] "=&r"(b)
+                : [oend] "r"(oend) : "cc", "memory");
+        }
+#undef EXTEND8_GROUP
+        return;
+    }
     for (int32_t q = 0; q < m; q += 4) {
         if (wsize == 2) {
             wbuf[q] = load32(w0 + 2 * q); wbuf[q + 1] = load32(w0 + 2 * q + 4);

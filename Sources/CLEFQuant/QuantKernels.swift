@@ -254,11 +254,12 @@ extension LookupTable {
 extension QuantConv {
     /// Output steps per kernel pass (the accumulators live on the stack; 1x1 inputs are copied
     /// in chunks of this many steps).
-    public static var chunk: Int { 32 }
+    public static var chunk: Int { Int(CLEF_DOT2_NEAR) }
 
     /// Int64s of the kernels' stack buffer: two chunks of int32 sums (or one of int64) and the
-    /// CLEFDSP dot2 kernels' scratch after them (`scratch(_:)`).
-    static var wideCount: Int { max(2 * chunk, chunk + Int(CLEF_DOT2_SCRATCH) / 2) }
+    /// CLEFDSP dot2 kernels' scratch after them (`scratch(_:)`). (The output stages' sentinel at
+    /// acc[n] may fall on the next chunk or the scratch: it is restored before either is read.)
+    static var wideCount: Int { chunk + Int(CLEF_DOT2_SCRATCH) / 2 }
 
     /// The scratch of the CLEFDSP dot2 kernels, after the two chunks of int32 sums in `wide`.
     @inline(__always)

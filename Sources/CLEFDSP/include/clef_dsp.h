@@ -13,6 +13,10 @@ extern "C" {
 /// sign-extended; 4-byte aligned, not overlapping anything else).
 #define CLEF_DOT2_SCRATCH 64
 
+/// Words between acc0 and acc1 in the engines' callers (their two chunks of sums, QuantConv.chunk
+/// steps each): the Arm pair loop reaches acc1 by this immediate offset when it holds.
+#define CLEF_DOT2_NEAR 64
+
 /// For i in 0..<count: acc0[i] += sum_{j<n} w0[j] * x[i*xs + j], and the same for w1 / acc1
 /// (two output channels sharing the input). int8 x int8 into int32. `scratch`: CLEF_DOT2_SCRATCH words.
 void clef_dot2_s8(const int8_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n,
