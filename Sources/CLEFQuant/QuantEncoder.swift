@@ -521,7 +521,7 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     /// Steps per gather of the block inputs' Swish (its offsets buffer has one more, the sentinel).
-    static var stagePiece: Int { 32 }
+    static var stagePiece: Int { 64 }
 
     /// One channel of the block inputs' Swish through CLEFDSP's table loop, `stagePiece` steps at
     /// a time: `gather(j, m)` writes the table offsets of steps j ..< j + m into `u`, the loop
