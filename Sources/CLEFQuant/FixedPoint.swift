@@ -109,6 +109,25 @@ public func requantIsValid(_ packed: Int32) -> Bool {
     return (m == 0 || (m >= 1 << 22 && m < 1 << 23)) && 23 + s >= 1 && 23 + s <= 62
 }
 
+/// The packed multiplier of a * b * k (packed multipliers a and b, an integer 0 <= k < 2^15),
+/// its 23-bit mantissa rounded half up from the exact product (< 2^61). 0 where k, a or b is 0
+/// or the product is below 2^-39 (any int32 sum then rounds to 0); above the largest packed
+/// multiplier it saturates to that one (any nonzero int32 sum then saturates an int16 code
+/// either way). Integer arithmetic only: the same bits on every platform.
+public func combinedMultiplier(_ a: Int32, _ b: Int32, _ k: Int32) -> Int32 {
+    let ma = UInt64(UInt32(bitPattern: a &>> 8)), mb = UInt64(UInt32(bitPattern: b &>> 8))
+    guard k > 0, k < 1 << 15, a &>> 8 > 0, b &>> 8 > 0 else { return 0 }
+    let p = ma &* mb &* UInt64(k)
+    // p 2^-(46 + sa + sb) = m 2^-(23 + s) with m = round(p / 2^e), 2^22 <= m < 2^23.
+    var e = Int32(64 &- p.leadingZeroBitCount) &- 23
+    var m = e > 0 ? (p &+ (UInt64(1) &<< UInt64(e &- 1))) &>> UInt64(e) : p &<< UInt64(0 &- e)
+    if m == UInt64(1) &<< 23 { m = UInt64(1) &<< 22; e &+= 1 }
+    let s = 23 &+ Int32(Int8(truncatingIfNeeded: a)) &+ Int32(Int8(truncatingIfNeeded: b)) &- e
+    if s > 39 { return 0 }
+    if s < -22 { return Int32((1 << 23) - 1) &<< 8 | Int32(UInt8(bitPattern: -22)) }
+    return Int32(truncatingIfNeeded: m) &<< 8 | Int32(UInt8(truncatingIfNeeded: s))
+}
+
 /// round(acc * M), rounding half up, for a packed multiplier M. Exact for any 64-bit
 /// accumulator: the 64-bit product is used when it cannot overflow, the 128-bit one otherwise.
 @inline(__always)

@@ -423,7 +423,14 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
         let se = ws.seVectors(middle: m * lo2, outChannels: cout, middleChannels: m)
         squeezeExcite(b, length: lo2, ws: ws, se: se)
-        // Pass 2, per chunk of n steps: conv3 into [cout][n] int16, the gate and the shortcut
+        // The gates folded into conv3's multipliers, over the gate values they replace.
+        let gated = se.gates
+        if Act.bitWidth == 16, In.bitWidth == 16, Out.bitWidth == 16, let oc = b.outputChannels {
+            gatedMultipliers(b, ChannelScales(b, oc), gated)
+        } else {
+            gatedMultipliers(b, TensorScales(b), gated)
+        }
+        // Pass 2, per chunk of n steps: conv3 with its gate into [cout][n] int16, the shortcut
         // there (int8 outputs: into [cout][n] int8 codes beside it), then the chunk into y.
         // Block 0 also keeps the stem's columns for its shortcut in the chunk buffer.
         let part = QuantArenaPlan.passTwoParts(outChannels: cout, int8Output: Out.bitWidth == 8,
@@ -438,7 +445,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         while t < lo2 {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
-                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: b.p(.zConv3)))
+                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: 0), multipliers: UnsafePointer(gated))
             var shortcut = UnsafePointer(x), origin = 0
             if let si {
                 // Stem columns [c0, c1): every pool window of steps t ..< t + nc inside the input.
@@ -452,10 +459,10 @@ public struct QuantEncoder<Act: QuantActivation> {
             // each specialisation is 3-6 KB of code on a device).
             if Act.bitWidth == 16, In.bitWidth == 16, Out.bitWidth == 16, let oc = b.outputChannels {
                 residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
-                         gates: se.gates, codes: codes8, scales: ChannelScales(b, oc), Out.self)
+                         codes: codes8, scales: ChannelScales(b, oc), Out.self)
             } else {
                 residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
-                         gates: se.gates, codes: codes8, scales: TensorScales(b), Out.self)
+                         codes: codes8, scales: TensorScales(b), Out.self)
             }
             if Out.bitWidth == 8 {
                 transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
@@ -581,79 +588,61 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
     }
 
-    /// y = zOut + rq((h - zConv3) * gate) + rq(shortcut - zInput) for output steps t0 ..< t0 + n:
-    /// int16 outputs in place in h [outChannels][n], int8 ones (`Out` = Int8) as the companded
-    /// code of rq8(y - zOut) - m per channel into `codes` [outChannels][n]. The shortcut is x
-    /// [inputLength][channels] (input step i at x[(i - origin) * channels]) max-pooled (kernel =
-    /// stride, pads of real 0, left pad (pool - 1) / 2), its channels zero-padded to the
-    /// output's; int8 inputs are int16 codes zInput + n (m + E(code)), monotone in the code, so
-    /// the codes pool as their values do. The zero points are int16 codes (checked at load) and
-    /// the gate a Q15 table value, so the product and the difference fit in 32 bits: one long
-    /// multiply each.
+    /// y = zOut + g + rq(shortcut - zInput) for output steps t0 ..< t0 + n, g being the gated
+    /// conv3 output that conv3 wrote into h [outChannels][n] (`gatedMultipliers`: int16, in the
+    /// output's units, without its zero point): int16 outputs in place in h, int8 ones (`Out` =
+    /// Int8) as the companded code of rq8(y - zOut) - m per channel into `codes` [outChannels][n].
+    /// The shortcut is x [inputLength][channels] (input step i at x[(i - origin) * channels])
+    /// max-pooled (kernel = stride, pads of real 0, left pad (pool - 1) / 2), its channels
+    /// zero-padded to the output's; int8 inputs are int16 codes zInput + n (m + E(code)),
+    /// monotone in the code, so the codes pool as their values do. The zero points are int16
+    /// codes (checked at load), so the shortcut's offset fits 17 bits: one long multiply.
     func residual<In: QuantActivation, Out: QuantActivation, Scales: OutputScales>(
         _ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<In>,
-        origin: Int, channels cin: Int, inputLength len: Int, pool s: Int, gates: UnsafePointer<Int32>,
+        origin: Int, channels cin: Int, inputLength len: Int, pool s: Int,
         codes: UnsafeMutablePointer<Int8>, scales: Scales, _: Out.Type) {
         let cout = b.spec.outChannels, int8In = In.bitWidth == 8, int8Out = Out.bitWidth == 8
-        let zo = Int32(b.p(.zConv3))
-        // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate;
-        // int8 inputs: checked at load).
         let offset = (cout - cin) / 2, left = (s - 1) / 2, cmp = b.compand
         // Steps [a, e) of the chunk have their window inside the input and take the fast loops
         // (stride 1 or 2); the others check bounds. Window t is inside iff first <= t, t * s <= last.
         let first = (left + s - 1) / s, last = len + left - s
         let end = last < 0 ? first : max(first, last / s + 1)
-        /// Output channel c's zero point and multipliers; the fast loops fold zOut (int8 outputs:
-        /// -m) into the last rounding where it fits (exact, `Requant32.adding`): int16 outputs
-        /// clamp the sum of two terms within [-2^30, 2^30) in one saturation; int8 ones clamp it
-        /// to +-2^17 first (beyond, every step ratio <= 256 saturates the code anyway), so their
-        /// 1/n fits the fast form.
+        /// Output channel c's zero point and shortcut multiplier; the fast loops fold zOut into
+        /// the shortcut's rounding where it fits (exact, `Requant32.adding`): int16 outputs clamp
+        /// the sum of g and that term in one saturation.
         @inline(__always)
-        func channelSetup(_ c: Int) -> (zy: Int32, grq: Requant32, irq: Requant32, folded: Bool, gy: Int32, a: Int, e: Int) {
-            let zy = scales.zero(c), grq = scales.gate(c), irq = scales.shortcut(c)
-            let fast = !grq.general && !irq.general
+        func channelSetup(_ c: Int) -> (zy: Int32, irq: Requant32, folded: Bool, dy: Int32, a: Int, e: Int) {
+            let zy = scales.zero(c), irq = scales.shortcut(c)
             // (`adding` twice, not bound once: on the Cortex-M4F the bound optional cost 0.14 M.)
-            let folded = grq.adding(zy) != nil, gy = grq.adding(zy) ?? 0
-            let a = fast && s <= 2 ? min(max(first - t0, 0), n) : n
-            let e = fast && s <= 2 ? max(a, min(end - t0, n)) : n
-            return (zy, grq, irq, folded, gy, a, e)
+            let folded = irq.adding(zy) != nil, dy = irq.adding(zy) ?? 0
+            let a = !irq.general && s <= 2 ? min(max(first - t0, 0), n) : n
+            let e = !irq.general && s <= 2 ? max(a, min(end - t0, n)) : n
+            return (zy, irq, folded, dy, a, e)
         }
         // Once per call for one scale per tensor (decoded per channel, that cost q8 0.4 M
         // instructions a window on the Cortex-M4F).
         var setup = channelSetup(0)
         for c in 0..<cout {
             if Scales.perChannel { setup = channelSetup(c) }
-            let (zy, grq, irq, folded, gy, a, e) = setup
-            let gate = Int32(truncatingIfNeeded: clamp(Int64(gates[c]), -32768, 32767))
+            let (zy, irq, folded, dy, a, e) = setup
             var row = h + c * n
             let ci = c - offset
-            let orq = int8Out ? Requant32(b.outputCodes![3 * c + 2], inputBits: 18) : grq
+            let orq = int8Out ? Requant32(b.outputCodes![3 * c + 2], inputBits: 18) : irq
             let m8 = int8Out ? b.outputCodes![3 * c + 1] : 0
             /// An int8 output code from y - zOut.
             @inline(__always) func code8(_ v: Int32) -> Int8 {
                 Int8(truncatingIfNeeded: clamp32(cmp.compress(orq(clamp32(v, -(1 << 17), (1 << 17) - 1)) &- m8), -128, 127))
             }
             guard ci >= 0 && ci < cin else {
-                // A channel without a shortcut (the input's channels are zero-padded): the gate
-                // alone, in the fast forms where they hold (as the loops below).
-                if !grq.general, int8Out, let term = orq.adding(0 &- m8) {
+                // A channel without a shortcut (the input's channels are zero-padded): g alone.
+                if int8Out, let term = orq.adding(0 &- m8) {
                     for j in 0..<n {
-                        let g = grq.fast((Int32(row[j]) &- zo) &* gate)
-                        codes[c * n + j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(g, adding: term)), -128, 127))
+                        codes[c * n + j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(Int32(row[j]), adding: term)), -128, 127))
                     }
-                    continue
-                }
-                if !grq.general, !int8Out, folded {
-                    for j in 0..<n { row[j] = Int16(truncatingIfNeeded: clamp32(grq.fast((Int32(row[j]) &- zo) &* gate, adding: gy), -32768, 32767)) }
-                    continue
-                }
-                for j in 0..<n {
-                    if int8Out {
-                        codes[c * n + j] = code8(grq((Int32(row.pointee) &- zo) &* gate))
-                    } else {
-                        row.pointee = sum16(zy, grq((Int32(row.pointee) &- zo) &* gate), 0)
-                    }
-                    row += 1
+                } else if int8Out {
+                    for j in 0..<n { codes[c * n + j] = code8(Int32(row[j])) }
+                } else {
+                    for j in 0..<n { row[j] = Int16(truncatingIfNeeded: clamp32(Int32(row[j]) &+ zy, -32768, 32767)) }
                 }
                 continue
             }
@@ -674,13 +663,13 @@ public struct QuantEncoder<Act: QuantActivation> {
                     var o = codes + c * n + a
                     if s == 1 {
                         for _ in a..<e {
-                            let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast(shortcut(Int32(p.pointee)))
+                            let sum = Int32(r.pointee) &+ irq.fast(shortcut(Int32(p.pointee)))
                             o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
                             r += 1; p += step; o += 1
                         }
                     } else {
                         for _ in a..<e {
-                            let sum = grq.fast((Int32(r.pointee) &- zo) &* gate) &+ irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))))
+                            let sum = Int32(r.pointee) &+ irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))))
                             o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
                             r += 1; p += step; o += 1
                         }
@@ -690,25 +679,23 @@ public struct QuantEncoder<Act: QuantActivation> {
                 switch (s == 1, folded) {
                 case (true, true):
                     for _ in a..<e {
-                        let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy), d = irq.fast(shortcut(Int32(p.pointee)))
-                        r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
+                        r.pointee = Int16(truncatingIfNeeded: clamp32(Int32(r.pointee) &+ irq.fast(shortcut(Int32(p.pointee)), adding: dy), -32768, 32767))
                         r += 1; p += step
                     }
                 case (false, true):
                     for _ in a..<e {
-                        let g = grq.fast((Int32(r.pointee) &- zo) &* gate, adding: gy)
-                        let d = irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))))
-                        r.pointee = Int16(truncatingIfNeeded: clamp32(g &+ d, -32768, 32767))
+                        let d = irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))), adding: dy)
+                        r.pointee = Int16(truncatingIfNeeded: clamp32(Int32(r.pointee) &+ d, -32768, 32767))
                         r += 1; p += step
                     }
                 case (true, false):
                     for _ in a..<e {
-                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(shortcut(Int32(p.pointee))))
+                        r.pointee = sum16(zy, Int32(r.pointee), irq.fast(shortcut(Int32(p.pointee))))
                         r += 1; p += step
                     }
                 case (false, false):
                     for _ in a..<e {
-                        r.pointee = sum16(zy, grq.fast((Int32(r.pointee) &- zo) &* gate), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin])))))
+                        r.pointee = sum16(zy, Int32(r.pointee), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin])))))
                         r += 1; p += step
                     }
                 }
@@ -723,7 +710,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     id = max(id, (i >= 0 && i < len) ? shortcut(Int32(sc[(i - origin) * cin])) : 0)
                 }
                 row = h + c * n + t
-                let g = grq((Int32(row.pointee) &- zo) &* gate), d = irq(id)
+                let g = Int32(row.pointee), d = irq(id)
                 if int8Out {
                     codes[c * n + t] = code8(g &+ d)
                 } else {
@@ -731,6 +718,19 @@ public struct QuantEncoder<Act: QuantActivation> {
                 }
                 t += 1
             }
+        }
+    }
+
+    /// Each output channel's gate folded into conv3's multiplier and the gate multiplier:
+    /// rq(acc M3 gate Mg) in one rounding, where the engine until session 10 rounded conv3's
+    /// int16 code and then the gated product (one pass over every block output less, and one
+    /// rounding less). The gates are Q15 sigmoid values; a least-squares table knot can dip
+    /// below 0, read as 0 (a multiplier is positive).
+    @inline(never)
+    func gatedMultipliers<Scales: OutputScales>(_ b: QuantBlock, _ scales: Scales, _ gates: UnsafeMutablePointer<Int32>) {
+        let br = b.conv3.biasRequant
+        for ch in 0..<b.spec.outChannels {
+            gates[ch] = combinedMultiplier(br[2 * ch + 1], scales.gateMultiplier(ch), clamp32(gates[ch], 0, 32767))
         }
     }
 
@@ -778,25 +778,25 @@ protocol OutputScales {
     /// The zero point of input channel c (the shortcut's).
     func inputZero(_ c: Int) -> Int32
     func zero(_ c: Int) -> Int32
-    func gate(_ c: Int) -> Requant32
+    /// The packed multiplier from conv3's code times its Q15 gate to the output's code.
+    func gateMultiplier(_ c: Int) -> Int32
     func shortcut(_ c: Int) -> Requant32
 }
 
 /// One scale for the whole output (`QuantBlock.params`), decoded once.
 struct TensorScales: OutputScales {
-    let zIn: Int32, z: Int32, g: Requant32, i: Requant32
+    let zIn: Int32, z: Int32, g: Int32, i: Requant32
     init(_ b: QuantBlock) {
         zIn = b.p(.zInput)
         z = b.p(.zOutput)
-        // (h - zConv3) * gate < 2^16 * 2^15 and shortcut - zInput < 2^16 (int16 codes, Q15 gate;
-        // int8 inputs: checked at load).
-        g = Requant32(b.p(.gateRequant))
+        g = b.p(.gateRequant)
+        // shortcut - zInput < 2^16 (int16 codes; int8 inputs: checked at load).
         i = Requant32(b.p(.idRequant), inputBits: 16)
     }
     static var perChannel: Bool { false }
     @inline(__always) func inputZero(_ c: Int) -> Int32 { zIn }
     @inline(__always) func zero(_ c: Int) -> Int32 { z }
-    @inline(__always) func gate(_ c: Int) -> Requant32 { g }
+    @inline(__always) func gateMultiplier(_ c: Int) -> Int32 { g }
     @inline(__always) func shortcut(_ c: Int) -> Requant32 { i }
 }
 
@@ -809,7 +809,7 @@ struct ChannelScales: OutputScales {
     static var perChannel: Bool { true }
     @inline(__always) func inputZero(_ c: Int) -> Int32 { input.map { $0[4 * c] } ?? zIn }
     @inline(__always) func zero(_ c: Int) -> Int32 { p[4 * c] }
-    @inline(__always) func gate(_ c: Int) -> Requant32 { Requant32(p[4 * c + 1]) }
+    @inline(__always) func gateMultiplier(_ c: Int) -> Int32 { p[4 * c + 1] }
     @inline(__always) func shortcut(_ c: Int) -> Requant32 { Requant32(p[4 * c + 2], inputBits: 16) }
 }
 

@@ -276,8 +276,11 @@ extension QuantConv {
 
     /// A 1x1 convolution (one group) of `n` <= `chunk` steps of a transposed input
     /// x[t * inChannels + c] (each sum runs over contiguous memory), for output steps t0 ..< t0 + n.
+    /// `multipliers`, where given, replace the layer's packed multipliers (conv3's, with the
+    /// squeeze-excitation gates folded in).
     public func pointwise<In: FixedWidthInteger, Out: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, t0: Int,
-                                                                        into d: ConvOutput<Out>) {
+                                                                        into d: ConvOutput<Out>, multipliers: UnsafePointer<Int32>? = nil) {
+        @inline(__always) func multiplier(_ co: Int) -> Int32 { multipliers?[co] ?? biasRequant[2 * co + 1] }
         let cin = shape.inChannels, cout = shape.outChannels
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
             let a64 = wide.baseAddress!
@@ -292,8 +295,8 @@ extension QuantConv {
                     let b0 = biasRequant[2 * co], b1 = biasRequant[2 * co1]
                     for i in 0..<n { a0[i] = b0; a1[i] = b1 }
                     dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n, scratch: Self.scratch(a64))
-                    d.store(co, t0, n, requant: biasRequant[2 * co + 1], a0)
-                    if co1 != co { d.store(co1, t0, n, requant: biasRequant[2 * co1 + 1], a1) }
+                    d.store(co, t0, n, requant: multiplier(co), a0)
+                    if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1) }
                     co += 2
                 }
             } else {
@@ -305,7 +308,7 @@ extension QuantConv {
                         for c in 0..<cin { acc = acc &+ Int64(truncatingIfNeeded: w[c]) &* Int64(truncatingIfNeeded: xi[c]) }
                         a64[i] = acc
                     }
-                    d.store(co, t0, n, requant: biasRequant[2 * co + 1], a64)
+                    d.store(co, t0, n, requant: multiplier(co), a64)
                 }
             }
         }

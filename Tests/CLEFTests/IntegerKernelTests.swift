@@ -72,6 +72,42 @@ final class IntegerKernelTests: XCTestCase {
         XCTAssertTrue(Requant32(packRequant(mult: 1 << 22, shift: 1)).general)   // r = 24 on 31-bit sums
     }
 
+    /// The gate folded into conv3's multiplier (`combinedMultiplier`): a valid packed multiplier
+    /// whose value is the exact product a * b * k rounded to 23 bits (checked in Int128), 0 below
+    /// 2^-39 and the largest multiplier above the packed range; a requantised sum then differs
+    /// from the exact product's rounding by at most one code.
+    func testCombinedMultiplierRoundsTheExactProduct() {
+        var g = LCG(s: 23)
+        for _ in 0..<50_000 {
+            let a = packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(-22...39)))
+            let b = packRequant(mult: Int32(g.int(1 << 22...(1 << 23) - 1)), shift: Int32(g.int(-22...39)))
+            let k = Int32(g.next() % 3 == 0 ? g.int(0...3) : g.int(0...32767))
+            let c = combinedMultiplier(a, b, k)
+            XCTAssertTrue(requantIsValid(c), "a \(a) b \(b) k \(k)")
+            let p = Int128(a >> 8) * Int128(b >> 8) * Int128(k)
+            let sa = Int(Int8(truncatingIfNeeded: a)), sb = Int(Int8(truncatingIfNeeded: b))
+            // The product's value is p 2^-(46 + sa + sb); the result's m 2^-(23 + s).
+            let m = Int128(c >> 8), s = Int(Int8(truncatingIfNeeded: c))
+            if p == 0 { XCTAssertEqual(c, 0); continue }
+            let e = 23 + sa + sb - s   // the result is m 2^e in units of 2^-(46 + sa + sb)
+            if c == 0 {
+                // Underflow: below 2^-39, i.e. p < 2^(46 + sa + sb - 39).
+                XCTAssertLessThan(p, Int128(1) << (7 + sa + sb), "a \(a) b \(b) k \(k)")
+            } else if m == (1 << 23) - 1 && s == -22 && p >= Int128(1) << (23 + 1 + sa + sb + 22) {
+                continue   // saturated: the product is above the largest multiplier
+            } else if e >= 0 {
+                XCTAssertLessThanOrEqual(abs((m << e) - p), e > 0 ? Int128(1) << (e - 1) : 0, "a \(a) b \(b) k \(k)")
+            } else {
+                XCTAssertEqual(m, p << -e, "a \(a) b \(b) k \(k)")
+            }
+        }
+        XCTAssertEqual(combinedMultiplier(packRequant(mult: 1 << 22, shift: 0), packRequant(mult: 1 << 22, shift: 0), 0), 0)
+        XCTAssertEqual(combinedMultiplier(0, packRequant(mult: 1 << 22, shift: 0), 100), 0)
+        // (2^22 2^-23)^2 x 2^14 = 2^12: the whole product representable exactly.
+        let big = combinedMultiplier(packRequant(mult: 1 << 22, shift: 0), packRequant(mult: 1 << 22, shift: 0), 1 << 14)
+        XCTAssertEqual(reference(3, big), 3 << 12)
+    }
+
     func testConvMatchesPlainIntegerReference() {
         var g = LCG(s: 17)
         let shapes = [ConvShape(inChannels: 16, outChannels: 16, groups: 4, kernel: 16, stride: 2),
