@@ -162,12 +162,12 @@ public func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { v < lo ? lo :
 @inline(__always)
 public func clamp32(_ v: Int32, _ lo: Int32, _ hi: Int32) -> Int32 { v < lo ? lo : (v > hi ? hi : v) }
 
-/// clamp(z + a + b) to int16 for int16 z and a, b in [-2^30, 2^30) (`Requant32` results): a + b
-/// fits 32 bits, and clamping it to [-32768 - z, 32767 - z] before adding z is the same clamp
-/// without the overflow z + a + b could have (two compares; the bounds are loop-invariant).
+/// clamp(z + g + d) to int16 for int16 z and g (the gated conv3 code) and d in [-2^30, 2^30)
+/// (a `Requant32` result): the sum stays within 2^30 + 2^16, so it needs no wider type and one
+/// saturation (SSAT on Arm).
 @inline(__always)
-public func sum16(_ z: Int32, _ a: Int32, _ b: Int32) -> Int16 {
-    Int16(truncatingIfNeeded: clamp32(a &+ b, -32768 &- z, 32767 &- z) &+ z)
+public func sum16(_ z: Int32, _ g: Int32, _ d: Int32) -> Int16 {
+    Int16(truncatingIfNeeded: clamp32(z &+ g &+ d, -32768, 32767))
 }
 
 /// A packed multiplier decoded once (per channel, outside the loops) for 32-bit inputs, giving

@@ -679,13 +679,12 @@ public struct QuantEncoder<Act: QuantActivation> {
                 switch (s == 1, folded) {
                 case (true, true):
                     for _ in a..<e {
-                        r.pointee = Int16(truncatingIfNeeded: clamp32(Int32(r.pointee) &+ irq.fast(shortcut(Int32(p.pointee)), adding: dy), -32768, 32767))
+                        r.pointee = sum16(0, Int32(r.pointee), irq.fast(shortcut(Int32(p.pointee)), adding: dy))
                         r += 1; p += step
                     }
                 case (false, true):
                     for _ in a..<e {
-                        let d = irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))), adding: dy)
-                        r.pointee = Int16(truncatingIfNeeded: clamp32(Int32(r.pointee) &+ d, -32768, 32767))
+                        r.pointee = sum16(0, Int32(r.pointee), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))), adding: dy))
                         r += 1; p += step
                     }
                 case (true, false):
