@@ -69,7 +69,9 @@ void *malloc(size_t n) { void *p = 0; return posix_memalign(&p, 16, n) ? 0 : p; 
 void *calloc(size_t n, size_t m) { void *p = malloc(n * m); if (p) memset(p, 0, n * m); return p; }
 size_t fw_heap_peak(void) { return extent ? extent - (uintptr_t)__heap_start : 0; }
 
-static char line[256];
+/// 64 bytes: a longer line goes out in pieces (semihosting writes concatenate), and the image's
+/// measured RAM includes this buffer (256 bytes until session 10).
+static char line[64];
 static int line_len;
 int putchar(int c) {
     line[line_len++] = (char)c;
