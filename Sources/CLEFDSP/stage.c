@@ -104,13 +104,52 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
 /// Stride 1 post-increments the store (one register fewer).
 #define SWISH_STORE1(BITS, SUFFIX, SIZE) "ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]], #" #SIZE "\n\t"
 #define SWISH_STORE(BITS, SUFFIX) "ssat %[t1], #" #BITS ", %[t1]\n\t" "str" SUFFIX " %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t"
-/// The two loops (stride 1 or not) of one requantisation form RQ, its register RS.
-#define SWISH_LOOPS(RQ, RS, BITS, SUFFIX, SIZE) \
+/// The table loop for a table shift S known when compiling (the shifts real tables use, 4 to 8):
+/// the fraction's mask an immediate (UBFX), the shift folded into the final ADD, the two knots
+/// loaded by register offset from `knots` and `knots1` (= knots + 1) without an address add: 14
+/// instructions an element instead of 16, and two registers fewer.
+#define SWISH_LOOP_K(S, REQUANT, STORE) \
+    "ldr %[t0], [%[u]], #4\n\t" \
+    "cmp %[t0], %[limit]\n\t" \
+    "bhs 2f\n\t" \
+    "1:\n\t" \
+    "lsr %[t1], %[t0], #" #S "\n\t" \
+    "ubfx %[t0], %[t0], #0, #" #S "\n\t" \
+    "ldrsh %[t2], [%[knots1], %[t1], lsl #1]\n\t" \
+    "ldrsh %[t1], [%[knots], %[t1], lsl #1]\n\t" \
+    "sub %[t2], %[t2], %[t1]\n\t" \
+    "mla %[t2], %[t2], %[t0], %[half]\n\t" \
+    "add %[t1], %[t1], %[t2], asr #" #S "\n\t" \
+    REQUANT \
+    STORE \
+    "ldr %[t0], [%[u]], #4\n\t" \
+    "cmp %[t0], %[limit]\n\t" \
+    "blo 1b\n\t" \
+    "2:\n\t"
+#define SWISH_INS_K(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [knots1] "r"(st->knots + 1), \
+    [half] "r"(st->half), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(RS)
+/// The two loops (stride 1 or not) of one requantisation form RQ, its register RS: for the table
+/// shifts 4 to 8 the constant-shift loops, any other shift the general one.
+#define SWISH_LOOPS_ONE(LOOP, INS, RQ, BITS, SUFFIX, SIZE) \
     if (stride == 1) { \
-        __asm__ volatile(SWISH_LOOP(RQ, SWISH_STORE1(BITS, SUFFIX, SIZE)) : SWISH_OUTS : SWISH_INS(RS) : "cc", "memory"); \
+        __asm__ volatile(LOOP(RQ, SWISH_STORE1(BITS, SUFFIX, SIZE)) : SWISH_OUTS : INS : "cc", "memory"); \
     } else { \
         const int32_t step = stride * (BITS / 8); \
-        __asm__ volatile(SWISH_LOOP(RQ, SWISH_STORE(BITS, SUFFIX)) : SWISH_OUTS : SWISH_INS(RS), [step] "r"(step) : "cc", "memory"); \
+        __asm__ volatile(LOOP(RQ, SWISH_STORE(BITS, SUFFIX)) : SWISH_OUTS : INS, [step] "r"(step) : "cc", "memory"); \
+    }
+#define SWISH_K4(RQ, STORE) SWISH_LOOP_K(4, RQ, STORE)
+#define SWISH_K5(RQ, STORE) SWISH_LOOP_K(5, RQ, STORE)
+#define SWISH_K6(RQ, STORE) SWISH_LOOP_K(6, RQ, STORE)
+#define SWISH_K7(RQ, STORE) SWISH_LOOP_K(7, RQ, STORE)
+#define SWISH_K8(RQ, STORE) SWISH_LOOP_K(8, RQ, STORE)
+#define SWISH_LOOPS(RQ, RS, BITS, SUFFIX, SIZE) \
+    switch (st->shift) { \
+    case 4: SWISH_LOOPS_ONE(SWISH_K4, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
+    case 5: SWISH_LOOPS_ONE(SWISH_K5, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
+    case 6: SWISH_LOOPS_ONE(SWISH_K6, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
+    case 7: SWISH_LOOPS_ONE(SWISH_K7, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
+    case 8: SWISH_LOOPS_ONE(SWISH_K8, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
+    default: SWISH_LOOPS_ONE(SWISH_LOOP, SWISH_INS(RS), RQ, BITS, SUFFIX, SIZE) break; \
     }
 /// One entry point per output type: the loops without a pre-shift, and for int16 codes (`PRE`:
 /// q16, whose channel multipliers are near 1) the two with one.
@@ -128,16 +167,28 @@ SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1, 0)
 SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2, 1)
 
 /// The table loop without a requantisation (its registers unused): the value itself, int16.
+#define TABLE_STORE "strh %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t"
+#define TABLE_K(S) __asm__ volatile(SWISH_LOOP_K(S, "", TABLE_STORE) : SWISH_OUTS \
+    : [limit] "r"(st->limit), [knots] "r"(st->knots), [knots1] "r"(st->knots + 1), [half] "r"(st->half), [step] "r"(step) \
+    : "cc", "memory");
 int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride) {
     int32_t saved = u[n], *p = u, t0, t1, t2;
     char *o = (char *)out;
     const int32_t step = 2 * stride;
     u[n] = -1;
-    __asm__ volatile(SWISH_LOOP("", "strh %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t")
-                     : SWISH_OUTS
-                     : [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots),
-                       [half] "r"(st->half), [step] "r"(step)
-                     : "cc", "memory");
+    switch (st->shift) {
+    case 4: TABLE_K(4) break;
+    case 5: TABLE_K(5) break;
+    case 6: TABLE_K(6) break;
+    case 7: TABLE_K(7) break;
+    case 8: TABLE_K(8) break;
+    default:
+        __asm__ volatile(SWISH_LOOP("", TABLE_STORE)
+                         : SWISH_OUTS
+                         : [limit] "r"(st->limit), [shift] "r"(st->shift), [mask] "r"(st->mask), [knots] "r"(st->knots),
+                           [half] "r"(st->half), [step] "r"(step)
+                         : "cc", "memory");
+    }
     u[n] = saved;
     return (int32_t)(p - u) - 1;
 }
