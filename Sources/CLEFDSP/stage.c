@@ -1,9 +1,9 @@
-// See include/clef_stage.h. Two passes over a chunk of sums (at most the kernels' 32): the first
+// See include/clef_stage.h. Two passes over a chunk of sums (at most the kernels' 64): the first
 // requantises them in place into table offsets, the second runs the table and the channel's
 // requantisation. One fused loop would keep 16 constants live, more than a Cortex-M's 14
 // registers (the compilers reloaded 8-9 of them per element); split, the table loop holds all
 // of its own (the end of the chunk is a sentinel offset, so it needs no counter) in 16
-// instructions an element, and the requantisation takes 3.5.
+// instructions an element (14 for the table shifts 4 to 8), and the requantisation takes 3.5.
 #include "clef_stage.h"
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
@@ -74,11 +74,20 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
 #ifdef CLEF_STAGE_ASM
 /// The table loop: offset, compare with the limit (the sentinel stops it too), knots and
 /// interpolation, requantisation, then STORE (saturate and store t1, advance o).
-#define SWISH_LOOP(REQUANT, STORE) \
+#define SWISH_LOOP_WITH(INTERP, REQUANT, STORE) \
     "ldr %[t0], [%[u]], #4\n\t" \
     "cmp %[t0], %[limit]\n\t" \
     "bhs 2f\n\t" \
     "1:\n\t" \
+    INTERP \
+    REQUANT \
+    STORE \
+    "ldr %[t0], [%[u]], #4\n\t" \
+    "cmp %[t0], %[limit]\n\t" \
+    "blo 1b\n\t" \
+    "2:\n\t"
+/// The knots and the interpolation into t1, the table's shift and mask in registers.
+#define SWISH_INTERP \
     "asr %[t1], %[t0], %[shift]\n\t" \
     "and %[t0], %[t0], %[mask]\n\t" \
     "add %[t1], %[knots], %[t1], lsl #1\n\t" \
@@ -87,13 +96,8 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
     "sub %[t2], %[t2], %[t1]\n\t" \
     "mla %[t2], %[t2], %[t0], %[half]\n\t" \
     "asr %[t2], %[t2], %[shift]\n\t" \
-    "add %[t1], %[t1], %[t2]\n\t" \
-    REQUANT \
-    STORE \
-    "ldr %[t0], [%[u]], #4\n\t" \
-    "cmp %[t0], %[limit]\n\t" \
-    "blo 1b\n\t" \
-    "2:\n\t"
+    "add %[t1], %[t1], %[t2]\n\t"
+#define SWISH_LOOP(REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP, REQUANT, STORE)
 #define SWISH_OUTS [u] "+r"(p), [o] "+r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
 /// The requantisation: its shift in a register (`rs`), or with a pre-shift in that register and
 /// the shift of 1 that always comes with one.
@@ -108,24 +112,15 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
 /// the fraction's mask an immediate (UBFX), the shift folded into the final ADD, the two knots
 /// loaded by register offset from `knots` and `knots1` (= knots + 1) without an address add: 14
 /// instructions an element instead of 16, and two registers fewer.
-#define SWISH_LOOP_K(S, REQUANT, STORE) \
-    "ldr %[t0], [%[u]], #4\n\t" \
-    "cmp %[t0], %[limit]\n\t" \
-    "bhs 2f\n\t" \
-    "1:\n\t" \
+#define SWISH_INTERP_K(S) \
     "lsr %[t1], %[t0], #" #S "\n\t" \
     "ubfx %[t0], %[t0], #0, #" #S "\n\t" \
     "ldrsh %[t2], [%[knots1], %[t1], lsl #1]\n\t" \
     "ldrsh %[t1], [%[knots], %[t1], lsl #1]\n\t" \
     "sub %[t2], %[t2], %[t1]\n\t" \
     "mla %[t2], %[t2], %[t0], %[half]\n\t" \
-    "add %[t1], %[t1], %[t2], asr #" #S "\n\t" \
-    REQUANT \
-    STORE \
-    "ldr %[t0], [%[u]], #4\n\t" \
-    "cmp %[t0], %[limit]\n\t" \
-    "blo 1b\n\t" \
-    "2:\n\t"
+    "add %[t1], %[t1], %[t2], asr #" #S "\n\t"
+#define SWISH_LOOP_K(S, REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP_K(S), REQUANT, STORE)
 #define SWISH_INS_K(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [knots1] "r"(st->knots + 1), \
     [half] "r"(st->half), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(RS)
 /// The two loops (stride 1 or not) of one requantisation form RQ, its register RS: for the table
