@@ -266,6 +266,19 @@ int32_t clef_firmware_main(void) {
         report("clef_dot2_s8_s32", cases, bad);
         total += bad;
     }
+    // The biases' fill: every length up to 37, nothing written past n.
+    {
+        int32_t cases = 0, bad = 0;
+        for (int32_t n = 0; n <= 37; n++) {
+            for (int32_t i = 0; i < 40; i++) { accFar0[i] = 7; accFar1[i] = 9; }
+            const int32_t b0 = rnd(-2000000000, 2000000000), b1 = rnd(-2000000000, 2000000000);
+            clef_fill2(accFar0, accFar1, b0, b1, n);
+            for (int32_t i = 0; i < 40; i++) bad += (accFar0[i] != (i < n ? b0 : 7)) + (accFar1[i] != (i < n ? b1 : 9));
+            cases++;
+        }
+        report("clef_fill2", cases, bad);
+        total += bad;
+    }
     total += check_stages(counts, sizeof counts / sizeof counts[0]);
     return total;
 }

@@ -532,3 +532,29 @@ void clef_dot2_s8_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int3
     for (int32_t j = 0; j < n; j++) { int32_t v = x[j]; a += (int64_t)w0[j] * v; b += (int64_t)w1[j] * v; }
     sums[0] = a; sums[1] = b;
 }
+
+void clef_fill2(int32_t *acc0, int32_t *acc1, int32_t b0, int32_t b1, int32_t n) {
+#ifdef CLEF_DSP
+    // Four copies of each bias in r4-r7 and r8-r11 (STM takes an ascending register list), then
+    // two STMs per 4 steps. GCC keeps local register variables in their registers when they are
+    // operands of the statement.
+    if (n >= 4) {
+        register int32_t x0 __asm__("r4") = b0, x1 __asm__("r5") = b0, x2 __asm__("r6") = b0, x3 __asm__("r7") = b0;
+        register int32_t y0 __asm__("r8") = b1, y1 __asm__("r9") = b1, y2 __asm__("r10") = b1, y3 __asm__("r11") = b1;
+        int32_t *p = acc0, *q = acc1;
+        const int32_t *end = acc0 + (n & ~3);
+        __asm__ volatile(
+            "1:\n\t"
+            "stm %[p]!, {r4, r5, r6, r7}\n\t"
+            "stm %[q]!, {r8, r9, r10, r11}\n\t"
+            "cmp %[p], %[end]\n\t"
+            "bne 1b\n\t"
+            : [p] "+&r"(p), [q] "+&r"(q)
+            : [end] "r"(end), "r"(x0), "r"(x1), "r"(x2), "r"(x3), "r"(y0), "r"(y1), "r"(y2), "r"(y3)
+            : "cc", "memory");
+        const int32_t done = n & ~3;
+        acc0 += done; acc1 += done; n -= done;
+    }
+#endif
+    for (int32_t i = 0; i < n; i++) { acc0[i] = b0; acc1[i] = b1; }
+}

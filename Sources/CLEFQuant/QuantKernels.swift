@@ -291,9 +291,7 @@ extension QuantConv {
                 while co < cout {
                     // Two output channels per pass (the second repeats the first if the count is odd).
                     let co1 = min(co + 1, cout - 1)
-                    // (The biases in locals: read through the pointer, LLVM reloads them per store.)
-                    let b0 = biasRequant[2 * co], b1 = biasRequant[2 * co1]
-                    for i in 0..<n { a0[i] = b0; a1[i] = b1 }
+                    clef_fill2(a0, a1, biasRequant[2 * co], biasRequant[2 * co1], Int32(n))
                     dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n, scratch: Self.scratch(a64))
                     d.store(co, t0, n, requant: multiplier(co), a0)
                     if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1) }
@@ -351,8 +349,7 @@ extension QuantConv {
                         if dsp32 || stem32 {
                             // Two channels into int32 sums: int8 weights (the group's rows in one call, so the DSP
                             // path keeps its sums in registers across them) or the stem's int16 ones.
-                            let b0 = biasRequant[2 * co0], b1 = biasRequant[2 * co1]
-                            for i in 0..<n { a0[i] = b0; a1[i] = b1 }
+                            clef_fill2(a0, a1, biasRequant[2 * co0], biasRequant[2 * co1], Int32(n))
                             if stem32 {
                                 let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
                                 let x16 = UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self)

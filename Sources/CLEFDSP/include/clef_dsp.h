@@ -51,6 +51,11 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
 /// SMLAL each on a 32-bit Arm core), each x loaded once for both rows.
 void clef_dot2_s8_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums);
 
+/// acc0[i] = b0 and acc1[i] = b1 for i < n: two channels' sums started at their biases before the
+/// dot products add to them (on Arm: 8 words a store-multiple, a quarter of the Swift loop's
+/// instructions).
+void clef_fill2(int32_t *acc0, int32_t *acc1, int32_t b0, int32_t b1, int32_t n);
+
 #ifdef __cplusplus
 }
 #endif
