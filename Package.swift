@@ -46,7 +46,7 @@ let package = Package(
                 path: "Sources/CLEFEngine", swiftSettings: kernelFlags),
         .target(name: "CLEFStream", dependencies: ["CLEFArch", "CLEFSignal", "CLEFEngine"], path: "Sources/CLEFStream",
                 swiftSettings: kernelFlags),
-        .target(name: "CLEFSignal", path: "Sources/CLEFSignal", swiftSettings: kernelFlags),
+        .target(name: "CLEFSignal", dependencies: ["CLEFDSP"], path: "Sources/CLEFSignal", swiftSettings: kernelFlags),
         // Host-only code (Foundation allowed).
         .target(name: "CLEFData", dependencies: ["CLEFSignal"], path: "Sources/CLEFData",
                 swiftSettings: fast + [.unsafeFlags(["-O"], .when(configuration: .debug))]),

@@ -69,7 +69,7 @@ fw_signal_start: .incbin "$signal"
 fw_signal_end:
 ASM
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/common.c" -o "$out/common.o"
-for f in dsp stage; do
+for f in dsp stage tables; do
   $cc "${ccflags[@]}" -O2 -ffunction-sections -I "$root/Sources/CLEFDSP/include" -c "$root/Sources/CLEFDSP/$f.c" -o "$out/$f.o"
 done
 $cc "${ccflags[@]}" -O2 -ffunction-sections -c "$here/support/$start" -o "$out/start.o"
@@ -79,6 +79,6 @@ if [ $target = rv32 ]; then
   $cc "${ccflags[@]}" -O2 -c "$here/support/half.c" -o "$out/half.o"; extra+=("$out/half.o")
 fi
 $cc "${ccflags[@]}" -nostartfiles -Wl,--gc-sections -Wl,-Map="$out/fw.map" "${ld[@]}" \
-  "$out/start.o" "$out/common.o" "$out/dsp.o" "$out/stage.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
+  "$out/start.o" "$out/common.o" "$out/dsp.o" "$out/stage.o" "$out/tables.o" "$out/Firmware.o" "${objs[@]}" "$out/payload.o" "${extra[@]}" \
   -lm -o "$out/fw.elf"
 echo "$out/fw.elf"

@@ -1,3 +1,5 @@
+import CLEFDSP
+
 /// The band-pass for a microcontroller: the same Butterworth filter as second-order sections in
 /// float32, run forwards and backwards with scipy's padding (odd extension, 33 samples) and
 /// `sosfilt_zi` steady states. The exact path (`IIRFilter`, double-double) costs about 335 M
@@ -69,14 +71,9 @@ public struct SOSFilter: Sendable {
 
 extension CLEFBandpass {
     /// `scipy.signal.butter(5, [0.67, 40], btype='bandpass', fs=500, output='sos')` (scipy 1.x
-    /// float64 values): b0, b1, b2, a1, a2 per section.
-    public static let sections64: [Double] = [
-        0x1.dca75bdaadf1bp-12, 0x1.dca75bdaadf1bp-11, 0x1.dca75bdaadf1bp-12, -0x1.476ee41862b65p+0, 0x1.ce55b35a776cap-2,
-        1, 2, 1, -0x1.8876a2eb8e54dp+0, 0x1.7f05a5221cc9ap-1,
-        1, 0, -1, -0x1.97f92ca138c60p+0, 0x1.31b6644c1c502p-1,
-        1, -2, 1, -0x1.fc7c32aa3bcdfp+0, 0x1.f90206ffeda79p-1,
-        1, -2, 1, -0x1.feb03d10be8b7p+0, 0x1.fd69ccc734c1fp-1,
-    ]
+    /// float64 values): b0, b1, b2, a1, a2 per section (stored in C, `CLEFDSP` tables.c, so a
+    /// firmware image keeps them in flash).
+    public static var sections64: [Double] { Array(UnsafeBufferPointer(start: clef_bandpass_sections(), count: 25)) }
 
     /// The sections and `sosfilt_zi` of them (scipy float64 values) rounded to float32.
     public static let sos = SOSFilter(

@@ -1,3 +1,5 @@
+import CLEFDSP
+
 /// Zero-phase IIR filtering exactly as `scipy.signal.filtfilt(b, a, x)` with its defaults
 /// (odd extension of 3 * max(len(a), len(b)) samples at each end, steady-state initial
 /// conditions from `lfilter_zi`), and the per-window z-score CLEF trains with.
@@ -196,15 +198,10 @@ public func zscoreSingle(_ x: UnsafePointer<Float>, count n: Int, output: Unsafe
 /// that a 1e-12 relative change in a coefficient moves filtfilt's output by 5e-4 of the signal
 /// range, so the training filter is kept bit for bit rather than redesigned.
 public enum CLEFBandpass {
-    public static let b: [Double] = [
-        0x1.dca75bdaadf1bp-12, 0x0.0p+0, -0x1.29e89968acb71p-9, 0x0.0p+0, 0x1.29e89968acb71p-8, 0x0.0p+0,
-        -0x1.29e89968acb71p-8, 0x0.0p+0, 0x1.29e89968acb71p-9, 0x0.0p+0, -0x1.dca75bdaadf1bp-12,
-    ]
-    public static let a: [Double] = [
-        0x1.0000000000000p+0, -0x1.0c61646c04855p+3, 0x1.fb8fa3ad51b74p+4, -0x1.1d2e91b584ee2p+6,
-        0x1.a5ec40d4a9e94p+6, -0x1.ad81985dab3d9p+6, 0x1.30bace519593cp+6, -0x1.299d7bc547721p+5,
-        0x1.7ef24809d79c5p+3, -0x1.251ae65f77b45p+1, 0x1.95554702af6e6p-3,
-    ]
+    /// Numerator and denominator (stored in C, `CLEFDSP` tables.c, so a firmware image keeps
+    /// them in flash).
+    public static var b: [Double] { Array(UnsafeBufferPointer(start: clef_bandpass_b(), count: 11)) }
+    public static var a: [Double] { Array(UnsafeBufferPointer(start: clef_bandpass_a(), count: 11)) }
     public static let sampleRate = 500.0
     public static let filter = IIRFilter(b: b, a: a)
 }
