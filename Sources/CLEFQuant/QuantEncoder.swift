@@ -423,9 +423,13 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
         let se = ws.seVectors(middle: m * lo2, outChannels: cout, middleChannels: m)
         squeezeExcite(b, length: lo2, ws: ws, se: se)
+        // One specialisation per kind of output scales, so one scale per tensor decodes nothing
+        // per channel (only q16's int16 blocks have the per-channel one, checked at load: each
+        // specialisation is 3-6 KB of code on a device).
+        let channelScales = Act.bitWidth == 16 && In.bitWidth == 16 && Out.bitWidth == 16 ? b.outputChannels : nil
         // The gates folded into conv3's multipliers, over the gate values they replace.
         let gated = se.gates
-        if Act.bitWidth == 16, In.bitWidth == 16, Out.bitWidth == 16, let oc = b.outputChannels {
+        if let oc = channelScales {
             gatedMultipliers(b, ChannelScales(b, oc), gated)
         } else {
             gatedMultipliers(b, TensorScales(b), gated)
@@ -454,10 +458,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 shortcut = UnsafeRawPointer(columns).assumingMemoryBound(to: In.self)   // In is Int16 in block 0
                 origin = c0
             }
-            // One specialisation per kind of output scales, so one scale per tensor decodes nothing
-            // per channel (only q16's int16 blocks have the per-channel one, checked at load:
-            // each specialisation is 3-6 KB of code on a device).
-            if Act.bitWidth == 16, In.bitWidth == 16, Out.bitWidth == 16, let oc = b.outputChannels {
+            if let oc = channelScales {
                 residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
                          codes: codes8, scales: ChannelScales(b, oc), Out.self)
             } else {
