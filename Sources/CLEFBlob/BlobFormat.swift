@@ -23,14 +23,23 @@ public enum BlobPrecision: UInt8, Sendable, CaseIterable {
 }
 
 public enum BlobDType: UInt8, Sendable {
-    case f32 = 0, f16 = 1, i8 = 2, i16 = 3, i32 = 4
+    /// `i4` (format version 4): two's-complement 4-bit values, two a byte (the even element in
+    /// the low nibble), each row of the last dimension starting on a byte.
+    case f32 = 0, f16 = 1, i8 = 2, i16 = 3, i32 = 4, i4 = 5
 
+    /// Bytes of one element (`i4`: 1, the byte a lone value takes; use `byteCount`).
     public var byteSize: Int {
         switch self {
         case .f32, .i32: return 4
         case .f16, .i16: return 2
-        case .i8: return 1
+        case .i8, .i4: return 1
         }
+    }
+
+    /// Bytes of a tensor of `count` elements whose last dimension is `last` (1 for rank 0).
+    public func byteCount(elements count: Int, last: Int) -> Int {
+        guard self == .i4 else { return count * byteSize }
+        return last == 0 ? 0 : count / last * ((last + 1) / 2)
     }
 }
 
@@ -39,8 +48,9 @@ public enum BlobConstants {
     /// 2 (session 6): q8 blobs may carry int8 block outputs (`<block>.output_codes`), which a
     /// version-1 reader would silently misread. 3 (session 8): q16 blobs carry per-channel int16
     /// block outputs (`<block>.output_channels`), the same for a version-2 reader. Older files
-    /// still load; a tensor newer than its file's version is refused (`QuantEncoder`).
-    public static let version: UInt16 = 3
+    /// still load; a tensor newer than its file's version is refused (`QuantEncoder`). 4 (session
+    /// 11): the `i4` dtype (4-bit squeeze-excitation weights in q8), refused in older files.
+    public static let version: UInt16 = 4
     public static let oldestVersion: UInt16 = 1
     public static let headerSize = 64
     public static let tensorEntrySize = 48
@@ -167,6 +177,7 @@ public struct BlobReader {
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(stringOffset + nameOff)..<(stringOffset + nameOff + nameLen)]),
                           as: UTF8.self)
         guard let dtype = BlobDType(rawValue: bytes[e + 6]) else { throw BlobError("tensor '\(name)' dtype", "unknown code \(bytes[e + 6])") }
+        guard dtype != .i4 || version >= 4 else { throw BlobError("tensor '\(name)' dtype", "i4 needs format version 4, the file says \(version)") }
         let rank = u8(e + 7)
         guard rank <= BlobConstants.maxRank else { throw BlobError("tensor '\(name)' rank", "\(rank) exceeds \(BlobConstants.maxRank)") }
         var shape: [Int] = []
@@ -179,8 +190,9 @@ public struct BlobReader {
             shape.append(v)
         }
         let off = u32(e + 24), len = u32(e + 28)
-        guard len == count * dtype.byteSize else {
-            throw BlobError("tensor '\(name)' size", "\(len) bytes, but shape \(shape) of \(dtype) needs \(count * dtype.byteSize)")
+        let need = dtype.byteCount(elements: count, last: shape.last ?? 1)
+        guard len == need else {
+            throw BlobError("tensor '\(name)' size", "\(len) bytes, but shape \(shape) of \(dtype) needs \(need)")
         }
         guard off % BlobConstants.alignment == 0 else { throw BlobError("tensor '\(name)' offset", "\(off) is not \(BlobConstants.alignment)-byte aligned") }
         guard off + len <= dataLength else { throw BlobError("tensor '\(name)' data", "runs past the data section") }
@@ -248,7 +260,8 @@ public struct BlobWriter {
     }
 
     public mutating func add(_ name: String, _ dtype: BlobDType, _ shape: [Int], bytes: [UInt8], scale: Float = 0, zeroPoint: Int32 = 0) {
-        precondition(bytes.count == shape.reduce(1, *) * dtype.byteSize, "tensor \(name): byte count does not match shape")
+        precondition(bytes.count == dtype.byteCount(elements: shape.reduce(1, *), last: shape.last ?? 1),
+                     "tensor \(name): byte count does not match shape")
         entries.append((BlobTensor(name: name, dtype: dtype, shape: shape, offset: 0, byteCount: bytes.count,
                                    scale: scale, zeroPoint: zeroPoint), bytes))
     }
@@ -273,6 +286,21 @@ public struct BlobWriter {
     }
     public mutating func add(_ name: String, int8 v: [Int8], shape: [Int], scale: Float = 0, zeroPoint: Int32 = 0) {
         add(name, .i8, shape, bytes: v.map { UInt8(bitPattern: $0) }, scale: scale, zeroPoint: zeroPoint)
+    }
+    /// Values in -8...7, packed two a byte per row of the last dimension (`BlobDType.i4`).
+    public mutating func add(_ name: String, int4 v: [Int8], shape: [Int]) {
+        let last = shape.last ?? 1
+        precondition(v.allSatisfy { $0 >= -8 && $0 <= 7 } && last > 0 && v.count % last == 0, "tensor \(name): not 4-bit rows")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(v.count / last * ((last + 1) / 2))
+        for r in stride(from: 0, to: v.count, by: last) {
+            for j in stride(from: 0, to: last, by: 2) {
+                let lo = UInt8(bitPattern: v[r + j]) & 0x0F
+                let hi = j + 1 < last ? UInt8(bitPattern: v[r + j + 1]) & 0x0F : 0
+                bytes.append(lo | hi << 4)
+            }
+        }
+        add(name, .i4, shape, bytes: bytes)
     }
     public mutating func add(_ name: String, int16 v: [Int16], shape: [Int], scale: Float = 0, zeroPoint: Int32 = 0) {
         add(name, .i16, shape, bytes: littleEndianBytes(v.map { UInt16(bitPattern: $0) }), scale: scale, zeroPoint: zeroPoint)

@@ -67,6 +67,16 @@ public enum Exporter {
         /// held-out mean / heart-rate windows' rel-L2 worst): x3 0.292% / 2.47% (some clip), x3.5
         /// 0.292% / 1.21% (as one scale per tensor at x2), x4 0.298% / 1.21%.
         public var channelHeadroom = 3.5
+        /// Stages whose squeeze-excitation linears get 4-bit weights (`BlobDType.i4`, format
+        /// version 4; GPTQ-rounded on the SE inputs' second moments). nil: the default, the last
+        /// stage for q8 small (its SE weights are 131 KB of the 439 KB of weights, and at 4 bits
+        /// they cost the held-out windows nothing measurable: 4.663% -> 4.660%, docs/quantization.md),
+        /// none otherwise (q16 small: 0.286% -> 0.299%, too close to its 0.3% target).
+        public var seInt4Stages: Set<Int>?
+        /// `seInt4Stages` resolved for a model.
+        public func seInt4Stages(for size: ModelSize, stageCount: Int) -> Set<Int> {
+            seInt4Stages ?? (precision == .q8 && size == .small ? [stageCount - 1] : [])
+        }
     }
 
     /// Quantisation of one activation tensor: real = scale * (code - zeroPoint).
@@ -92,7 +102,8 @@ public enum Exporter {
             guard let stats = calibration else { throw ExportError("\(options.precision.name) needs calibration windows") }
             try Quantizer(weights: weights, config: config, stats: stats, method: options.method,
                           actBits: options.precision == .q8 ? 8 : 16, options: options, hessians: hessians,
-                          sequential: sequential, int8Outputs: options.int8Outputs(for: size)).write(into: &w)
+                          sequential: sequential, int8Outputs: options.int8Outputs(for: size),
+                          seInt4Stages: options.seInt4Stages(for: size, stageCount: config.filterList.count)).write(into: &w)
         }
         return w.finish()
     }
@@ -116,6 +127,8 @@ struct Quantizer {
     let sequential: SequentialMoments?
     /// Leading blocks with int8 companded outputs (`Exporter.Options.int8Outputs(for:)`).
     let int8Outputs: Int
+    /// Stages whose SE linears have 4-bit weights (`Exporter.Options.seInt4Stages`).
+    let seInt4Stages: Set<Int>
     var actMin: Int64 { actBits == 8 ? -128 : -32768 }
     var actMax: Int64 { actBits == 8 ? 127 : 32767 }
     /// z-scored windows have |x| <= sqrt(L - 1) < 71 for L = 5000: int16 input codes at this
@@ -272,7 +285,7 @@ struct Quantizer {
         }
     }
 
-    /// Int8 (or int16) weights per output channel with the per-input-channel input scales folded
+    /// Int8 (or int16, or 4-bit) weights per output channel with the per-input-channel input scales folded
     /// in, int32 biases with the input zero points folded in, and requantisation to `output`.
     /// With `inputMean` (the calibration mean of each input channel), the bias is corrected for
     /// the mean shift that weight rounding causes (bias correction).
@@ -288,7 +301,7 @@ struct Quantizer {
         var q = [Int16](repeating: 0, count: wf.count)
         let wmax = Double((1 << (weightBits - 1)) - 1)
         var biasRequant = [Int32](repeating: 0, count: 2 * outCount)
-        let moments = weightBits == 8 ? sequential?.moments(for: weightName) : nil
+        let moments = weightBits <= 8 ? sequential?.moments(for: weightName) : nil
         // With error feedback, each output channel's target is the least-squares fit of the float
         // output from the quantised inputs, (H + lambda I)^-1 (C w + lambda w), lambda 1% of H's
         // mean diagonal (pulls towards w where the inputs carry little energy).
@@ -317,7 +330,7 @@ struct Quantizer {
         // Columns go in order of decreasing input energy ("act order"): the large ones are rounded
         // while many others can still absorb their error.
         let factors: [(order: [Int], u: [Double])?] = (0..<groups).map { g in
-            guard weightBits == 8, let hg = moments?.h[g] ?? hessians?.matrices[weightName].flatMap({ g < $0.count ? $0[g] : nil })
+            guard weightBits <= 8, let hg = moments?.h[g] ?? hessians?.matrices[weightName].flatMap({ g < $0.count ? $0[g] : nil })
             else { return nil }
             let scales = (0..<per).map { inputs[g * inPerGroup + $0 / taps].scale }
             let order = (0..<per).sorted { hg[$0 * per + $0] / (scales[$0] * scales[$0]) > hg[$1 * per + $1] / (scales[$1] * scales[$1]) }
@@ -367,7 +380,8 @@ struct Quantizer {
         }
         sequential?.commit(weightName, dequantised)
         sequential?.commit(biasName, realBias)
-        if weightBits == 8 { w.add(prefix + ".weight", int8: q.map { Int8($0) }, shape: shape) }
+        if weightBits == 4 { w.add(prefix + ".weight", int4: q.map { Int8($0) }, shape: shape) }
+        else if weightBits == 8 { w.add(prefix + ".weight", int8: q.map { Int8($0) }, shape: shape) }
         else { w.add(prefix + ".weight", int16: q, shape: shape) }
         w.add(prefix + ".bias_requant", int32: biasRequant, shape: [outCount, 2])
     }
@@ -414,15 +428,16 @@ struct Quantizer {
             try addStep(&w, n + ".swish3", input: m2, table: sw3, channels: a3, swish)
             try addLayer(&w, n + ".conv3", weightName: n + ".conv3.conv.weight", biasName: n + ".conv3.conv.bias",
                          outCount: spec.outChannels, inputs: a3, output: o, inputMean: mean(bi, .act3))
+            let seBits = seInt4Stages.contains(spec.stage) ? 4 : 8
             try addLayer(&w, n + ".se_fc1", weightName: n + ".se_fc1.weight", biasName: n + ".se_fc1.bias",
                          outCount: spec.outChannels / 2, inputs: Array(repeating: meanQ, count: spec.outChannels), output: h,
-                         inputMean: mean(bi, .seMean))
+                         inputMean: mean(bi, .seMean), weightBits: seBits)
             try addStep(&w, n + ".swish_se", input: h, table: ha, channels: nil, swish)
             // fc2 reads Swish(fc1) codes with their zero point already subtracted.
             let haCentered = Exporter.QParams(scale: ha.scale, zeroPoint: 0)
             try addLayer(&w, n + ".se_fc2", weightName: n + ".se_fc2.weight", biasName: n + ".se_fc2.bias",
                          outCount: spec.outChannels, inputs: Array(repeating: haCentered, count: spec.outChannels / 2), output: g,
-                         inputMean: mean(bi, .seHiddenAct))
+                         inputMean: mean(bi, .seHiddenAct), weightBits: seBits)
             try addStep(&w, n + ".sigmoid_gate", input: g, table: gateQ, channels: nil, linearAbove: false) { 1 / (1 + exp(-$0)) }
             var qp = [Int32](repeating: 0, count: BlockParam.count)
             qp[BlockParam.zInput.rawValue] = x.zeroPoint

@@ -102,7 +102,8 @@ public struct LayerHessians {
     }
 }
 
-/// Which convolution reads which observed tensor, and the patch sums GPTQ needs.
+/// Which convolution (or squeeze-excitation linear) reads which observed tensor, and the patch
+/// sums GPTQ needs.
 enum ConvInput {
     /// The conv whose input `pt` is: conv1 reads Swish(block input), or the previous block's
     /// output where a block does not activate its input (the stem output for the first block).
@@ -121,6 +122,13 @@ enum ConvInput {
             let spec = blocks[b]
             return (spec.name + ".conv3.conv.weight",
                     ConvShape(inChannels: spec.middleChannels, outChannels: spec.outChannels, groups: 1, kernel: 1, stride: 1))
+        } else if pt.kind == .seMean, b >= 0 {
+            // The squeeze-excitation's linears read one vector a window: a 1x1 conv over length 1.
+            let c = blocks[b].outChannels
+            return (blocks[b].name + ".se_fc1.weight", ConvShape(inChannels: c, outChannels: c / 2, groups: 1, kernel: 1, stride: 1))
+        } else if pt.kind == .seHiddenAct, b >= 0 {
+            let c = blocks[b].outChannels
+            return (blocks[b].name + ".se_fc2.weight", ConvShape(inChannels: c / 2, outChannels: c, groups: 1, kernel: 1, stride: 1))
         }
         return nil
     }

@@ -211,8 +211,10 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     static func linear(_ blob: BlobReader, _ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
-        let w = try blob.require(p + ".weight", .i8, [outCount, inCount])
-        return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self),
+        // int8, or 4-bit rows (format version 4; q8 exports its last stage's this way).
+        let packed4 = blob.tensor(p + ".weight")?.dtype == .i4
+        let w = try blob.require(p + ".weight", packed4 ? .i4 : .i8, [outCount, inCount])
+        return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self), packed4: packed4,
                            biasRequant: try pairs(blob, p + ".bias_requant", outCount))
     }
 

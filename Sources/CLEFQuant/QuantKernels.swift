@@ -458,27 +458,34 @@ extension QuantConv {
 }
 
 /// An integer dense layer (the squeeze-excitation linears): y = requant(bias + W x) + zOut.
+/// Weights are int8, or 4-bit (`BlobDType.i4`, rows packed two values a byte): the SE linears
+/// run once a window, so unpacking costs little, and they are half the small model's weights.
 public struct QuantLinear {
     public let inCount: Int
     public let outCount: Int
+    /// Rows of `inCount` int8 values, or of `(inCount + 1) / 2` bytes when `packed4`.
     public let weight: UnsafePointer<Int8>
+    public let packed4: Bool
     /// [out][2]: bias, packed multiplier.
     public let biasRequant: UnsafePointer<Int32>
 
-    public init(inCount: Int, outCount: Int, weight: UnsafePointer<Int8>, biasRequant: UnsafePointer<Int32>) {
+    public init(inCount: Int, outCount: Int, weight: UnsafePointer<Int8>, packed4: Bool = false, biasRequant: UnsafePointer<Int32>) {
         self.inCount = inCount
         self.outCount = outCount
         self.weight = weight
+        self.packed4 = packed4
         self.biasRequant = biasRequant
     }
 
-    /// `x` are int32 codes; outputs are clamped to [lo, hi].
+    /// `x` are int32 codes (|x| <= 2^16 for 4-bit weights, `dot2S4S32`); outputs are clamped to [lo, hi].
     public func run(_ x: UnsafePointer<Int32>, outZero: Int32, lo: Int64, hi: Int64, out: UnsafeMutablePointer<Int32>) {
+        let rowBytes = packed4 ? (inCount + 1) / 2 : inCount
         var o = 0
         while o < outCount {
             // Two rows per pass (the second repeats the first if the count is odd).
             let o1 = min(o + 1, outCount - 1)
-            let (s0, s1) = dot2S8S32(weight + o * inCount, weight + o1 * inCount, x, inCount)
+            let w0 = weight + o * rowBytes, w1 = weight + o1 * rowBytes
+            let (s0, s1) = packed4 ? dot2S4S32(w0, w1, x, inCount) : dot2S8S32(w0, w1, x, inCount)
             @inline(__always) func put(_ i: Int, _ sum: Int64) {
                 out[i] = Int32(truncatingIfNeeded: clamp(Int64(outZero) &+ requantize(Int64(biasRequant[2 * i]) &+ sum, biasRequant[2 * i + 1]), lo, hi))
             }
@@ -487,6 +494,34 @@ public struct QuantLinear {
             o += 2
         }
     }
+}
+
+/// w0 . x and w1 . x for rows of 4-bit weights (two a byte, the even element in the low nibble)
+/// and |x| <= 2^16: each product is below 2^19 in magnitude, so 2048 of them sum exactly in 32
+/// bits before joining the 64-bit total.
+@inline(__always)
+public func dot2S4S32(_ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, _ x: UnsafePointer<Int32>, _ n: Int) -> (Int64, Int64) {
+    var a: Int64 = 0, b: Int64 = 0
+    var j = 0
+    while j < n {
+        let end = min(n, j + 2048)
+        var s0: Int32 = 0, s1: Int32 = 0
+        while j + 1 < end {
+            let p = Int32(w0[j >> 1]), q = Int32(w1[j >> 1])
+            let x0 = x[j], x1 = x[j + 1]
+            s0 = s0 &+ ((p &<< 28) &>> 28) &* x0 &+ (p &>> 4) &* x1
+            s1 = s1 &+ ((q &<< 28) &>> 28) &* x0 &+ (q &>> 4) &* x1
+            j += 2
+        }
+        if j < end {    // an odd count's last value, alone in its byte
+            s0 = s0 &+ ((Int32(w0[j >> 1]) &<< 28) &>> 28) &* x[j]
+            s1 = s1 &+ ((Int32(w1[j >> 1]) &<< 28) &>> 28) &* x[j]
+            j += 1
+        }
+        a = a &+ Int64(s0)
+        b = b &+ Int64(s1)
+    }
+    return (a, b)
 }
 
 /// w0 . x and w1 . x, int8 x int32 into int64, each x loaded once. On 32-bit cores the CLEFDSP

@@ -52,7 +52,8 @@ final class BlobEngineTests: XCTestCase {
 
     func testSizesAndPrecisions() throws {
         let f32 = Double(Self.blobs[.f32]!.count)
-        for (p, limit) in [(BlobPrecision.f16, 0.51), (.q8, 0.35), (.q16, 0.35)] {
+        // q8 meets issue 3's 0.27x with its last stage's SE weights at 4 bits (0.305x without).
+        for (p, limit) in [(BlobPrecision.f16, 0.51), (.q8, 0.27), (.q16, 0.35)] {
             let r = Double(Self.blobs[p]!.count) / f32
             print("\(p.name): \(Self.blobs[p]!.count) bytes, \(r)x of f32")
             XCTAssertLessThan(r, limit)
@@ -158,27 +159,72 @@ final class BlobEngineTests: XCTestCase {
         try body(try Engine(blob: try BlobReader(UnsafeRawBufferPointer(buf))))
     }
 
-    /// Older files still load and run: version 1 (before int8 block outputs) and version 2
-    /// (before per-channel int16 outputs). A tensor newer than its file's version is refused,
-    /// since an older writer cannot have meant it.
+    /// Older files still load and run: version 1 (before int8 block outputs), version 2 (before
+    /// per-channel int16 outputs) and version 3 (before 4-bit weights). A tensor newer than its
+    /// file's version is refused, since an older writer cannot have meant it.
     func testOlderVersionsStillLoad() throws {
         var o = Exporter.Options(precision: .q16)
         o.method = .minmax
         o.channelOutputs16 = false
         let plain = try Exporter.export(weights: Self.weights, config: Self.model.config, size: .small, options: o, calibration: Self.stats)
+        var o8 = Exporter.Options(precision: .q8)
+        o8.method = .minmax
+        o8.seInt4Stages = []
+        let q8Int8 = try Exporter.export(weights: Self.weights, config: Self.model.config, size: .small, options: o8, calibration: Self.stats)
         let window = [Self.calibration[0]]
         func relabelled(_ b: [UInt8], _ v: UInt8) -> [UInt8] { var b = b; b[8] = v; return resealed(b) }
         var current: [[Float]] = []
         try engine(plain) { current = $0.embedAll(window) }
         try engine(relabelled(plain, 1)) { XCTAssertEqual($0.embedAll(window), current) }
-        try engine(relabelled(Self.blobs[.q8]!, 2)) { XCTAssertEqual($0.embedAll(window).count, 1) }
+        try engine(q8Int8) { current = $0.embedAll(window) }
+        try engine(relabelled(q8Int8, 2)) { XCTAssertEqual($0.embedAll(window), current) }
         try withBlob(.q16) { XCTAssertEqual($0.version, Int(BlobConstants.version)) }
         for (bytes, version, expect) in [(Self.blobs[.q16]!, 2, "output_channels': needs format version 3"),
-                                         (Self.blobs[.q8]!, 1, "output_codes': needs format version 2")] {
+                                         (q8Int8, 1, "output_codes': needs format version 2"),
+                                         (Self.blobs[.q8]!, 3, "se_fc1.weight' dtype: i4 needs format version 4, the file says 3")] {
             XCTAssertThrowsError(try engine(relabelled(bytes, UInt8(version))) { _ in }) {
                 XCTAssertTrue("\($0)".contains(expect), "\($0)")
             }
         }
+    }
+
+    /// 4-bit weights: the writer packs two values a byte (even element low), each row starting on
+    /// a byte; the reader checks the packed size; q8 small stores its last stage's SE linears so.
+    func testInt4WeightsRoundTrip() throws {
+        var w = BlobWriter(precision: .q8, size: .small, inChannels: 1)
+        let values: [Int8] = [-8, 7, 1, -1, 3, 0, -2, 5, 4, -7, 6, 2, -3, 1, 0]   // 3 rows of 5
+        w.add("x", int4: values, shape: [3, 5])
+        let bytes = w.finish()
+        try bytes.withUnsafeBytes { raw in
+            let blob = try BlobReader(raw)
+            let t = try blob.require("x", .i4, [3, 5])
+            XCTAssertEqual(t.byteCount, 9)
+            let p = blob.pointer(t, as: UInt8.self)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: p, count: 9)), [0x78, 0xF1, 0x03, 0xE0, 0x45, 0x09, 0x26, 0x1D, 0x00])
+            // Unpacked by the engine's dot product: each row against x = e_j gives back value j.
+            let sp = blob.pointer(t, as: Int8.self)
+            for r in 0..<3 {
+                for j in 0..<5 {
+                    var x = [Int32](repeating: 0, count: 5)
+                    x[j] = 1
+                    XCTAssertEqual(dot2S4S32(sp + 3 * r, sp + 3 * r, x, 5).0, Int64(values[5 * r + j]))
+                }
+            }
+        }
+        // A byte count for unpacked rows is refused, naming the tensor.
+        var bad = bytes
+        let table = bad.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) }
+        bad[table + 28] = 15
+        assertRejected(resealed(bad), "tensor 'x' size: 15 bytes, but shape [3, 5] of i4 needs 9")
+        try withBlob(.q8) { blob in
+            let last = Self.model.config.filterList.count - 1
+            for spec in Self.model.config.blocks {
+                for fc in [".se_fc1.weight", ".se_fc2.weight"] {
+                    XCTAssertEqual(blob.tensor(spec.name + fc)?.dtype, spec.stage == last ? .i4 : .i8, spec.name + fc)
+                }
+            }
+        }
+        try withBlob(.q16) { blob in XCTAssertEqual(blob.tensor("stage_list.5.block_list.1.se_fc2.weight")?.dtype, .i8) }
     }
 
     /// q16's per-channel int16 block outputs are the default (a tensor in every block: the last
@@ -210,7 +256,7 @@ final class BlobEngineTests: XCTestCase {
         assertRejected(corrupt { $0[0] = 0x58 }, "not a CLEF weight blob")
         assertRejected(corrupt { $0[$0.count / 2] ^= 0x10 }, "checksum mismatch")
         assertRejected(corrupt { $0.removeLast(100) }, "truncated")
-        assertRejected(resealed(corrupt { $0[8] = 4 }), "format version 4 is newer than this reader")
+        assertRejected(resealed(corrupt { $0[8] = 5 }), "format version 5 is newer than this reader")
         assertRejected(resealed(corrupt { $0[8] = 0 }), "format version 0 is not supported")
         // Misaligned tensor table and tensor data offsets.
         let table = Self.blobs[.q8]!.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: 36, as: UInt32.self)) }

@@ -108,6 +108,48 @@ final class IntegerKernelTests: XCTestCase {
         XCTAssertEqual(reference(3, big), 3 << 12)
     }
 
+    /// The 4-bit dot product against the plain Int64 sum, over odd counts, counts beyond its
+    /// 2048-term 32-bit partial sums and the extreme values; and a 4-bit `QuantLinear` gives the
+    /// bits of the int8 one holding the same values.
+    func testInt4DotProductAndLinearMatchReference() {
+        var r = LCG(s: 41)
+        for n in [1, 2, 7, 64, 255, 2048, 2049, 4099] {
+            for extreme in [false, true] {
+                let w0 = (0..<n).map { _ in Int8(extreme ? -8 : r.int(-8...7)) }
+                let w1 = (0..<n).map { _ in Int8(extreme ? 7 : r.int(-8...7)) }
+                let x = (0..<n).map { _ in Int32(extreme ? -65536 : r.int(-65536...65536)) }
+                func pack(_ v: [Int8]) -> [Int8] {
+                    stride(from: 0, to: v.count, by: 2).map { j in
+                        Int8(bitPattern: UInt8(bitPattern: v[j]) & 15 | (j + 1 < v.count ? UInt8(bitPattern: v[j + 1]) & 15 : 0) << 4)
+                    }
+                }
+                let (a, b) = dot2S4S32(pack(w0), pack(w1), x, n)
+                XCTAssertEqual(a, zip(w0, x).reduce(Int64(0)) { $0 + Int64($1.0) * Int64($1.1) }, "n \(n)")
+                XCTAssertEqual(b, zip(w1, x).reduce(Int64(0)) { $0 + Int64($1.0) * Int64($1.1) }, "n \(n)")
+            }
+        }
+        let inCount = 33, outCount = 5
+        let w = (0..<(inCount * outCount)).map { _ in Int8(r.int(-8...7)) }
+        var packed: [Int8] = []
+        for o in 0..<outCount {
+            for j in stride(from: 0, to: inCount, by: 2) {
+                let hi = j + 1 < inCount ? UInt8(bitPattern: w[o * inCount + j + 1]) & 15 : 0
+                packed.append(Int8(bitPattern: UInt8(bitPattern: w[o * inCount + j]) & 15 | hi << 4))
+            }
+        }
+        let br = (0..<outCount).flatMap { _ in [Int32(r.int(-100_000...100_000)), packRequant(mult: Int32(r.int(4_194_304...8_388_607)), shift: 4)] }
+        let x = (0..<inCount).map { _ in Int32(r.int(-65536...65536)) }
+        var y8 = [Int32](repeating: 0, count: outCount), y4 = y8
+        w.withUnsafeBufferPointer { wp in packed.withUnsafeBufferPointer { pp in br.withUnsafeBufferPointer { bp in
+            QuantLinear(inCount: inCount, outCount: outCount, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
+                .run(x, outZero: 3, lo: -32768, hi: 32767, out: &y8)
+            QuantLinear(inCount: inCount, outCount: outCount, weight: pp.baseAddress!, packed4: true, biasRequant: bp.baseAddress!)
+                .run(x, outZero: 3, lo: -32768, hi: 32767, out: &y4)
+        } } }
+        XCTAssertEqual(y4, y8)
+        XCTAssertTrue(y8.contains { $0 != 3 && $0 > -32768 && $0 < 32767 }, "some outputs inside the range")
+    }
+
     func testConvMatchesPlainIntegerReference() {
         var g = LCG(s: 17)
         let shapes = [ConvShape(inChannels: 16, outChannels: 16, groups: 4, kernel: 16, stride: 2),

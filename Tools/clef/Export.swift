@@ -14,7 +14,7 @@ enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
                                          "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "per-channel", "bias-correction", "gptq",
-                                         "channel-outputs", "channel-headroom"],
+                                         "channel-outputs", "channel-headroom", "se-int4"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
         guard let precision = BlobPrecision.named(try o.required("precision")) else {
@@ -95,6 +95,16 @@ enum Export {
             options.channelOutputs16 = b
         }
         if let h = try double("channel-headroom") { options.channelHeadroom = h }
+        if let t = o.string("se-int4") {
+            // Stages whose squeeze-excitation linears get 4-bit weights: none, all, or indices.
+            let stages = model.config.filterList.count
+            let list = t == "none" ? [] : t == "all" ? Array(0..<stages) : t.split(separator: ",").compactMap { Int($0) }
+            guard precision == .q8 || precision == .q16, t == "none" || t == "all" || list.count == t.split(separator: ",").count,
+                  list.allSatisfy({ (0..<stages).contains($0) }) else {
+                throw UsageError(description: "--se-int4 takes none, all or stage indices 0...\(stages - 1) (comma-separated), for q8 and q16")
+            }
+            options.seInt4Stages = Set(list)
+        }
         // GPTQ rounding from the calibration windows' second moments; `sequential` adds error
         // feedback from the layers already quantised (the default for small q16, where it
         // measured better; for q8 it raised the worst window: docs/quantization.md). It re-runs
@@ -104,9 +114,9 @@ enum Export {
         guard ["on", "off", "sequential"].contains(gptq) else { throw UsageError(description: "--gptq must be on, off or sequential") }
         let hessians = gptq == "on" && stats != nil ? LayerHessians(encoder: model.encoder, windows: calib.map(\.window)) : nil
         if gptq == "sequential" && stats != nil {
-            // Two encoder passes per convolution over every calibration window: say what that costs.
-            let convs = 3 * model.config.blocks.count
-            FileHandle.standardError.write(Data("clef: note: sequential GPTQ runs the encoder \(2 * convs) times over \(calib.count) windows (small: about 40 s for 165; --gptq on: one pass)\n".utf8))
+            // Two encoder passes per convolution and SE linear over every calibration window: say what that costs.
+            let layers = 5 * model.config.blocks.count
+            FileHandle.standardError.write(Data("clef: note: sequential GPTQ runs the encoder \(2 * layers) times over \(calib.count) windows (small: about 40 s for 165; --gptq on: one pass)\n".utf8))
         }
         let sequential = gptq == "sequential" && stats != nil
             ? SequentialMoments(reference: model.encoder, weights: weights, windows: calib.map(\.window)) : nil
