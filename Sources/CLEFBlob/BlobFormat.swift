@@ -49,7 +49,8 @@ public enum BlobConstants {
     /// version-1 reader would silently misread. 3 (session 8): q16 blobs carry per-channel int16
     /// block outputs (`<block>.output_channels`), the same for a version-2 reader. Older files
     /// still load; a tensor newer than its file's version is refused (`QuantEncoder`). 4 (session
-    /// 11): the `i4` dtype (4-bit squeeze-excitation weights in q8), refused in older files.
+    /// 11): the `i4` dtype (4-bit squeeze-excitation weights in q8), refused in older files, and
+    /// names as a shared prefix plus a suffix (entry bytes 40...45, reserved zeros before).
     public static let version: UInt16 = 4
     public static let oldestVersion: UInt16 = 1
     public static let headerSize = 64
@@ -172,10 +173,14 @@ public struct BlobReader {
         func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
         let e = tableOffset + i * BlobConstants.tensorEntrySize
-        let nameOff = u32(e), nameLen = u16(e + 4)
-        guard nameLen > 0, nameOff + nameLen <= stringLength else { throw BlobError("tensor \(i) name", "lies outside the string table") }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(stringOffset + nameOff)..<(stringOffset + nameOff + nameLen)]),
-                          as: UTF8.self)
+        let (pre, suf) = nameParts(e)
+        guard suf.count > 0, pre.upperBound <= stringLength, suf.upperBound <= stringLength else {
+            throw BlobError("tensor \(i) name", "lies outside the string table")
+        }
+        func text(_ r: Range<Int>) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(stringOffset + r.lowerBound)..<(stringOffset + r.upperBound)]), as: UTF8.self)
+        }
+        let name = text(pre) + text(suf)
         guard let dtype = BlobDType(rawValue: bytes[e + 6]) else { throw BlobError("tensor '\(name)' dtype", "unknown code \(bytes[e + 6])") }
         guard dtype != .i4 || version >= 4 else { throw BlobError("tensor '\(name)' dtype", "i4 needs format version 4, the file says \(version)") }
         let rank = u8(e + 7)
@@ -202,6 +207,14 @@ public struct BlobReader {
         return BlobTensor(name: name, dtype: dtype, shape: shape, offset: dataOffset + off, byteCount: len, scale: scale, zeroPoint: zp)
     }
 
+    /// Where entry `e`'s name lies in the string table: a prefix (version 4; older files have
+    /// reserved zeros there, an empty prefix) and the rest. Ranges are unchecked (`entry` checks them).
+    func nameParts(_ e: Int) -> (prefix: Range<Int>, suffix: Range<Int>) {
+        func u16(_ o: Int) -> Int { Int(bytes[o]) | Int(bytes[o + 1]) << 8 }
+        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
+        return (u32(e + 40)..<(u32(e + 40) + u16(e + 44)), u32(e)..<(u32(e) + u16(e + 4)))
+    }
+
     /// Every tensor, in table order (decoded on each call).
     public var tensors: [BlobTensor] {
         var list: [BlobTensor] = []
@@ -217,14 +230,15 @@ public struct BlobReader {
         var name = name
         return name.withUTF8 { want -> BlobTensor? in
             for i in 0..<tensorCount {
-                let e = tableOffset + i * BlobConstants.tensorEntrySize
-                let nameOff = Int(bytes[e]) | Int(bytes[e + 1]) << 8 | Int(bytes[e + 2]) << 16 | Int(bytes[e + 3]) << 24
-                let nameLen = Int(bytes[e + 4]) | Int(bytes[e + 5]) << 8
-                guard nameLen == want.count else { continue }
-                let start = stringOffset + nameOff
-                var k = 0
-                while k < nameLen && bytes[start + k] == want[k] { k += 1 }
-                if k == nameLen { return try? entry(i) }
+                let (pre, suf) = nameParts(tableOffset + i * BlobConstants.tensorEntrySize)
+                guard pre.count + suf.count == want.count else { continue }
+                // Prefix then suffix against the wanted bytes (no array: this runs on a device).
+                func matches(_ r: Range<Int>, at k: Int) -> Bool {
+                    var j = 0
+                    while j < r.count && bytes[stringOffset + r.lowerBound + j] == want[k + j] { j += 1 }
+                    return j == r.count
+                }
+                if matches(pre, at: 0) && matches(suf, at: pre.count) { return try? entry(i) }
             }
             return nil
         }
@@ -329,10 +343,24 @@ public struct BlobWriter {
             out += [UInt8(f & 0xFF), UInt8(f >> 8), UInt8(b & 0xFF), UInt8(b >> 8)]
         }
         pad(to: 4)
-        // String table (names), then tensor table, then data.
+        // String table (names), then tensor table, then data. A name is stored as a prefix (up to
+        // and including its 4th '.', `stage_list.S.block_list.B.`, which a block's tensors share)
+        // and the rest; each distinct string once.
         var strings: [UInt8] = []
-        var nameOffsets: [Int] = []
-        for (t, _) in entries { nameOffsets.append(strings.count); strings += Array(t.name.utf8) }
+        var stored: [String: Int] = [:]
+        func intern(_ s: Substring) -> (Int, Int) {
+            let key = String(s)
+            if let o = stored[key] { return (o, s.utf8.count) }
+            stored[key] = strings.count
+            strings += Array(s.utf8)
+            return (strings.count - s.utf8.count, s.utf8.count)
+        }
+        var nameParts: [(prefix: (Int, Int), suffix: (Int, Int))] = []
+        for (t, _) in entries {
+            let dots = t.name.indices.filter { t.name[$0] == "." }
+            let cut = dots.count >= 4 && t.name.index(after: dots[3]) < t.name.endIndex ? t.name.index(after: dots[3]) : t.name.startIndex
+            nameParts.append((cut == t.name.startIndex ? (0, 0) : intern(t.name[..<cut]), intern(t.name[cut...])))
+        }
         let tableOff = out.count
         put32(36, tableOff)
         out += [UInt8](repeating: 0, count: entries.count * BlobConstants.tensorEntrySize)
@@ -343,7 +371,8 @@ public struct BlobWriter {
         put32(48, dataOff)
         for (i, (t, data)) in entries.enumerated() {
             let e = tableOff + i * BlobConstants.tensorEntrySize
-            put32(e, nameOffsets[i]); put16(e + 4, t.name.utf8.count)
+            put32(e, nameParts[i].suffix.0); put16(e + 4, nameParts[i].suffix.1)
+            put32(e + 40, nameParts[i].prefix.0); put16(e + 44, nameParts[i].prefix.1)
             out[e + 6] = t.dtype.rawValue; out[e + 7] = UInt8(t.shape.count)
             for (d, v) in t.shape.enumerated() { put32(e + 8 + 4 * d, v) }
             put32(e + 24, out.count - dataOff); put32(e + 28, data.count)

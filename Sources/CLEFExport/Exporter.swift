@@ -68,14 +68,20 @@ public enum Exporter {
         /// 0.292% / 1.21% (as one scale per tensor at x2), x4 0.298% / 1.21%.
         public var channelHeadroom = 3.5
         /// Stages whose squeeze-excitation linears get 4-bit weights (`BlobDType.i4`, format
-        /// version 4; GPTQ-rounded on the SE inputs' second moments). nil: the default, the last
-        /// stage for q8 small (its SE weights are 131 KB of the 439 KB of weights, and at 4 bits
-        /// they cost the held-out windows nothing measurable: 4.663% -> 4.660%, docs/quantization.md),
-        /// none otherwise (q16 small: 0.286% -> 0.299%, too close to its 0.3% target).
+        /// version 4; GPTQ-rounded on the SE inputs' second moments). nil: the default, for the
+        /// small model (docs/quantization.md, held-out mean rel-L2): q8 the last stage (131 KB of
+        /// its 439 KB of weights; 4.663% -> 4.660%), q16 the last three (197 KB; 0.286% -> 0.298%,
+        /// which the size target needs); none for medium, whose trained accuracy is unmeasured.
         public var seInt4Stages: Set<Int>?
         /// `seInt4Stages` resolved for a model.
         public func seInt4Stages(for size: ModelSize, stageCount: Int) -> Set<Int> {
-            seInt4Stages ?? (precision == .q8 && size == .small ? [stageCount - 1] : [])
+            if let seInt4Stages { return seInt4Stages }
+            guard size == .small else { return [] }
+            switch precision {
+            case .q8: return [stageCount - 1]
+            case .q16: return Set(max(0, stageCount - 3)..<stageCount)
+            default: return []
+            }
         }
     }
 
@@ -281,7 +287,9 @@ struct Quantizer {
         if let channels {
             var rq = [Int32]()
             for c in channels { rq += [c.zeroPoint, try Self.multiplier(out.scale / c.scale)] }
-            w.add(name + "_requant", int32: rq, shape: [channels.count, 2])
+            // One pair when every channel has the same (q16's per-tensor codes; format version 4).
+            let shared = (0..<channels.count).allSatisfy { rq[2 * $0] == rq[0] && rq[2 * $0 + 1] == rq[1] }
+            w.add(name + "_requant", int32: shared ? Array(rq.prefix(2)) : rq, shape: [shared ? 1 : channels.count, 2])
         }
     }
 

@@ -20,13 +20,27 @@ public enum BlockParam: Int {
     public static let count = 14
 }
 
+/// Per channel: the zero point of the channel's `Act` code and the packed multiplier from the
+/// table's scale. [channels][2], or one pair for every channel ([1][2], format version 4: q16's
+/// per-tensor Swish codes, which would repeat it per channel).
+public struct ChannelRequant {
+    let pairs: UnsafePointer<Int32>
+    /// 2, or 0 when one pair serves every channel.
+    let step: Int
+    public init(_ pairs: UnsafePointer<Int32>, shared: Bool) {
+        self.pairs = pairs
+        step = shared ? 0 : 2
+    }
+    @inline(__always) public func zero(_ c: Int) -> Int32 { pairs[step &* c] }
+    @inline(__always) public func multiplier(_ c: Int) -> Int32 { pairs[step &* c &+ 1] }
+}
+
 /// A Swish table (int16 -> int16) followed by a per-channel requantisation to `Act`.
 public struct ActivationStep {
     public let table: LookupTable
-    /// [channels][2]: zero point of the channel's `Act` code, packed multiplier from the table's scale.
-    public let channelRequant: UnsafePointer<Int32>?
+    public let channelRequant: ChannelRequant?
 
-    public init(table: LookupTable, channelRequant: UnsafePointer<Int32>?) {
+    public init(table: LookupTable, channelRequant: ChannelRequant?) {
         self.table = table
         self.channelRequant = channelRequant
     }
@@ -225,13 +239,18 @@ public struct QuantEncoder<Act: QuantActivation> {
         guard LookupTable.isValid(count: t.shape[0], domain: d) else {
             throw BlobError("tensor '\(name)_domain'", "describes no valid table")
         }
-        var rq: UnsafePointer<Int32>?
+        var rq: ChannelRequant?
         if let channels {
-            let p = try pairs(blob, name + "_requant", channels)
-            for c in 0..<channels where p[2 * c] < Int32(Act.min) || p[2 * c] > Int32(Act.max) {
+            // One pair for every channel (version 4), or one per channel.
+            let shared = blob.tensor(name + "_requant")?.shape == [1, 2] && channels != 1
+            guard !shared || blob.version >= 4 else {
+                throw BlobError("tensor '\(name)_requant'", "one pair for every channel needs format version 4, the file says \(blob.version)")
+            }
+            let p = try pairs(blob, name + "_requant", shared ? 1 : channels)
+            for c in 0..<(shared ? 1 : channels) where p[2 * c] < Int32(Act.min) || p[2 * c] > Int32(Act.max) {
                 throw BlobError("tensor '\(name)_requant'", "zero point \(c) is outside the \(Act.bitWidth)-bit range")
             }
-            rq = p
+            rq = ChannelRequant(p, shared: shared)
         }
         return ActivationStep(table: LookupTable(knots: blob.pointer(t, as: Int16.self), count: Int32(t.shape[0]), domain: d,
                                                  outputZero: outputZero), channelRequant: rq)
@@ -390,7 +409,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let fresh = max(pa, done)
             // Padding columns: each channel's zero point (the code of Swish(conv1) = 0.0).
             for p in fresh..<pb where p - left < 0 || p - left >= len {
-                for c in 0..<m { rows[c * width + p - pa] = Act(truncatingIfNeeded: act2[2 * c]) }
+                for c in 0..<m { rows[c * width + p - pa] = Act(truncatingIfNeeded: act2.zero(c)) }
             }
             // conv1 on the real columns, a chunk at a time, through Swish into the rows.
             var i = max(fresh - left, 0)
@@ -492,7 +511,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let u = ub.baseAddress!
             for c in 0..<cin {
                 // Table values and the zero point are int16 codes: the difference has 16 bits.
-                let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16), src = x + c
+                let z = rq.zero(c), mult = Requant32(rq.multiplier(c), inputBits: 16), src = x + c
                 // An int8 input's int16 code: zInput + n (m + E(code)).
                 let nIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c] : 1
                 let mIn: Int32 = In.bitWidth == 8 ? b.inputCodes![3 * c + 1] : 0
@@ -560,7 +579,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let u = ub.baseAddress!
             for c in 0..<cin {
                 // The grid's multiplier takes the fast form (checked at load).
-                let z = rq[2 * c], mult = Requant32(rq[2 * c + 1], inputBits: 16)
+                let z = rq.zero(c), mult = Requant32(rq.multiplier(c), inputBits: 16)
                 let zc = ic[4 * c], grid = Requant32(ic[4 * c + 3], inputBits: 16)
                 let src = x + c, dst = out + c
                 if CLEF_STAGE_PASSES != 0, Act.bitWidth == 16, var st = table.stage16(requant: mult, zero: z) {

@@ -241,7 +241,7 @@ final class IntegerKernelTests: XCTestCase {
                     knots.withUnsafeBufferPointer { kp in domain.withUnsafeBufferPointer { dp in
                         w.withUnsafeBufferPointer { wp in br.withUnsafeBufferPointer { bp in cr.withUnsafeBufferPointer { cp in
                             let step = ActivationStep(table: LookupTable(knots: kp.baseAddress!, count: Int32(count), domain: dp.baseAddress!,
-                                                                         outputZero: tz), channelRequant: cp.baseAddress!)
+                                                                         outputZero: tz), channelRequant: ChannelRequant(cp.baseAddress!, shared: false))
                             let conv = QuantConv(shape: s, weight: wp.baseAddress!, biasRequant: bp.baseAddress!)
                             var scratch = [Int8](repeating: 0, count: conv.scratchCount(length: length))
                             if wide {

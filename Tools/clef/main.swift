@@ -31,8 +31,8 @@ commands:
                                                knobs in docs/quantization.md: --headroom8/16, --headroom16-kind,
                                                --output-headroom, --compand KNEE,SHIFT, --table-knots,
                                                q16: --channel-outputs on|off, --channel-headroom;
-                                               --se-int4 none|all|STAGES: 4-bit SE weights, q8 small's
-                                               default the last stage)
+                                               --se-int4 none|all|STAGES: 4-bit SE weights, small's
+                                               default q8 the last stage, q16 the last three)
   bench [--model MODEL] [--repeats R]          forward timings for (1,1,5000) and (32,1,5000)
   profile [--model M.clefw] [--device nrf52840|stm32l4r5|stm32h743|nrf5340|esp32c3] [--hop 1s] [--preprocess float32|exact|fixed] [--qemu]
                                                per-layer instructions, cycles, ms, RAM and flash on a device (Firmware-Sim)
