@@ -287,8 +287,9 @@ struct Quantizer {
         if let channels {
             var rq = [Int32]()
             for c in channels { rq += [c.zeroPoint, try Self.multiplier(out.scale / c.scale)] }
-            // One pair when every channel has the same (q16's per-tensor codes; format version 4).
-            let shared = (0..<channels.count).allSatisfy { rq[2 * $0] == rq[0] && rq[2 * $0 + 1] == rq[1] }
+            // One pair when every channel has the same (q16's per-tensor codes; format version 4;
+            // 16-bit codes only, `ChannelRequant`).
+            let shared = actBits == 16 && (0..<channels.count).allSatisfy { rq[2 * $0] == rq[0] && rq[2 * $0 + 1] == rq[1] }
             w.add(name + "_requant", int32: shared ? Array(rq.prefix(2)) : rq, shape: [shared ? 1 : channels.count, 2])
         }
     }

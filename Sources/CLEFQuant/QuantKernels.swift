@@ -66,7 +66,7 @@ public struct ConvOutput<Out: FixedWidthInteger> {
         if let e = epilogue {
             if let cr = e.channelRequant {
                 // Table outputs and their zero point are int16 codes: the difference has 16 bits.
-                let cz = cr.zero(co), m = Requant32(cr.multiplier(co), inputBits: 16), tz = e.table.outputZero
+                let cz = cr.zero(co, for: Out.self), m = Requant32(cr.multiplier(co, for: Out.self), inputBits: 16), tz = e.table.outputZero
                 if m.general {
                     for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(cz &+ m(e.table(code(i)) &- tz), outLo, outHi)) }
                 } else {
@@ -89,7 +89,7 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             // input to int16 itself (off its fast path), saving the clamp on every element.
             let o = base + co * channelStride + t0 * timeStride, ts = timeStride
             let outLo = Int32(Out.min), outHi = Int32(Out.max)
-            let cz = cr.zero(co), m = Requant32(cr.multiplier(co), inputBits: 16), tz = e.table.outputZero
+            let cz = cr.zero(co, for: Out.self), m = Requant32(cr.multiplier(co, for: Out.self), inputBits: 16), tz = e.table.outputZero
             let table = e.table
             if CLEF_STAGE_PASSES != 0, Out.bitWidth == 16, let au = rq.adding(z &- table.start),
                var st = table.stage16(requant: m, zero: cz) {

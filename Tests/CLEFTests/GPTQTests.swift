@@ -39,7 +39,9 @@ final class GPTQTests: XCTestCase {
         let m = BlobEngineTests.model
         let windows = BlobEngineTests.calibration
         let hessians = LayerHessians(encoder: m.encoder, windows: windows)
-        XCTAssertEqual(hessians.matrices.count, 3 * m.config.blocks.count, "conv1, conv2, conv3 of every block")
+        XCTAssertEqual(hessians.matrices.count, 5 * m.config.blocks.count, "conv1, conv2, conv3 and the two SE linears of every block")
+        let c = m.config.blocks[0].outChannels
+        XCTAssertEqual(hessians.matrices[m.config.blocks[0].name + ".se_fc1.weight"]?.first?.count, c * c, "fc1 reads the channel means")
         let ref = windows.map { w -> [Float] in
             var out = [Float](repeating: 0, count: m.config.embeddingDim)
             let ws = FloatWorkspace(config: m.config, maxLength: w.count)
