@@ -49,7 +49,7 @@ public enum BlobConstants {
     /// version-1 reader would silently misread. 3 (session 8): q16 blobs carry per-channel int16
     /// block outputs (`<block>.output_channels`), the same for a version-2 reader. Older files
     /// still load; a tensor newer than its file's version is refused (`QuantEncoder`). 4 (session
-    /// 11): the `i4` dtype (4-bit squeeze-excitation weights in q8), refused in older files, and
+    /// 11): the `i4` dtype (4-bit squeeze-excitation weights), refused in older files, and
     /// names as a shared prefix plus a suffix (entry bytes 40...45, reserved zeros before).
     public static let version: UInt16 = 4
     public static let oldestVersion: UInt16 = 1

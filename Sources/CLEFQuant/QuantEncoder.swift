@@ -228,7 +228,7 @@ public struct QuantEncoder<Act: QuantActivation> {
     }
 
     static func linear(_ blob: BlobReader, _ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
-        // int8, or 4-bit rows (format version 4; q8 exports its last stage's this way).
+        // int8, or 4-bit rows (format version 4; small q8 and q16 export their last stages so).
         let packed4 = blob.tensor(p + ".weight")?.dtype == .i4
         let w = try blob.require(p + ".weight", packed4 ? .i4 : .i8, [outCount, inCount])
         return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self), packed4: packed4,

@@ -384,6 +384,10 @@ final class BlobEngineTests: XCTestCase {
                                           "--calibration", Fix.path("ecg/cinc2021/E07500"), "--output", out])
         XCTAssertEqual(q8Channels.status, 2)
         XCTAssertTrue(q8Channels.stderr.contains("--channel-outputs is a q16 option"), q8Channels.stderr)
+        let badStage = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--se-int4", "6",
+                                        "--calibration", Fix.path("ecg/cinc2021/E07500"), "--output", out])
+        XCTAssertEqual(badStage.status, 2)
+        XCTAssertTrue(badStage.stderr.contains("--se-int4 takes none, all or stage indices 0...5"), badStage.stderr)
         let missing = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--output", out])
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.contains("needs --calibration"), missing.stderr)
