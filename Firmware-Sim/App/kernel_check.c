@@ -253,17 +253,50 @@ int32_t clef_firmware_main(void) {
         report("clef_dot_s16_s64", cases, bad);
         total += bad;
     }
-    // int8 x int32 into int64, two rows (the squeeze-excitation).
+    // int8 x int32 into int64, two rows (the squeeze-excitation), word-aligned rows (the word
+    // loads on Arm) and not.
     {
         int32_t cases = 0, bad = 0;
+        _Alignas(4) static int8_t ra[520], rb[520];
         for (int32_t n = 1; n <= 512; n = n * 2 + 1) {
-            for (int32_t j = 0; j < n; j++) { xs32[j] = rnd(-2000000000, 2000000000); wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
-            int64_t sums[2], r0 = 0, r1 = 0;
-            clef_dot2_s8_s32(wa, wb, xs32, n, sums);
-            for (int32_t j = 0; j < n; j++) { r0 += (int64_t)wa[j] * xs32[j]; r1 += (int64_t)wb[j] * xs32[j]; }
-            bad += (sums[0] != r0) + (sums[1] != r1); cases++;
+            for (int32_t off = 0; off < 2; off++) {
+                int8_t *pa = ra + off, *pb = rb + 3 * off;   // both aligned, then both not
+                for (int32_t j = 0; j < n; j++) { xs32[j] = rnd(-2000000000, 2000000000); pa[j] = (int8_t)rnd(-128, 127); pb[j] = (int8_t)rnd(-128, 127); }
+                int64_t sums[2], r0 = 0, r1 = 0;
+                clef_dot2_s8_s32(pa, pb, xs32, n, sums);
+                for (int32_t j = 0; j < n; j++) { r0 += (int64_t)pa[j] * xs32[j]; r1 += (int64_t)pb[j] * xs32[j]; }
+                bad += (sums[0] != r0) + (sums[1] != r1); cases++;
+            }
         }
         report("clef_dot2_s8_s32", cases, bad);
+        total += bad;
+    }
+    // 4-bit rows: every count up to 19 and past a 2048-term partial sum, aligned and not, and
+    // the extreme values (|x| <= 2^16 is the contract).
+    {
+        int32_t cases = 0, bad = 0;
+        static int8_t pa[1040], pb[1040];
+        static int8_t va[2080], vb[2080];
+        static int32_t x4[2080];
+        const int32_t counts4[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 19, 64, 255, 2048, 2049, 2071};
+        for (uint32_t c = 0; c < sizeof counts4 / sizeof counts4[0]; c++) {
+            for (int32_t off = 0; off < 2; off++) {
+                const int32_t n = counts4[c], extreme = c == 12;
+                for (int32_t j = 0; j < n; j++) {
+                    va[j] = (int8_t)(extreme ? -8 : rnd(-8, 7)); vb[j] = (int8_t)(extreme ? 7 : rnd(-8, 7));
+                    x4[j] = extreme ? -65536 : rnd(-65536, 65536);
+                }
+                for (int32_t j = 0; j < n; j += 2) {
+                    const uint8_t hiA = j + 1 < n ? (uint8_t)(va[j + 1] & 15) : 0, hiB = j + 1 < n ? (uint8_t)(vb[j + 1] & 15) : 0;
+                    pa[off + j / 2] = (int8_t)((va[j] & 15) | hiA << 4); pb[off + j / 2] = (int8_t)((vb[j] & 15) | hiB << 4);
+                }
+                int64_t sums[2], r0 = 0, r1 = 0;
+                clef_dot2_s4_s32(pa + off, pb + off, x4, n, sums);
+                for (int32_t j = 0; j < n; j++) { r0 += (int64_t)va[j] * x4[j]; r1 += (int64_t)vb[j] * x4[j]; }
+                bad += (sums[0] != r0) + (sums[1] != r1); cases++;
+            }
+        }
+        report("clef_dot2_s4_s32", cases, bad);
         total += bad;
     }
     // The biases' fill: every length up to 37, nothing written past n.

@@ -498,9 +498,12 @@ public struct QuantLinear {
 
 /// w0 . x and w1 . x for rows of 4-bit weights (two a byte, the even element in the low nibble)
 /// and |x| <= 2^16: each product is below 2^19 in magnitude, so 2048 of them sum exactly in 32
-/// bits before joining the 64-bit total.
+/// bits before joining the 64-bit total. On 32-bit Arm the CLEFDSP loop (eight values a word,
+/// SBFX and MLA: Cortex-M4F q8 -0.17 M a window); elsewhere this Swift loop (on RV32 0.02 M
+/// cheaper than the C one).
 @inline(__always)
 public func dot2S4S32(_ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, _ x: UnsafePointer<Int32>, _ n: Int) -> (Int64, Int64) {
+    #if !arch(arm)
     var a: Int64 = 0, b: Int64 = 0
     var j = 0
     while j < n {
@@ -522,6 +525,11 @@ public func dot2S4S32(_ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, _ x:
         b = b &+ Int64(s1)
     }
     return (a, b)
+    #else
+    var sums: (Int64, Int64) = (0, 0)
+    withUnsafeMutableBytes(of: &sums) { clef_dot2_s4_s32(w0, w1, x, Int32(n), $0.baseAddress!.assumingMemoryBound(to: Int64.self)) }
+    return sums
+    #endif
 }
 
 /// w0 . x and w1 . x, int8 x int32 into int64, each x loaded once. On 32-bit cores the CLEFDSP

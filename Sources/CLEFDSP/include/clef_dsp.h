@@ -48,8 +48,12 @@ void clef_dot2_s16s16(const int16_t *x, int32_t xs, const int16_t *w0, const int
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count);
 
 /// sums[0] = sum_{j<n} w0[j] * x[j] and sums[1] the same for w1, int8 x int32 into int64 (one
-/// SMLAL each on a 32-bit Arm core), each x loaded once for both rows.
+/// SMLAL each on a 32-bit Arm core, four weights a word load where the rows are aligned), each x
+/// loaded once for both rows.
 void clef_dot2_s8_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums);
+/// The same for rows of 4-bit weights (two a byte, the even element in the low nibble; the
+/// squeeze-excitation linears' `i4` tensors) and |x| <= 2^16.
+void clef_dot2_s4_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums);
 
 /// acc0[i] = b0 and acc1[i] = b1 for i < n: two channels' sums started at their biases before the
 /// dot products add to them (on Arm: 8 words a store-multiple, a quarter of the Swift loop's
