@@ -526,10 +526,16 @@ public func dot2S4S32(_ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, _ x:
     }
     return (a, b)
     #else
-    var sums: (Int64, Int64) = (0, 0)
-    withUnsafeMutableBytes(of: &sums) { clef_dot2_s4_s32(w0, w1, x, Int32(n), $0.baseAddress!.assumingMemoryBound(to: Int64.self)) }
-    return sums
+    return pairSums { clef_dot2_s4_s32(w0, w1, x, Int32(n), $0) }
     #endif
+}
+
+/// The two sums a CLEFDSP two-row dot product writes to an int64[2].
+@inline(__always)
+func pairSums(_ body: (UnsafeMutablePointer<Int64>) -> Void) -> (Int64, Int64) {
+    var sums: (Int64, Int64) = (0, 0)
+    withUnsafeMutableBytes(of: &sums) { body($0.baseAddress!.assumingMemoryBound(to: Int64.self)) }
+    return sums
 }
 
 /// w0 . x and w1 . x, int8 x int32 into int64, each x loaded once. On 32-bit cores the CLEFDSP
@@ -542,9 +548,7 @@ public func dot2S8S32(_ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, _ x:
     for j in 0..<n { let v = Int64(x[j]); a = a &+ Int64(w0[j]) &* v; b = b &+ Int64(w1[j]) &* v }
     return (a, b)
     #else
-    var sums: (Int64, Int64) = (0, 0)
-    withUnsafeMutableBytes(of: &sums) { clef_dot2_s8_s32(w0, w1, x, Int32(n), $0.baseAddress!.assumingMemoryBound(to: Int64.self)) }
-    return sums
+    return pairSums { clef_dot2_s8_s32(w0, w1, x, Int32(n), $0) }
     #endif
 }
 
