@@ -299,6 +299,32 @@ int32_t clef_firmware_main(void) {
         report("clef_dot2_s4_s32", cases, bad);
         total += bad;
     }
+    // Per-channel sums of int8 codes over time: lane blocks of 256 steps and past them, channel
+    // counts that are and are not multiples of 4, aligned and not, and every code at -128 / 127.
+    {
+        int32_t cases = 0, bad = 0;
+        _Alignas(4) static int8_t xt[2600 * 20 + 4];
+        static int32_t got[20];
+        const int32_t ms[] = {4, 16, 6, 20}, stepsList[] = {1, 255, 256, 257, 600, 2500};
+        for (uint32_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+            for (uint32_t si = 0; si < sizeof stepsList / sizeof stepsList[0]; si++) {
+                for (int32_t mode = 0; mode < 4; mode++) {
+                    const int32_t m = ms[mi], steps = stepsList[si], off = mode == 1 ? 1 : 0;
+                    int8_t *x = xt + off;
+                    for (int32_t i = 0; i < m * steps; i++) x[i] = (int8_t)(mode == 2 ? -128 : mode == 3 ? 127 : rnd(-128, 127));
+                    clef_channel_sums_s8(x, m, steps, got);
+                    for (int32_t c = 0; c < m; c++) {
+                        int32_t r = 0;
+                        for (int32_t t = 0; t < steps; t++) r += x[t * m + c];
+                        bad += got[c] != r;
+                    }
+                    cases++;
+                }
+            }
+        }
+        report("clef_channel_sums_s8", cases, bad);
+        total += bad;
+    }
     // The biases' fill: every length up to 37, nothing written past n.
     {
         int32_t cases = 0, bad = 0;

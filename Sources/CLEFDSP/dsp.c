@@ -592,6 +592,37 @@ void clef_dot2_s4_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int3
 }
 #undef NIB
 
+void clef_channel_sums_s8(const int8_t *x, int32_t m, int32_t steps, int32_t *sums) {
+    int32_t c = 0;
+#ifdef CLEF_DSP
+    // Four channels a word: their codes as two int16 pairs (SXTB16), summed per lane (SADD16)
+    // over blocks of 256 steps (|sum| <= 128 * 256 = 2^15 fits a lane exactly), then widened.
+    if ((m & 3) == 0 && ((uintptr_t)x & 3) == 0) {
+        for (; c + 4 <= m; c += 4) {
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            const int8_t *p = x + c;
+            for (int32_t t = 0; t < steps; ) {
+                const int32_t n = steps - t > 256 ? 256 : steps - t;
+                int32_t lo = 0, hi = 0;   // lanes: channels (c, c + 2) and (c + 1, c + 3)
+                for (int32_t k = 0; k < n; k++, p += m) {
+                    const int32_t v = load32(p);
+                    lo = __sadd16(lo, __sxtb16(v)); hi = __sadd16(hi, sxtb16_ror8(v));
+                }
+                s0 += (int16_t)lo; s2 += lo >> 16; s1 += (int16_t)hi; s3 += hi >> 16;
+                t += n;
+            }
+            sums[c] = s0; sums[c + 1] = s1; sums[c + 2] = s2; sums[c + 3] = s3;
+        }
+    }
+#endif
+    for (; c < m; c++) {
+        int32_t s = 0;
+        const int8_t *p = x + c;
+        for (int32_t t = 0; t < steps; t++, p += m) s += *p;
+        sums[c] = s;
+    }
+}
+
 void clef_fill2(int32_t *acc0, int32_t *acc1, int32_t b0, int32_t b1, int32_t n) {
 #ifdef CLEF_DSP
     // Four copies of each bias in r4-r7 and r8-r11 (STM takes an ascending register list), then

@@ -761,6 +761,16 @@ public struct QuantEncoder<Act: QuantActivation> {
         }
     }
 
+    /// sums[j] = the sum over `steps` of channel j's codes in x [steps][m].
+    @inline(__always)
+    static func channelSums(_ x: UnsafePointer<Act>, _ m: Int, _ steps: Int, _ sums: UnsafeMutablePointer<Int32>) {
+        for j in 0..<m {
+            var sum: Int32 = 0, p = x + j
+            for _ in 0..<steps { sum = sum &+ Int32(p.pointee); p += m }
+            sums[j] = sum
+        }
+    }
+
     /// The gates, from conv3's input sums: conv3 is linear, so the sum of its outputs over time is
     /// its weights applied to the summed inputs plus length x bias, requantised once (an int16
     /// code per step would round, and clamp, every term of the squeeze-excitation mean).
@@ -769,11 +779,16 @@ public struct QuantEncoder<Act: QuantActivation> {
         // Per middle channel, the sum of its codes over time: |sum| <= 2^15 * lo2 < 2^31
         // (`QuantWorkspace.maxWindowLength`).
         let a = se.sums
-        for j in 0..<m {
-            var sum: Int32 = 0, p = UnsafePointer(ws.middle + j)
-            for _ in 0..<lo2 { sum = sum &+ Int32(p.pointee); p += m }
-            a[j] = sum
+        #if arch(arm)
+        if Act.bitWidth == 8 {
+            // CLEFDSP: four int8 channels a word (Cortex-M4F q8: 3.75 -> about 2 instructions a code).
+            clef_channel_sums_s8(UnsafeRawPointer(ws.middle).assumingMemoryBound(to: Int8.self), Int32(m), Int32(lo2), a)
+        } else {
+            Self.channelSums(ws.middle, m, lo2, a)
         }
+        #else
+        Self.channelSums(ws.middle, m, lo2, a)
+        #endif
         let mean = se.scratch, h = se.scratch + c
         let w = b.conv3.weight, br = b.conv3.biasRequant
         @inline(__always) func setMean(_ ch: Int, _ dot: Int64) {

@@ -51,6 +51,9 @@ void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n,
 /// SMLAL each on a 32-bit Arm core, four weights a word load where the rows are aligned), each x
 /// loaded once for both rows.
 void clef_dot2_s8_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums);
+/// sums[c] = sum_{t<steps} x[t * m + c] for c < m: the squeeze-excitation's per-channel sums of
+/// int8 codes, time-major (on Arm with DSP four channels a word, SXTB16 + SADD16).
+void clef_channel_sums_s8(const int8_t *x, int32_t m, int32_t steps, int32_t *sums);
 /// The same for rows of 4-bit weights (two a byte, the even element in the low nibble; the
 /// squeeze-excitation linears' `i4` tensors) and |x| <= 2^16.
 void clef_dot2_s4_s32(const int8_t *w0, const int8_t *w1, const int32_t *x, int32_t n, int64_t *sums);
