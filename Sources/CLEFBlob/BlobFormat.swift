@@ -246,7 +246,13 @@ public struct BlobReader {
 
     /// The tensor `name`, which must have `dtype` and `shape`.
     public func require(_ name: String, _ dtype: BlobDType, _ shape: [Int]) throws(BlobError) -> BlobTensor {
-        guard let t = tensor(name) else { throw BlobError("tensor '\(name)'", "missing") }
+        try require(tensor(name), named: name, dtype, shape)
+    }
+
+    /// `require` of a tensor already looked up (a lookup walks the table comparing names; callers
+    /// that first read its dtype or shape to choose what to expect need not walk it again).
+    public func require(_ found: BlobTensor?, named name: String, _ dtype: BlobDType, _ shape: [Int]) throws(BlobError) -> BlobTensor {
+        guard let t = found else { throw BlobError("tensor '\(name)'", "missing") }
         guard t.dtype == dtype, t.shape == shape else {
             throw BlobError("tensor '\(name)'", "is \(t.dtype) \(t.shape), expected \(dtype) \(shape)")
         }

@@ -214,7 +214,12 @@ public struct QuantEncoder<Act: QuantActivation> {
 
     /// [n][2] (bias or zero point, packed multiplier) pairs, every multiplier checked.
     static func pairs(_ blob: BlobReader, _ name: String, _ n: Int) throws(BlobError) -> UnsafePointer<Int32> {
-        let p = blob.pointer(try blob.require(name, .i32, [n, 2]), as: Int32.self)
+        try pairs(blob, blob.tensor(name), named: name, n)
+    }
+
+    /// `pairs` of a tensor already looked up.
+    static func pairs(_ blob: BlobReader, _ found: BlobTensor?, named name: String, _ n: Int) throws(BlobError) -> UnsafePointer<Int32> {
+        let p = blob.pointer(try blob.require(found, named: name, .i32, [n, 2]), as: Int32.self)
         for i in 0..<n where !requantIsValid(p[2 * i + 1]) {
             throw BlobError("tensor '\(name)'", "requantisation multiplier \(i) is out of range")
         }
@@ -229,8 +234,8 @@ public struct QuantEncoder<Act: QuantActivation> {
 
     static func linear(_ blob: BlobReader, _ p: String, _ outCount: Int, _ inCount: Int) throws(BlobError) -> QuantLinear {
         // int8, or 4-bit rows (format version 4; small q8 and q16 export their last stages so).
-        let packed4 = blob.tensor(p + ".weight")?.dtype == .i4
-        let w = try blob.require(p + ".weight", packed4 ? .i4 : .i8, [outCount, inCount])
+        let found = blob.tensor(p + ".weight"), packed4 = found?.dtype == .i4
+        let w = try blob.require(found, named: p + ".weight", packed4 ? .i4 : .i8, [outCount, inCount])
         return QuantLinear(inCount: inCount, outCount: outCount, weight: blob.pointer(w, as: Int8.self), packed4: packed4,
                            biasRequant: try pairs(blob, p + ".bias_requant", outCount))
     }
@@ -245,14 +250,14 @@ public struct QuantEncoder<Act: QuantActivation> {
         var rq: ChannelRequant?
         if let channels {
             // One pair for every channel (version 4), or one per channel.
-            let shared = blob.tensor(name + "_requant")?.shape == [1, 2] && channels != 1
+            let found = blob.tensor(name + "_requant"), shared = found?.shape == [1, 2] && channels != 1
             guard !shared || blob.version >= 4 else {
                 throw BlobError("tensor '\(name)_requant'", "one pair for every channel needs format version 4, the file says \(blob.version)")
             }
             guard !shared || Act.bitWidth == 16 else {
                 throw BlobError("tensor '\(name)_requant'", "one pair for every channel is for 16-bit codes (q16), not \(Act.bitWidth)-bit")
             }
-            let p = try pairs(blob, name + "_requant", shared ? 1 : channels)
+            let p = try pairs(blob, found, named: name + "_requant", shared ? 1 : channels)
             for c in 0..<(shared ? 1 : channels) where p[2 * c] < Int32(Act.min) || p[2 * c] > Int32(Act.max) {
                 throw BlobError("tensor '\(name)_requant'", "zero point \(c) is outside the \(Act.bitWidth)-bit range")
             }
