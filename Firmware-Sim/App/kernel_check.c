@@ -164,6 +164,64 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
     return total;
 }
 
+/// The residual loops of int8 block outputs against int64 arithmetic: int16 and int8 inputs and
+/// none, the assembly's widths (32, 64) and another (C), pools 1 and 2, every count up to 37;
+/// inputs and outputs now and then beyond the knee (the loops must stop there and write nothing
+/// past it).
+static int16_t rx16[64 * 2 * 40], rg[40];
+static int8_t rx8[64 * 2 * 40];
+static int32_t check_residual(void) {
+    int32_t total = 0;
+    static const int32_t widths[] = {32, 64, 12};
+    for (int32_t kind = 0; kind < 3; kind++) {
+        int32_t cases = 0, bad = 0;
+        for (uint32_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+            for (int32_t pool = 1; pool <= 2; pool++) {
+                for (int32_t n = 0; n <= 37; n++) {
+                    const int32_t cin = widths[wi], knee = rnd(60, 127), pre = rnd(1, 3);
+                    clef_residual_stage st = {0, 0, pre, rnd(1 << 29, 0x7fffffff), 1, rnd(1 << 30, 0x7fffffff), 0, rnd(2, 5), knee};
+                    st.oterm = (1 << (st.oshift - 1)) + rnd(-20, 20) * (1 << st.oshift);
+                    const int32_t nin = rnd(1, 40), min = rnd(-100, 100);
+                    if (kind == 0) st.zero = rnd(-3000, 3000);
+                    if (kind == 1) { st.step = nin << pre; st.zero = (min * nin) << pre; }
+                    for (int32_t i = 0; i < cin * pool * 40; i++) {
+                        rx16[i] = (int16_t)(st.zero + rnd(-300, 300));
+                        // Mostly within the knee; now and then beyond it.
+                        rx8[i] = (int8_t)(rnd(0, 99) < 2 ? (rnd(0, 1) ? rnd(-128, -knee - 1) : rnd(knee + 1, 127)) : rnd(-knee, knee));
+                    }
+                    for (int32_t j = 0; j < 40; j++) rg[j] = (int16_t)(rnd(0, 99) < 3 ? rnd(-30000, 30000) : rnd(-600, 600));
+                    for (int32_t i = 0; i < 40; i++) out8[i] = 99;
+                    const int32_t done = kind == 0 ? clef_residual_s16(rx16, cin, pool, rg, n, &st, out8)
+                        : kind == 1 ? clef_residual_s8(rx8, cin, pool, rg, n, &st, out8) : clef_residual_none(rg, n, &st, out8);
+                    int32_t stop = n;
+                    for (int32_t j = 0; j < n; j++) {
+                        int64_t s = 0;
+                        if (kind != 2) {
+                            int32_t v = kind == 0 ? rx16[j * pool * cin] : rx8[j * pool * cin];
+                            if (pool == 2) {
+                                const int32_t w = kind == 0 ? rx16[j * pool * cin + cin] : rx8[j * pool * cin + cin];
+                                v = w > v ? w : v;
+                            }
+                            if (kind == 1 && (v > knee || v < -knee)) { stop = j; break; }
+                            s = kind == 0 ? (int64_t)(v - st.zero) * (1 << pre) : (int64_t)v * st.step + st.zero;
+                        }
+                        const int64_t d = kind == 2 ? 0 : ((((int64_t)s * st.imul) >> 32) + st.iadd) >> 1;
+                        const int64_t uu = (((((int64_t)rg[j] + d) * st.omul) >> 32) + st.oterm) >> st.oshift;
+                        if (uu > knee || uu < -knee) { stop = j; break; }
+                        bad += out8[j] != (int8_t)uu;
+                    }
+                    bad += done != stop;
+                    for (int32_t j = stop; j < 40; j++) bad += out8[j] != 99;
+                    cases++;
+                }
+            }
+        }
+        report(kind == 0 ? "clef_residual_s16" : kind == 1 ? "clef_residual_s8" : "clef_residual_none", cases, bad);
+        total += bad;
+    }
+    return total;
+}
+
 int32_t clef_firmware_main(void) {
     int32_t total = 0;
     static const int32_t taps[] = {3, 4, 7, 16, 32, 48, 64, 68, 96, 128, 256};
@@ -339,5 +397,6 @@ int32_t clef_firmware_main(void) {
         total += bad;
     }
     total += check_stages(counts, sizeof counts / sizeof counts[0]);
+    total += check_residual();
     return total;
 }

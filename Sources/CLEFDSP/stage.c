@@ -248,3 +248,155 @@ void clef_offsets_grid_s16(const int16_t *x, int32_t stride, int32_t n, int32_t 
         u[i] = (int32_t)((uint32_t)(mul_hi_add(v, mul, add) >> shift) + (uint32_t)base);
     }
 }
+
+/// The residual's last steps, from the pooled code's pre-shifted shortcut offset s: the output's
+/// requantised value u (`clef_residual_stage`).
+static inline int32_t residual_value(int32_t s, int32_t g, const clef_residual_stage *st) {
+    const int32_t d = mul_hi_add(s, st->imul, st->iadd) >> 1;
+    return mul_hi_add((int32_t)((uint32_t)g + (uint32_t)d), st->omul, st->oterm) >> st->oshift;
+}
+/// |v| <= knee as one unsigned compare (the assembly's ADD, CMP, BHI).
+static inline int32_t within(int32_t v, int32_t knee) { return (uint32_t)v + (uint32_t)knee <= 2u * (uint32_t)knee; }
+
+/// The portable loop of both input types (`wide`: int16 codes, else int8 ones).
+#define RESIDUAL_C(T, WIDE) \
+    for (; j < n; j++) { \
+        const T *p = x + j * pool * cin; \
+        int32_t v = p[0]; \
+        for (int32_t k = 1; k < pool; k++) v = p[k * cin] > v ? p[k * cin] : v; \
+        int32_t s; \
+        if (WIDE) { \
+            s = (int32_t)((uint32_t)(v - st->zero) << st->pre); \
+        } else { \
+            if (!within(v, st->knee)) return j; \
+            s = (int32_t)((uint32_t)v * (uint32_t)st->step + (uint32_t)st->zero); \
+        } \
+        const int32_t u = residual_value(s, g[j], st); \
+        if (!within(u, st->knee)) return j; \
+        out[j] = (int8_t)u; \
+    } \
+    return n;
+
+#ifdef CLEF_STAGE_ASM
+/// The block input's code of one output step into a: the max of two codes CIN bytes apart (pool
+/// 2) or the code itself (pool 1), p stepped to the next output's (STEP bytes; post-indexed where
+/// the offset fits the instruction's 8 bits). LD: "sh" or "sb".
+#define RES_POOL2(LD, CIN, STEP) \
+    "ldr" LD " %[a], [%[p], #" #CIN "]\n\t" \
+    "ldr" LD " %[b], [%[p]], #" #STEP "\n\t" \
+    "cmp %[a], %[b]\n\t" \
+    "it lt\n\t" \
+    "movlt %[a], %[b]\n\t"
+#define RES_POOL2_FAR(LD, CIN, STEP) \
+    "ldr" LD " %[a], [%[p], #" #CIN "]\n\t" \
+    "ldr" LD " %[b], [%[p]]\n\t" \
+    "add %[p], %[p], #" #STEP "\n\t" \
+    "cmp %[a], %[b]\n\t" \
+    "it lt\n\t" \
+    "movlt %[a], %[b]\n\t"
+#define RES_POOL1(LD, CIN, STEP) "ldr" LD " %[a], [%[p]], #" #STEP "\n\t"
+/// The pre-shifted shortcut offset: int16 codes less their zero point, shifted; int8 codes
+/// within the knee (else stop) times n_in << pre plus (m_in n_in) << pre.
+#define RES_WIDE "sub %[a], %[a], %[zero]\n\t" "lsl %[a], %[a], %[k]\n\t"
+#define RES_NARROW \
+    "add %[b], %[a], %[knee]\n\t" \
+    "cmp %[b], %[knee], lsl #1\n\t" \
+    "bhi 2f\n\t" \
+    "mla %[a], %[a], %[k], %[zero]\n\t"
+/// One output: the shortcut's requantisation (its final shift of 1 folded into the add of g),
+/// the output's, the knee test, the store; a loop to `end`.
+#define RES_LOOP(POOL, SHORTCUT) \
+    "1:\n\t" \
+    POOL \
+    SHORTCUT \
+    "smmla %[a], %[a], %[imul], %[iadd]\n\t" \
+    "ldrsh %[b], [%[g]], #2\n\t" \
+    "add %[a], %[b], %[a], asr #1\n\t" \
+    "smmla %[a], %[a], %[omul], %[oterm]\n\t" \
+    "asr %[a], %[a], %[oshift]\n\t" \
+    "add %[b], %[a], %[knee]\n\t" \
+    "cmp %[b], %[knee], lsl #1\n\t" \
+    "bhi 2f\n\t" \
+    "strb %[a], [%[o]], #1\n\t" \
+    "cmp %[o], %[end]\n\t" \
+    "bne 1b\n\t" \
+    "2:\n\t"
+/// 14 registers: the walking pointers, the end, 9 constants (k: the pre-shift for int16 codes,
+/// the step for int8 ones), two temporaries.
+#define RES_ASM(POOL, SHORTCUT, K) \
+    __asm__ volatile(RES_LOOP(POOL, SHORTCUT) \
+                     : [p] "+&r"(p), [g] "+&r"(gp), [o] "+&r"(o), [a] "=&r"(a), [b] "=&r"(b) \
+                     : [end] "r"(end), [zero] "r"(st->zero), [k] "r"(K), [imul] "r"(st->imul), [iadd] "r"(st->iadd), \
+                       [omul] "r"(st->omul), [oterm] "r"(st->oterm), [oshift] "r"(st->oshift), [knee] "r"(st->knee) \
+                     : "cc", "memory")
+#endif
+
+int32_t clef_residual_s16(const int16_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
+                          const clef_residual_stage *st, int8_t *out) {
+    int32_t j = 0;
+#ifdef CLEF_STAGE_ASM
+    if (n > 0 && (cin == 32 || cin == 64) && (pool == 1 || pool == 2)) {
+        const char *p = (const char *)x;
+        const int16_t *gp = g;
+        int8_t *o = out, *const end = out + n;
+        int32_t a, b;
+        if (pool == 1 && cin == 32) RES_ASM(RES_POOL1("sh", 64, 64), RES_WIDE, st->pre);
+        else if (pool == 1) RES_ASM(RES_POOL1("sh", 128, 128), RES_WIDE, st->pre);
+        else if (cin == 32) RES_ASM(RES_POOL2("sh", 64, 128), RES_WIDE, st->pre);
+        else RES_ASM(RES_POOL2_FAR("sh", 128, 256), RES_WIDE, st->pre);
+        return (int32_t)(o - out);
+    }
+#endif
+    RESIDUAL_C(int16_t, 1)
+}
+
+int32_t clef_residual_s8(const int8_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
+                         const clef_residual_stage *st, int8_t *out) {
+    int32_t j = 0;
+#ifdef CLEF_STAGE_ASM
+    if (n > 0 && (cin == 32 || cin == 64) && (pool == 1 || pool == 2)) {
+        const char *p = (const char *)x;
+        const int16_t *gp = g;
+        int8_t *o = out, *const end = out + n;
+        int32_t a, b;
+        if (pool == 1 && cin == 32) RES_ASM(RES_POOL1("sb", 32, 32), RES_NARROW, st->step);
+        else if (pool == 1) RES_ASM(RES_POOL1("sb", 64, 64), RES_NARROW, st->step);
+        else if (cin == 32) RES_ASM(RES_POOL2("sb", 32, 64), RES_NARROW, st->step);
+        else RES_ASM(RES_POOL2("sb", 64, 128), RES_NARROW, st->step);
+        return (int32_t)(o - out);
+    }
+#endif
+    RESIDUAL_C(int8_t, 0)
+}
+
+int32_t clef_residual_none(const int16_t *g, int32_t n, const clef_residual_stage *st, int8_t *out) {
+#ifdef CLEF_STAGE_ASM
+    if (n > 0) {
+        const int16_t *gp = g;
+        int8_t *o = out, *const end = out + n;
+        int32_t a, b;
+        __asm__ volatile("1:\n\t"
+                         "ldrsh %[a], [%[g]], #2\n\t"
+                         "smmla %[a], %[a], %[omul], %[oterm]\n\t"
+                         "asr %[a], %[a], %[oshift]\n\t"
+                         "add %[b], %[a], %[knee]\n\t"
+                         "cmp %[b], %[knee], lsl #1\n\t"
+                         "bhi 2f\n\t"
+                         "strb %[a], [%[o]], #1\n\t"
+                         "cmp %[o], %[end]\n\t"
+                         "bne 1b\n\t"
+                         "2:\n\t"
+                         : [g] "+&r"(gp), [o] "+&r"(o), [a] "=&r"(a), [b] "=&r"(b)
+                         : [end] "r"(end), [omul] "r"(st->omul), [oterm] "r"(st->oterm), [oshift] "r"(st->oshift),
+                           [knee] "r"(st->knee)
+                         : "cc", "memory");
+        return (int32_t)(o - out);
+    }
+#endif
+    for (int32_t j = 0; j < n; j++) {
+        const int32_t u = mul_hi_add(g[j], st->omul, st->oterm) >> st->oshift;
+        if (!within(u, st->knee)) return j;
+        out[j] = (int8_t)u;
+    }
+    return n;
+}

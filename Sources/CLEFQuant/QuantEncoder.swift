@@ -669,8 +669,20 @@ public struct QuantEncoder<Act: QuantActivation> {
             guard ci >= 0 && ci < cin else {
                 // A channel without a shortcut (the input's channels are zero-padded): g alone.
                 if int8Out, let term = orq.adding(0 &- m8) {
-                    for j in 0..<n {
+                    @inline(__always) func one(_ j: Int) {
                         codes[c * n + j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(Int32(row[j]), adding: term)), -128, 127))
+                    }
+                    if CLEF_STAGE_PASSES != 0 {
+                        // CLEFDSP's loop, stopping at a code beyond the knee (done here).
+                        var st = clef_residual_stage(zero: 0, step: 0, pre: 0, imul: 0, iadd: 0, omul: orq.mul, oterm: term,
+                                                     oshift: orq.shift, knee: cmp.knee)
+                        var j = 0
+                        while j < n {
+                            j += Int(clef_residual_none(row + j, Int32(n - j), &st, codes + c * n + j))
+                            if j < n { one(j); j += 1 }
+                        }
+                    } else {
+                        for j in 0..<n { one(j) }
                     }
                 } else if int8Out {
                     for j in 0..<n { codes[c * n + j] = code8(Int32(row[j])) }
@@ -692,7 +704,26 @@ public struct QuantEncoder<Act: QuantActivation> {
                 // int8 outputs take the fast loop only where -m folds, which means no pre-shift:
                 // 1/n is then exact on any 32-bit sum, so the +-2^17 clamp can go (a sum beyond
                 // it saturates the code either way, since n (|m| + E(-128)) < 2^16).
-                if let term = term8 {
+                if let term = term8, CLEF_STAGE_PASSES != 0, irq.pre > 0, irq.shift == 1 {
+                    // CLEFDSP's loop (assembly on Arm), which stops at a code beyond the knee
+                    // (of the input or the output); that step here, then on from the next.
+                    var st = clef_residual_stage(zero: int8In ? (mIn &* nIn) &<< irq.pre : zx, step: nIn &<< irq.pre, pre: irq.pre,
+                                                 imul: irq.mul, iadd: irq.add, omul: orq.mul, oterm: term, oshift: orq.shift,
+                                                 knee: cmp.knee)
+                    let o = codes + c * n
+                    var j = a
+                    while j < e {
+                        let xj = UnsafeRawPointer(p + (j - a) * step)
+                        j += Int(int8In
+                            ? clef_residual_s8(xj.assumingMemoryBound(to: Int8.self), Int32(cin), Int32(s), row + j, Int32(e - j), &st, o + j)
+                            : clef_residual_s16(xj.assumingMemoryBound(to: Int16.self), Int32(cin), Int32(s), row + j, Int32(e - j), &st, o + j))
+                        guard j < e else { break }
+                        let q = p + (j - a) * step
+                        let sum = Int32(row[j]) &+ irq.fast(shortcut(s == 1 ? Int32(q[0]) : max(Int32(q[0]), Int32(q[cin]))))
+                        o[j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
+                        j += 1
+                    }
+                } else if let term = term8 {
                     var o = codes + c * n + a
                     if s == 1 {
                         for _ in a..<e {

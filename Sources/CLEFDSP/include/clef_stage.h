@@ -68,6 +68,35 @@ void clef_offsets_s8(const int8_t *x, int32_t stride, int32_t n, int32_t base, i
 void clef_offsets_grid_s16(const int16_t *x, int32_t stride, int32_t n, int32_t zero, int32_t pre, int32_t mul, int32_t add,
                            int32_t shift, int32_t base, int32_t *u);
 
+/// The residual of a block with int8 outputs (q8's first blocks; `QuantEncoder.residual`'s fast
+/// steps, one output channel): for j = 0, 1, ... while j < n, v the max of the block input's codes
+/// x[j * pool * cin + k * cin] over k < pool (int8 codes compare as their values do),
+///   s = the shortcut's int16 code offset, pre-shifted: int16 inputs (v - zero) << pre; int8 inputs
+///       v * step + zero (step = n_in << pre, zero = (m_in n_in) << pre: (m_in + E(v)) n_in << pre
+///       while |v| <= knee, where the companding E is the identity),
+///   u = (hi32((g[j] + ((hi32(s * imul) + iadd) >> 1)) * omul) + oterm) >> oshift (the shortcut's
+///       requantisation in its pre-shift form, whose final shift is 1; the output's with its -m
+///       folded into oterm),
+///   out[j] = u while |u| <= knee (the output companding is the identity there too).
+/// Returns the first j not done: n, or a j whose v (int8 inputs) or u is beyond the knee, which
+/// the caller finishes and resumes after. On Arm with DSP, assembly for cin 32 and 64 (the
+/// models' first widths: 19 and 21 instructions an element for int16 and int8 inputs, against
+/// 31-37 for the Swift loop, whose 14 constants do not fit the registers); C elsewhere.
+typedef struct {
+    int32_t zero, step, pre;
+    int32_t imul, iadd;
+    int32_t omul, oterm, oshift;
+    int32_t knee;
+} clef_residual_stage;
+/// The same for an output channel without a shortcut (the block input's channels are zero-padded
+/// to the output's): out[j] = u = (hi32(g[j] * omul) + oterm) >> oshift while |u| <= knee; returns
+/// the first j not done.
+int32_t clef_residual_none(const int16_t *g, int32_t n, const clef_residual_stage *st, int8_t *out);
+int32_t clef_residual_s16(const int16_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
+                          const clef_residual_stage *st, int8_t *out);
+int32_t clef_residual_s8(const int8_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
+                         const clef_residual_stage *st, int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
