@@ -222,6 +222,33 @@ static int32_t check_residual(void) {
     return total;
 }
 
+/// The int8 codes' table offsets: every knee 0 to 127 in steps and shift 0 to 4, strides 1 to 3,
+/// counts up to 37, codes at both ends.
+static int32_t check_offsets(void) {
+    int32_t cases = 0, bad = 0;
+    static int8_t ox[3 * 40];
+    static int32_t got[41];
+    for (int32_t knee = 0; knee <= 127; knee += 9) {
+        for (int32_t shift = 0; shift <= 4; shift++) {
+            for (int32_t stride = 1; stride <= 3; stride++) {
+                const int32_t n = rnd(0, 37), base = rnd(-2000000000, 2000000000), step = rnd(1, 300);
+                for (int32_t i = 0; i < 3 * 40; i++) ox[i] = (int8_t)(rnd(0, 9) == 0 ? (rnd(0, 1) ? -128 : 127) : rnd(-128, 127));
+                got[n] = 77;
+                clef_offsets_s8(ox, stride, n, base, step, knee, shift, got);
+                for (int32_t i = 0; i < n; i++) {
+                    const int64_t c = ox[i * stride], a = c < 0 ? -c : c;
+                    const int64_t e = a <= knee ? c : (c < 0 ? -1 : 1) * (knee + ((a - knee) << shift));
+                    bad += got[i] != (int32_t)(uint32_t)(uint64_t)(base + step * e);
+                }
+                bad += got[n] != 77;
+                cases++;
+            }
+        }
+    }
+    report("clef_offsets_s8", cases, bad);
+    return bad;
+}
+
 int32_t clef_firmware_main(void) {
     int32_t total = 0;
     static const int32_t taps[] = {3, 4, 7, 16, 32, 48, 64, 68, 96, 128, 256};
@@ -398,5 +425,6 @@ int32_t clef_firmware_main(void) {
     }
     total += check_stages(counts, sizeof counts / sizeof counts[0]);
     total += check_residual();
+    total += check_offsets();
     return total;
 }

@@ -231,6 +231,43 @@ void clef_offsets_s16(const int16_t *x, int32_t stride, int32_t n, int32_t start
 
 void clef_offsets_s8(const int8_t *x, int32_t stride, int32_t n, int32_t base, int32_t step, int32_t knee, int32_t shift,
                      int32_t *u) {
+#ifdef CLEF_STAGE_ASM
+    // 9 instructions a code within the knee (GCC's loop: 14); beyond it, E(c) = knee + ((c - knee)
+    // << shift) for c > knee and -knee + ((c + knee) << shift) for c < -knee (the same
+    // c +- ((a - knee) << shift) - (a - knee) as below), out of the loop's way.
+    if (n > 0) {
+        const int32_t *const end = u + n;
+        int32_t c, t;
+        __asm__ volatile("1:\n\t"
+                         "ldrsb %[c], [%[x]]\n\t"
+                         "add %[x], %[x], %[stride]\n\t"
+                         "add %[t], %[c], %[knee]\n\t"
+                         "cmp %[t], %[knee], lsl #1\n\t"
+                         "bhi 3f\n\t"
+                         "2:\n\t"
+                         "mla %[t], %[c], %[step], %[base]\n\t"
+                         "str %[t], [%[u]], #4\n\t"
+                         "cmp %[u], %[end]\n\t"
+                         "bne 1b\n\t"
+                         "b 4f\n\t"
+                         "3:\n\t"
+                         "cmp %[c], #0\n\t"
+                         "ite gt\n\t"
+                         "subgt %[c], %[c], %[knee]\n\t"
+                         "addle %[c], %[c], %[knee]\n\t"
+                         "lsl.w %[c], %[c], %[shift]\n\t"
+                         "ite gt\n\t"
+                         "addgt %[c], %[c], %[knee]\n\t"
+                         "suble %[c], %[c], %[knee]\n\t"
+                         "b 2b\n\t"
+                         "4:\n\t"
+                         : [x] "+&r"(x), [u] "+&r"(u), [c] "=&r"(c), [t] "=&r"(t)
+                         : [end] "r"(end), [stride] "r"(stride), [knee] "r"(knee), [shift] "r"(shift), [step] "r"(step),
+                           [base] "r"(base)
+                         : "cc", "memory");
+    }
+    return;
+#endif
     for (int32_t i = 0; i < n; i++) {
         int32_t c = x[i * stride], a = c < 0 ? -c : c;
         if (a > knee) {
