@@ -39,6 +39,17 @@ static void fill(int32_t count) {
     acc1 = near ? accNear + CLEF_DOT2_NEAR : accFar1;
     for (int32_t i = 0; i < count; i++) { init0[i] = acc0[i] = rnd(-1000000, 1000000); init1[i] = acc1[i] = rnd(-1000000, 1000000); }
 }
+/// Every other pair of cases (so both sum layouts) takes a kernel's `_bias` form: the sums start
+/// at two biases, the accumulators hold garbage before the call.
+static int32_t bias0, bias1;
+static int32_t biased(int32_t count) {
+    static int32_t turn;
+    turn++;
+    if ((turn & 2) == 0) return 0;
+    bias0 = rnd(-2000000, 2000000); bias1 = rnd(-2000000, 2000000);
+    for (int32_t i = 0; i < count; i++) { init0[i] = bias0; init1[i] = bias1; acc0[i] = rnd(-9, 9); acc1[i] = rnd(-9, 9); }
+    return 1;
+}
 static int32_t compare(int32_t count) {
     int32_t bad = 0;
     for (int32_t i = 0; i < count; i++) bad += (acc0[i] != ref0[i]) + (acc1[i] != ref1[i]);
@@ -263,14 +274,17 @@ int32_t clef_firmware_main(void) {
                     for (int32_t i = 0; i < (count - 1) * xs + n; i++) { x8[i] = (int8_t)rnd(-128, 127); x16[i] = (int16_t)rnd(-32768, 32767); }
                     for (int32_t j = 0; j < n; j++) { wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
                     fill(count);
-                    if (wide) clef_dot2_s16s8(x16, xs, wa, wb, n, acc0, acc1, count, scratch);
+                    const int32_t b = biased(count);
+                    if (wide && b) clef_dot2_s16s8_bias(x16, xs, wa, wb, n, bias0, bias1, acc0, acc1, count, scratch);
+                    else if (wide) clef_dot2_s16s8(x16, xs, wa, wb, n, acc0, acc1, count, scratch);
+                    else if (b) clef_dot2_s8_bias(x8, xs, wa, wb, n, bias0, bias1, acc0, acc1, count, scratch);
                     else clef_dot2_s8(x8, xs, wa, wb, n, acc0, acc1, count, scratch);
                     reference(wide, 1, 1, 0, xs, n, count);
                     bad += compare(count); cases++;
                 }
             }
         }
-        report(wide ? "clef_dot2_s16s8" : "clef_dot2_s8", cases, bad);
+        report(wide ? "clef_dot2_s16s8(_bias)" : "clef_dot2_s8(_bias)", cases, bad);
         total += bad;
     }
     // Grouped rows: 1 to 16 input rows of 16 (the DSP rows tile, 4 rows a batch) or 5 taps.
@@ -286,7 +300,10 @@ int32_t clef_firmware_main(void) {
                         for (int32_t i = 0; i < rows * rowLength; i++) { x8[i] = (int8_t)rnd(-128, 127); x16[i] = (int16_t)rnd(-32768, 32767); }
                         for (int32_t j = 0; j < rows * k; j++) { wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
                         fill(count);
-                        if (wide) clef_dot2_rows_s16s8(x16, rowLength, rows, xs, wa, wb, k, acc0, acc1, count, scratch);
+                        const int32_t b = biased(count);
+                        if (wide && b) clef_dot2_rows_s16s8_bias(x16, rowLength, rows, xs, wa, wb, k, bias0, bias1, acc0, acc1, count, scratch);
+                        else if (wide) clef_dot2_rows_s16s8(x16, rowLength, rows, xs, wa, wb, k, acc0, acc1, count, scratch);
+                        else if (b) clef_dot2_rows_s8_bias(x8, rowLength, rows, xs, wa, wb, k, bias0, bias1, acc0, acc1, count, scratch);
                         else clef_dot2_rows_s8(x8, rowLength, rows, xs, wa, wb, k, acc0, acc1, count, scratch);
                         reference(wide, 1, rows, rowLength, xs, k, count);
                         bad += compare(count); cases++;
@@ -294,7 +311,7 @@ int32_t clef_firmware_main(void) {
                 }
             }
         }
-        report(wide ? "clef_dot2_rows_s16s8" : "clef_dot2_rows_s8", cases, bad);
+        report(wide ? "clef_dot2_rows_s16s8(_bias)" : "clef_dot2_rows_s8(_bias)", cases, bad);
         total += bad;
     }
     // int16 x int16 into int32 (the stem): 16 taps at stride 2 (its own kernel) and 1 (the tile),
@@ -309,13 +326,14 @@ int32_t clef_firmware_main(void) {
                     for (int32_t i = 0; i < (count - 1) * xs + n; i++) x16[i] = (int16_t)rnd(-1000, 1000);
                     for (int32_t j = 0; j < n; j++) { wa16[j] = (int16_t)rnd(-32767, 32767); wb16[j] = (int16_t)rnd(-32767, 32767); }
                     fill(count);
-                    clef_dot2_s16s16(x16, xs, wa16, wb16, n, acc0, acc1, count, scratch);
+                    if (biased(count)) clef_dot2_s16s16_bias(x16, xs, wa16, wb16, n, bias0, bias1, acc0, acc1, count, scratch);
+                    else clef_dot2_s16s16(x16, xs, wa16, wb16, n, acc0, acc1, count, scratch);
                     reference(1, 2, 1, 0, xs, n, count);
                     bad += compare(count); cases++;
                 }
             }
         }
-        report("clef_dot2_s16s16", cases, bad);
+        report("clef_dot2_s16s16(_bias)", cases, bad);
         total += bad;
     }
     // int16 x int16 into int64 over the full range (the stem's fallback).

@@ -214,8 +214,9 @@ static int have_avx2(void) {
 /// `wide`: int16 inputs (a constant wherever this is inlined).
 __attribute__((always_inline))
 static inline void dot2_tile(const char *xa, const char *xb, const int32_t *pw, const int32_t *end, int32_t delta,
-                             int32_t *p0, int32_t *p1, int32_t two, int32_t wide) {
-    int32_t a0 = p0[0], b0 = p1[0], a1 = two ? p0[1] : 0, b1 = two ? p1[1] : 0;
+                             int32_t *p0, int32_t *p1, int32_t two, int32_t wide, const int32_t *bias) {
+    int32_t a0 = bias ? bias[0] : p0[0], b0 = bias ? bias[1] : p1[0];
+    int32_t a1 = two ? (bias ? bias[0] : p0[1]) : 0, b1 = two ? (bias ? bias[1] : p1[1]) : 0;
     int32_t t0, t1, u0, u1, v0, v1;
     if (wide) {
         if (delta < 0) __asm__ volatile(DOT2_TILE_LOOP(DOT2_GROUP16) DOT2_TILE_OPERANDS : [end] "r"(end) : "cc", "memory");
@@ -232,7 +233,7 @@ static inline void dot2_tile(const char *xa, const char *xb, const int32_t *pw, 
 /// the tile loop with its own set-up in assembly too. The 14 registers all go to the tile, so
 /// the pair loop's state lives in a stack struct (sp-relative memory operands); 16 instructions
 /// a pair around the groups (acc1 near acc0, an even count of groups), 22 otherwise, GCC's 36.
-struct dot2_walk { const char *xp; int32_t step; int32_t *p0, *p1; const int32_t *p0end, *wbuf; int32_t delta; };
+struct dot2_walk { const char *xp; int32_t step; int32_t *p0, *p1; const int32_t *p0end, *wbuf; int32_t delta; int32_t bias[2]; };
 /// FAR: acc1 anywhere (its own walking pointer); NEAR: acc1 = acc0 + CLEF_DOT2_NEAR (the kernels'
 /// callers' layout: their two chunks of sums), reached by an immediate offset, 3 instructions a
 /// pair fewer.
@@ -247,6 +248,9 @@ _Static_assert(CLEF_DOT2_NEAR_BYTES == 4 * CLEF_DOT2_NEAR, "the pair loop's imme
 #define DOT2_LOAD_NEAR "ldr %[t0], %[p0]\n\t" "ldrd %[a0], %[a1], [%[t0]]\n\t" "ldrd %[b0], %[b1], [%[t0], #" DOT2_NEAR_BYTES "]\n\t"
 #define DOT2_STORE_NEAR "ldr %[t0], %[p0]\n\t" "strd %[b0], %[b1], [%[t0], #" DOT2_NEAR_BYTES "]\n\t" "strd %[a0], %[a1], [%[t0]], #8\n\t" \
     "str %[t0], %[p0]\n\t"
+/// BIAS: the sums start at the channels' biases instead of acc0 / acc1 (the first weight chunk of
+/// a `_bias` kernel): as many instructions as NEAR's load, and no fill of the sums before the call.
+#define DOT2_LOAD_BIAS "ldrd %[a0], %[b0], %[bias]\n\t" "mov %[a1], %[a0]\n\t" "mov %[b1], %[b0]\n\t"
 #define DOT2_PAIRS_ASM(TILE, LOAD, STORE) \
     "0:\n\t" \
     "ldr %[xa], %[xp]\n\t" \
@@ -265,7 +269,7 @@ _Static_assert(CLEF_DOT2_NEAR_BYTES == 4 * CLEF_DOT2_NEAR, "the pair loop's imme
     : [xa] "=&r"(xa), [xb] "=&r"(xb), [pw] "=&r"(pw), [a0] "=&r"(a0), [a1] "=&r"(a1), [b0] "=&r"(b0), \
       [b1] "=&r"(b1), [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(u0), [x1] "=&r"(u1), [w0] "=&r"(v0), [w1] "=&r"(v1), \
       [xp] "+m"(st.xp), [p0] "+m"(st.p0), [p1] "+m"(st.p1) \
-    : [end] "r"(end), [step] "m"(st.step), [p0end] "m"(st.p0end), [wb] "m"(st.wbuf)
+    : [end] "r"(end), [step] "m"(st.step), [p0end] "m"(st.p0end), [wb] "m"(st.wbuf), [bias] "m"(st.bias)
 
 /// The pair loop's four tiles (a count of groups that is a multiple of 4, even or any, or rows),
 /// one statement.
@@ -278,14 +282,18 @@ _Static_assert(CLEF_DOT2_NEAR_BYTES == 4 * CLEF_DOT2_NEAR, "the pair loop's imme
 /// wbuf ... end (delta: as dot2_tile); the odd last output is the caller's.
 __attribute__((always_inline))
 static inline void dot2_pairs(const char *x, int32_t step, const int32_t *wbuf, const int32_t *end, int32_t delta,
-                              int32_t *acc0, int32_t *acc1, int32_t pairs, int32_t wide) {
-    struct dot2_walk st = { x, step, acc0, acc1, acc0 + pairs, wbuf, delta };
+                              int32_t *acc0, int32_t *acc1, int32_t pairs, int32_t wide, const int32_t *bias) {
+    struct dot2_walk st = { x, step, acc0, acc1, acc0 + pairs, wbuf, delta, { bias ? bias[0] : 0, bias ? bias[1] : 0 } };
     const char *xa, *xb;
     const int32_t *pw;
     int32_t a0, a1, b0, b1, t0, t1, u0, u1, v0, v1;
     const int32_t even = ((end - wbuf) & 7) == 0;   // 4 words a group of 4 taps
     const int32_t quad = ((end - wbuf) & 15) == 0;
-    if (acc1 == acc0 + CLEF_DOT2_NEAR) {
+    if (bias) {
+        // (Only the NEAR layout: the `_bias` kernels fill FAR sums first.)
+        if (wide) DOT2_PAIRS_VARIANTS(DOT2_GROUP16, DOT2_LOAD_BIAS, DOT2_STORE_NEAR)
+        else DOT2_PAIRS_VARIANTS(DOT2_GROUP8, DOT2_LOAD_BIAS, DOT2_STORE_NEAR)
+    } else if (acc1 == acc0 + CLEF_DOT2_NEAR) {
         if (wide) DOT2_PAIRS_VARIANTS(DOT2_GROUP16, DOT2_LOAD_NEAR, DOT2_STORE_NEAR)
         else DOT2_PAIRS_VARIANTS(DOT2_GROUP8, DOT2_LOAD_NEAR, DOT2_STORE_NEAR)
     } else {
@@ -298,10 +306,10 @@ static inline void dot2_pairs(const char *x, int32_t step, const int32_t *wbuf, 
 /// itself (half the work wasted, still cheaper than the plain loop).
 __attribute__((always_inline))
 static inline void dot2_outputs(const char *xp, int32_t step, const int32_t *wbuf, const int32_t *end, int32_t delta,
-                                int32_t *acc0, int32_t *acc1, int32_t count, int32_t wide) {
+                                int32_t *acc0, int32_t *acc1, int32_t count, int32_t wide, const int32_t *bias) {
     const int32_t pairs = count & ~1;
-    if (pairs > 0) dot2_pairs(xp, step, wbuf, end, delta, acc0, acc1, pairs, wide);
-    if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, delta, acc0 + pairs, acc1 + pairs, 0, wide);
+    if (pairs > 0) dot2_pairs(xp, step, wbuf, end, delta, acc0, acc1, pairs, wide, bias);
+    if (count & 1) dot2_tile(xp + pairs * step, xp + pairs * step, wbuf, end, delta, acc0 + pairs, acc1 + pairs, 0, wide, bias);
 }
 
 /// Taps [0, m) of both weight rows (m a multiple of 4) into wbuf as int16 pairs: per 4 taps
@@ -424,8 +432,9 @@ static void dot_s16s16_k16s2(const int16_t *x, const int16_t *w, int32_t *acc, i
 /// instructions per 32 MACs) extends only int8 inputs.
 __attribute__((always_inline))
 static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char *w0, const char *w1, int32_t wsize,
-                            int32_t n4, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf) {
+                            int32_t n4, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *wbuf, const int32_t *bias) {
     if (wsize == 2 && n4 == 16 && xs == 2) {      // int16 weights: the stem
+        if (bias) clef_fill2(acc0, acc1, bias[0], bias[1], count);
         dot_s16s16_k16s2((const int16_t *)(const void *)x, (const int16_t *)(const void *)w0, acc0, count);
         dot_s16s16_k16s2((const int16_t *)(const void *)x, (const int16_t *)(const void *)w1, acc1, count);
         return;
@@ -434,7 +443,7 @@ static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char
     for (int32_t j0 = 0; j0 < n4; j0 += WCHUNK) {
         const int32_t m = n4 - j0 < WCHUNK ? n4 - j0 : WCHUNK;
         dot2_extend(w0 + j0 * wsize, w1 + j0 * wsize, wsize, m, wbuf, esize == 2);
-        dot2_outputs(x + j0 * esize, step, wbuf, wbuf + m, -1, acc0, acc1, count, esize == 2);
+        dot2_outputs(x + j0 * esize, step, wbuf, wbuf + m, -1, acc0, acc1, count, esize == 2, j0 == 0 ? bias : 0);
     }
 }
 
@@ -445,12 +454,13 @@ static inline void dot2_dsp(const char *x, int32_t esize, int32_t xs, const char
 __attribute__((always_inline))
 static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength, int32_t rows, int32_t xs,
                                  const int8_t *w0, const int8_t *w1, int32_t *acc0, int32_t *acc1, int32_t count,
-                                 int32_t *wbuf) {
+                                 int32_t *wbuf, const int32_t *bias) {
     const int32_t batch = CLEF_DOT2_SCRATCH / 16, step = xs * esize, delta = (rowLength - 16) * esize;
     for (int32_t r0 = 0; r0 < rows; r0 += batch) {
         const int32_t nr = rows - r0 < batch ? rows - r0 : batch;
         dot2_extend((const char *)(w0 + r0 * 16), (const char *)(w1 + r0 * 16), 1, nr * 16, wbuf, esize == 2);
-        dot2_outputs(x + r0 * rowLength * esize, step, wbuf, wbuf + nr * 16, delta, acc0, acc1, count, esize == 2);
+        dot2_outputs(x + r0 * rowLength * esize, step, wbuf, wbuf + nr * 16, delta, acc0, acc1, count, esize == 2,
+                     r0 == 0 ? bias : 0);
     }
 }
 #endif
@@ -464,12 +474,27 @@ static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength
 #endif
 #ifdef CLEF_DSP
 #define DOT2_TRY_DSP(esize, wsize) \
-    if ((n & 3) == 0) { dot2_dsp((const char *)x, esize, xs, (const char *)w0, (const char *)w1, wsize, n, acc0, acc1, count, scratch); return; }
+    if ((n & 3) == 0) { dot2_dsp((const char *)x, esize, xs, (const char *)w0, (const char *)w1, wsize, n, acc0, acc1, count, scratch, 0); return; }
 #define DOT2_TRY_ROWS_DSP(esize) \
-    if (k == 16) { dot2_rows_dsp((const char *)x, esize, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch); return; }
+    if (k == 16) { dot2_rows_dsp((const char *)x, esize, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch, 0); return; }
+/// The `_bias` kernels' DSP paths: the engines' layout (acc1 = acc0 + CLEF_DOT2_NEAR) only.
+#define DOT2_TRY_DSP_BIAS(esize, wsize) \
+    if ((n & 3) == 0 && acc1 == acc0 + CLEF_DOT2_NEAR) { \
+        const int32_t bias[2] = { b0, b1 }; \
+        dot2_dsp((const char *)x, esize, xs, (const char *)w0, (const char *)w1, wsize, n, acc0, acc1, count, scratch, bias); \
+        return; \
+    }
+#define DOT2_TRY_ROWS_DSP_BIAS(esize) \
+    if (k == 16 && acc1 == acc0 + CLEF_DOT2_NEAR) { \
+        const int32_t bias[2] = { b0, b1 }; \
+        dot2_rows_dsp((const char *)x, esize, rowLength, rows, xs, w0, w1, acc0, acc1, count, scratch, bias); \
+        return; \
+    }
 #else
 #define DOT2_TRY_DSP(esize, wsize)
 #define DOT2_TRY_ROWS_DSP(esize)
+#define DOT2_TRY_DSP_BIAS(esize, wsize)
+#define DOT2_TRY_ROWS_DSP_BIAS(esize)
 #endif
 #define DOT2_KERNEL(name, T, TW, avx2, esize) \
 void name(const T *x, int32_t xs, const TW *w0, const TW *w1, int32_t n, \
@@ -492,6 +517,28 @@ DOT2_ROWS_KERNEL(clef_dot2_rows_s8, int8_t, 1, clef_dot2_s8)
 DOT2_KERNEL(clef_dot2_s16s8, int16_t, int8_t, dot2_s16s8_avx2, 2)
 DOT2_ROWS_KERNEL(clef_dot2_rows_s16s8, int16_t, 2, clef_dot2_s16s8)
 DOT2_KERNEL(clef_dot2_s16s16, int16_t, int16_t, dot2_s16s16_avx2, 2)
+
+/// The `_bias` forms: the sums start at b0 / b1 (elsewhere than the DSP paths: filled, then the
+/// plain kernel).
+#define DOT2_BIAS_KERNEL(name, base, T, TW, esize) \
+void name(const T *x, int32_t xs, const TW *w0, const TW *w1, int32_t n, int32_t b0, int32_t b1, \
+          int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) { \
+    DOT2_TRY_DSP_BIAS(esize, (int32_t)sizeof(TW)) \
+    clef_fill2(acc0, acc1, b0, b1, count); \
+    base(x, xs, w0, w1, n, acc0, acc1, count, scratch); \
+}
+#define DOT2_ROWS_BIAS_KERNEL(name, base, T, esize) \
+void name(const T *x, int32_t rowLength, int32_t rows, int32_t xs, const int8_t *w0, const int8_t *w1, \
+          int32_t k, int32_t b0, int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) { \
+    DOT2_TRY_ROWS_DSP_BIAS(esize) \
+    clef_fill2(acc0, acc1, b0, b1, count); \
+    base(x, rowLength, rows, xs, w0, w1, k, acc0, acc1, count, scratch); \
+}
+DOT2_BIAS_KERNEL(clef_dot2_s8_bias, clef_dot2_s8, int8_t, int8_t, 1)
+DOT2_ROWS_BIAS_KERNEL(clef_dot2_rows_s8_bias, clef_dot2_rows_s8, int8_t, 1)
+DOT2_BIAS_KERNEL(clef_dot2_s16s8_bias, clef_dot2_s16s8, int16_t, int8_t, 2)
+DOT2_ROWS_BIAS_KERNEL(clef_dot2_rows_s16s8_bias, clef_dot2_rows_s16s8, int16_t, 2)
+DOT2_BIAS_KERNEL(clef_dot2_s16s16_bias, clef_dot2_s16s16, int16_t, int16_t, 2)
 
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {
 #ifdef CLEF_AVX2

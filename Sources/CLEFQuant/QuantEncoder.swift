@@ -672,17 +672,14 @@ public struct QuantEncoder<Act: QuantActivation> {
                     @inline(__always) func one(_ j: Int) {
                         codes[c * n + j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(Int32(row[j]), adding: term)), -128, 127))
                     }
-                    if CLEF_STAGE_PASSES != 0 {
-                        // CLEFDSP's loop, stopping at a code beyond the knee (done here).
-                        var st = clef_residual_stage(zero: 0, step: 0, pre: 0, imul: 0, iadd: 0, omul: orq.mul, oterm: term,
-                                                     oshift: orq.shift, knee: cmp.knee)
-                        var j = 0
-                        while j < n {
-                            j += Int(clef_residual_none(row + j, Int32(n - j), &st, codes + c * n + j))
-                            if j < n { one(j); j += 1 }
-                        }
-                    } else {
-                        for j in 0..<n { one(j) }
+                    // CLEFDSP's loop (assembly on Arm, C elsewhere), stopping at a code beyond the
+                    // knee (done here).
+                    var st = clef_residual_stage(zero: 0, step: 0, pre: 0, imul: 0, iadd: 0, omul: orq.mul, oterm: term,
+                                                 oshift: orq.shift, knee: cmp.knee)
+                    var j = 0
+                    while j < n {
+                        j += Int(clef_residual_none(row + j, Int32(n - j), &st, codes + c * n + j))
+                        if j < n { one(j); j += 1 }
                     }
                 } else if int8Out {
                     for j in 0..<n { codes[c * n + j] = code8(Int32(row[j])) }

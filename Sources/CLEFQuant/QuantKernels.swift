@@ -291,8 +291,8 @@ extension QuantConv {
                 while co < cout {
                     // Two output channels per pass (the second repeats the first if the count is odd).
                     let co1 = min(co + 1, cout - 1)
-                    clef_fill2(a0, a1, biasRequant[2 * co], biasRequant[2 * co1], Int32(n))
-                    dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, a0, a1, count: n, scratch: Self.scratch(a64))
+                    dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, biases: (biasRequant[2 * co], biasRequant[2 * co1]), a0, a1,
+                         count: n, scratch: Self.scratch(a64))
                     d.store(co, t0, n, requant: multiplier(co), a0)
                     if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1) }
                     co += 2
@@ -349,24 +349,29 @@ extension QuantConv {
                         if dsp32 || stem32 {
                             // Two channels into int32 sums: int8 weights (the group's rows in one call, so the DSP
                             // path keeps its sums in registers across them) or the stem's int16 ones.
-                            clef_fill2(a0, a1, biasRequant[2 * co0], biasRequant[2 * co1], Int32(n))
+                            // (The `_bias` kernels start the sums at the biases: no fill first.)
+                            let b0 = biasRequant[2 * co0], b1 = biasRequant[2 * co1]
                             if stem32 {
                                 let w16 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int16.self)
                                 let x16 = UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self)
                                 for cl in 0..<cinG {
-                                    clef_dot2_s16s16(x16 + cl * rowLength, Int32(s), w16 + (co0 * cinG + cl) * k, w16 + (co1 * cinG + cl) * k,
-                                                     Int32(k), a0, a1, Int32(n), Self.scratch(a64))
+                                    let xr = x16 + cl * rowLength, wr0 = w16 + (co0 * cinG + cl) * k, wr1 = w16 + (co1 * cinG + cl) * k
+                                    if cl == 0 {
+                                        clef_dot2_s16s16_bias(xr, Int32(s), wr0, wr1, Int32(k), b0, b1, a0, a1, Int32(n), Self.scratch(a64))
+                                    } else {
+                                        clef_dot2_s16s16(xr, Int32(s), wr0, wr1, Int32(k), a0, a1, Int32(n), Self.scratch(a64))
+                                    }
                                 }
                             } else {
                                 let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
                                 if In.self == Int8.self {
-                                    clef_dot2_rows_s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
-                                                      Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
-                                                      Self.scratch(a64))
+                                    clef_dot2_rows_s8_bias(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
+                                                           Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), b0, b1, a0, a1,
+                                                           Int32(n), Self.scratch(a64))
                                 } else {
-                                    clef_dot2_rows_s16s8(UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self), Int32(rowLength), Int32(cinG),
-                                                         Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), a0, a1, Int32(n),
-                                                         Self.scratch(a64))
+                                    clef_dot2_rows_s16s8_bias(UnsafeRawPointer(r).assumingMemoryBound(to: Int16.self), Int32(rowLength),
+                                                              Int32(cinG), Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), b0, b1,
+                                                              a0, a1, Int32(n), Self.scratch(a64))
                                 }
                             }
                             d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
@@ -444,15 +449,17 @@ extension QuantConv {
              int32Inputs: Weight.bitWidth > 8 ? int32InputBound() : -1)
     }
 
-    /// The int8- or int16-input dot product of CLEFDSP.
+    /// The int8- or int16-input dot product of CLEFDSP, the sums started at the two biases.
     @inline(__always)
     func dot2<In: FixedWidthInteger>(_ x: UnsafePointer<In>, xs: Int, _ w0: UnsafePointer<Int8>, _ w1: UnsafePointer<Int8>, n: Int,
-                                     _ a0: UnsafeMutablePointer<Int32>, _ a1: UnsafeMutablePointer<Int32>, count: Int,
-                                     scratch: UnsafeMutablePointer<Int32>) {
+                                     biases b: (Int32, Int32), _ a0: UnsafeMutablePointer<Int32>, _ a1: UnsafeMutablePointer<Int32>,
+                                     count: Int, scratch: UnsafeMutablePointer<Int32>) {
         if In.self == Int8.self {
-            clef_dot2_s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count), scratch)
+            clef_dot2_s8_bias(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(xs), w0, w1, Int32(n), b.0, b.1, a0, a1,
+                              Int32(count), scratch)
         } else {
-            clef_dot2_s16s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int16.self), Int32(xs), w0, w1, Int32(n), a0, a1, Int32(count), scratch)
+            clef_dot2_s16s8_bias(UnsafeRawPointer(x).assumingMemoryBound(to: Int16.self), Int32(xs), w0, w1, Int32(n), b.0, b.1, a0, a1,
+                                 Int32(count), scratch)
         }
     }
 }
