@@ -368,43 +368,35 @@ static inline int32_t within(int32_t v, int32_t knee) { return (uint32_t)v + (ui
                      : "cc", "memory")
 #endif
 
-int32_t clef_residual_s16(const int16_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
-                          const clef_residual_stage *st, int8_t *out) {
-    int32_t j = 0;
 #ifdef CLEF_STAGE_ASM
-    if (n > 0 && (cin == 32 || cin == 64) && (pool == 1 || pool == 2)) {
-        const char *p = (const char *)x;
-        const int16_t *gp = g;
-        int8_t *o = out, *const end = out + n;
-        int32_t a, b;
-        if (pool == 1 && cin == 32) RES_ASM(RES_POOL1("sh", 64, 64), RES_WIDE, st->pre);
-        else if (pool == 1) RES_ASM(RES_POOL1("sh", 128, 128), RES_WIDE, st->pre);
-        else if (cin == 32) RES_ASM(RES_POOL2("sh", 64, 128), RES_WIDE, st->pre);
-        else RES_ASM(RES_POOL2_FAR("sh", 128, 256), RES_WIDE, st->pre);
-        return (int32_t)(o - out);
+/// The assembly for cin 32 and 64 and pools 1 and 2 (the four POOL forms, in that order).
+#define RESIDUAL_TRY_ASM(SHORTCUT, K, POOL1_32, POOL1_64, POOL2_32, POOL2_64) \
+    if (n > 0 && (cin == 32 || cin == 64) && (pool == 1 || pool == 2)) { \
+        const char *p = (const char *)x; \
+        const int16_t *gp = g; \
+        int8_t *o = out, *const end = out + n; \
+        int32_t a, b; \
+        if (pool == 1 && cin == 32) RES_ASM(POOL1_32, SHORTCUT, K); \
+        else if (pool == 1) RES_ASM(POOL1_64, SHORTCUT, K); \
+        else if (cin == 32) RES_ASM(POOL2_32, SHORTCUT, K); \
+        else RES_ASM(POOL2_64, SHORTCUT, K); \
+        return (int32_t)(o - out); \
     }
+#else
+#define RESIDUAL_TRY_ASM(SHORTCUT, K, POOL1_32, POOL1_64, POOL2_32, POOL2_64)
 #endif
-    RESIDUAL_C(int16_t, 1)
+#define RESIDUAL_ENTRY(name, T, WIDE, SHORTCUT, K, POOL1_32, POOL1_64, POOL2_32, POOL2_64) \
+int32_t name(const T *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n, const clef_residual_stage *st, \
+             int8_t *out) { \
+    int32_t j = 0; \
+    RESIDUAL_TRY_ASM(SHORTCUT, K, POOL1_32, POOL1_64, POOL2_32, POOL2_64) \
+    RESIDUAL_C(T, WIDE) \
 }
-
-int32_t clef_residual_s8(const int8_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
-                         const clef_residual_stage *st, int8_t *out) {
-    int32_t j = 0;
-#ifdef CLEF_STAGE_ASM
-    if (n > 0 && (cin == 32 || cin == 64) && (pool == 1 || pool == 2)) {
-        const char *p = (const char *)x;
-        const int16_t *gp = g;
-        int8_t *o = out, *const end = out + n;
-        int32_t a, b;
-        if (pool == 1 && cin == 32) RES_ASM(RES_POOL1("sb", 32, 32), RES_NARROW, st->step);
-        else if (pool == 1) RES_ASM(RES_POOL1("sb", 64, 64), RES_NARROW, st->step);
-        else if (cin == 32) RES_ASM(RES_POOL2("sb", 32, 64), RES_NARROW, st->step);
-        else RES_ASM(RES_POOL2("sb", 64, 128), RES_NARROW, st->step);
-        return (int32_t)(o - out);
-    }
-#endif
-    RESIDUAL_C(int8_t, 0)
-}
+/// (int16 codes: 2 bytes each, block 0's stem columns; int8: block 1's companded inputs.)
+RESIDUAL_ENTRY(clef_residual_s16, int16_t, 1, RES_WIDE, st->pre, RES_POOL1("sh", 64, 64), RES_POOL1("sh", 128, 128),
+               RES_POOL2("sh", 64, 128), RES_POOL2_FAR("sh", 128, 256))
+RESIDUAL_ENTRY(clef_residual_s8, int8_t, 0, RES_NARROW, st->step, RES_POOL1("sb", 32, 32), RES_POOL1("sb", 64, 64),
+               RES_POOL2("sb", 32, 64), RES_POOL2("sb", 64, 128))
 
 int32_t clef_residual_none(const int16_t *g, int32_t n, const clef_residual_stage *st, int8_t *out) {
 #ifdef CLEF_STAGE_ASM
