@@ -57,6 +57,23 @@ public struct ConvOutput<Out: FixedWidthInteger> {
         self.epilogue = epilogue
     }
 
+    /// q8's hottest output stage, decoded by the convolutions once per call instead of by `store`
+    /// once per channel (the table's part of CLEFDSP's stage, its start, the channels'
+    /// requantisation pairs): nil where it does not apply (int16 codes, no per-channel
+    /// requantisation, a table shift above 13). (Kept out of `ConvOutput` itself: a stored copy
+    /// in every instance cost 160 B of the device's stack.)
+    typealias Stage8 = (base: clef_swish_stage, start: Int32, pairs: UnsafePointer<Int32>)
+    @inline(__always)
+    func stage8() -> Stage8? {
+        guard CLEF_STAGE_PASSES != 0, Out.bitWidth == 8, let e = epilogue, let cr = e.channelRequant, e.table.shift <= 13 else {
+            return nil
+        }
+        let t = e.table
+        return (clef_swish_stage(knots: t.knots, limit: t.limit, shift: t.shift, mask: t.mask,
+                                 half: t.half &- (t.outputZero &<< t.shift), mul: 0, term: 0, rshift: 0, pre: 0),
+                t.start, cr.pairs)
+    }
+
     /// Stores `n` outputs of channel `co` from step `t0`, `code(i)` being the int16 code
     /// clamp(zero + requant(sum)) of step t0 + i.
     @inline(__always)
@@ -82,8 +99,23 @@ public struct ConvOutput<Out: FixedWidthInteger> {
 
     /// `store` of int32 sums (the dot-product paths), which it may overwrite, and acc[n] (restored).
     @inline(__always)
-    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>) {
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>, stage8: Stage8? = nil) {
         let rq = Requant32(packed), z = zero
+        if let s8 = stage8, !rq.general, let au = rq.adding(z &- s8.start) {
+            // int8 codes (q8): `LookupTable.stage(requant:term:)` with the table's part decoded
+            // already (the general form below decodes the whole epilogue for every channel).
+            let m = Requant32(s8.pairs[2 &* co &+ 1], inputBits: 16)
+            if m.pre == 0, let ac = m.adding(s8.pairs[2 &* co]) {
+                var st = s8.base
+                st.mul = m.mul; st.term = ac; st.rshift = m.shift
+                clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
+                let o = base + co * channelStride + t0 * timeStride, table = epilogue!.table, tz = table.outputZero
+                swishStage(acc, n, &st, into: o, stride: timeStride) {
+                    Out(truncatingIfNeeded: clamp32(m.fast(table.at(offset: $0) &- tz, adding: ac), Int32(Out.min), Int32(Out.max)))
+                }
+                return
+            }
+        }
         if let e = epilogue, let cr = e.channelRequant, !rq.general {
             // Swish with per-channel codes, the hottest output stage: the table clamps its
             // input to int16 itself (off its fast path), saving the clamp on every element.
@@ -286,15 +318,15 @@ extension QuantConv {
             let a64 = wide.baseAddress!
             if usesDot2(In.self) {
                 let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
-                let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
+                let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self), s8 = d.stage8()
                 var co = 0
                 while co < cout {
                     // Two output channels per pass (the second repeats the first if the count is odd).
                     let co1 = min(co + 1, cout - 1)
                     dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, biases: (biasRequant[2 * co], biasRequant[2 * co1]), a0, a1,
                          count: n, scratch: Self.scratch(a64))
-                    d.store(co, t0, n, requant: multiplier(co), a0)
-                    if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1) }
+                    d.store(co, t0, n, requant: multiplier(co), a0, stage8: s8)
+                    if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1, stage8: s8) }
                     co += 2
                 }
             } else {
@@ -337,6 +369,7 @@ extension QuantConv {
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
             let a64 = wide.baseAddress!
             let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
+            let s8 = d.stage8()
             for g in 0..<shape.groups {
                 let gr = rows + g * cinG * rowLength
                 var col = 0
@@ -374,8 +407,8 @@ extension QuantConv {
                                                               a0, a1, Int32(n), Self.scratch(a64))
                                 }
                             }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0)
-                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1) }
+                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0, stage8: s8)
+                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1, stage8: s8) }
                         } else if dsp64 {
                             let b = Int64(biasRequant[2 * co0])
                             for i in 0..<n { a64[i] = b }
