@@ -61,7 +61,8 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     /// once per channel (the table's part of CLEFDSP's stage, its start, the channels'
     /// requantisation pairs): nil where it does not apply (int16 codes, no per-channel
     /// requantisation, a table shift above 13). (Kept out of `ConvOutput` itself: a stored copy
-    /// in every instance cost 160 B of the device's stack.)
+    /// in every instance cost 160 B of the device's stack. The callers branch on it rather than
+    /// pass it on: as an optional parameter it cost RV32 0.23 M and q16 0.09 M.)
     typealias Stage8 = (base: clef_swish_stage, start: Int32, pairs: UnsafePointer<Int32>)
     @inline(__always)
     func stage8() -> Stage8? {
@@ -97,13 +98,12 @@ public struct ConvOutput<Out: FixedWidthInteger> {
         }
     }
 
-    /// `store` of int32 sums (the dot-product paths), which it may overwrite, and acc[n] (restored).
+    /// int8 codes (q8): `LookupTable.stage(requant:term:)` with the table's part decoded already
+    /// (the general form decodes the whole epilogue for every channel: 190 instructions a call).
     @inline(__always)
-    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>, stage8: Stage8? = nil) {
-        let rq = Requant32(packed), z = zero
-        if let s8 = stage8, !rq.general, let au = rq.adding(z &- s8.start) {
-            // int8 codes (q8): `LookupTable.stage(requant:term:)` with the table's part decoded
-            // already (the general form below decodes the whole epilogue for every channel).
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>, q8 s8: Stage8) {
+        let rq = Requant32(packed)
+        if !rq.general, let au = rq.adding(zero &- s8.start) {
             let m = Requant32(s8.pairs[2 &* co &+ 1], inputBits: 16)
             if m.pre == 0, let ac = m.adding(s8.pairs[2 &* co]) {
                 var st = s8.base
@@ -116,6 +116,13 @@ public struct ConvOutput<Out: FixedWidthInteger> {
                 return
             }
         }
+        store(co, t0, n, requant: packed, acc)
+    }
+
+    /// `store` of int32 sums (the dot-product paths), which it may overwrite, and acc[n] (restored).
+    @inline(__always)
+    func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>) {
+        let rq = Requant32(packed), z = zero
         if let e = epilogue, let cr = e.channelRequant, !rq.general {
             // Swish with per-channel codes, the hottest output stage: the table clamps its
             // input to int16 itself (off its fast path), saving the clamp on every element.
@@ -325,8 +332,13 @@ extension QuantConv {
                     let co1 = min(co + 1, cout - 1)
                     dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, biases: (biasRequant[2 * co], biasRequant[2 * co1]), a0, a1,
                          count: n, scratch: Self.scratch(a64))
-                    d.store(co, t0, n, requant: multiplier(co), a0, stage8: s8)
-                    if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1, stage8: s8) }
+                    if let s8 {
+                        d.store(co, t0, n, requant: multiplier(co), a0, q8: s8)
+                        if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1, q8: s8) }
+                    } else {
+                        d.store(co, t0, n, requant: multiplier(co), a0)
+                        if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1) }
+                    }
                     co += 2
                 }
             } else {
@@ -407,8 +419,14 @@ extension QuantConv {
                                                               a0, a1, Int32(n), Self.scratch(a64))
                                 }
                             }
-                            d.store(co0, t0 + i0, n, requant: biasRequant[2 * co0 + 1], a0, stage8: s8)
-                            if co1 != co0 { d.store(co1, t0 + i0, n, requant: biasRequant[2 * co1 + 1], a1, stage8: s8) }
+                            let m0 = biasRequant[2 * co0 + 1], m1 = biasRequant[2 * co1 + 1]
+                            if let s8 {
+                                d.store(co0, t0 + i0, n, requant: m0, a0, q8: s8)
+                                if co1 != co0 { d.store(co1, t0 + i0, n, requant: m1, a1, q8: s8) }
+                            } else {
+                                d.store(co0, t0 + i0, n, requant: m0, a0)
+                                if co1 != co0 { d.store(co1, t0 + i0, n, requant: m1, a1) }
+                            }
                         } else if dsp64 {
                             let b = Int64(biasRequant[2 * co0])
                             for i in 0..<n { a64[i] = b }
