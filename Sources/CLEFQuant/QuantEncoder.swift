@@ -624,7 +624,8 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// Whether `residual` takes CLEFDSP's loops for int8 outputs: on 32-bit Arm, where they are
     /// assembly (with the DSP extension; C on other Arm cores); elsewhere the Swift loops, which
     /// x86-64 vectorises (through the C ones a host q8 window measured 2.5% slower) and RV32 runs
-    /// as fast.
+    /// as fast. (The channels without a shortcut test the same `arch(arm)` with `#if`: as a
+    /// constant branch there the compiler warns of the dead side.)
     static var residualLoops: Bool {
         #if arch(arm)
         return true
@@ -678,12 +679,15 @@ public struct QuantEncoder<Act: QuantActivation> {
             @inline(__always) func code8(_ v: Int32) -> Int8 {
                 Int8(truncatingIfNeeded: clamp32(cmp.compress(orq(clamp32(v, -(1 << 17), (1 << 17) - 1)) &- m8), -128, 127))
             }
+            /// The same where -m folds into the output's rounding term (`orq.adding(-m)`: no
+            /// pre-shift, so no clamp either; the fast loops' form).
+            @inline(__always) func code8(_ v: Int32, adding term: Int32) -> Int8 {
+                Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(v, adding: term)), -128, 127))
+            }
             guard ci >= 0 && ci < cin else {
                 // A channel without a shortcut (the input's channels are zero-padded): g alone.
                 if int8Out, let term = orq.adding(0 &- m8) {
-                    @inline(__always) func one(_ j: Int) {
-                        codes[c * n + j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(Int32(row[j]), adding: term)), -128, 127))
-                    }
+                    @inline(__always) func one(_ j: Int) { codes[c * n + j] = code8(Int32(row[j]), adding: term) }
                     #if arch(arm)
                     // CLEFDSP's assembly loop, stopping at a code beyond the knee (done here).
                     var st = clef_residual_stage(zero: 0, step: 0, pre: 0, imul: 0, iadd: 0, omul: orq.mul, oterm: term,
@@ -732,7 +736,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                         guard j < e else { break }
                         let q = p + (j - a) * step
                         let sum = Int32(row[j]) &+ irq.fast(shortcut(s == 1 ? Int32(q[0]) : max(Int32(q[0]), Int32(q[cin]))))
-                        o[j] = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
+                        o[j] = code8(sum, adding: term)
                         j += 1
                     }
                 } else if let term = term8 {
@@ -740,13 +744,13 @@ public struct QuantEncoder<Act: QuantActivation> {
                     if s == 1 {
                         for _ in a..<e {
                             let sum = Int32(r.pointee) &+ irq.fast(shortcut(Int32(p.pointee)))
-                            o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
+                            o.pointee = code8(sum, adding: term)
                             r += 1; p += step; o += 1
                         }
                     } else {
                         for _ in a..<e {
                             let sum = Int32(r.pointee) &+ irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))))
-                            o.pointee = Int8(truncatingIfNeeded: clamp32(cmp.compress(orq.fast(sum, adding: term)), -128, 127))
+                            o.pointee = code8(sum, adding: term)
                             r += 1; p += step; o += 1
                         }
                     }

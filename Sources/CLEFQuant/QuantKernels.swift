@@ -66,13 +66,9 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     typealias Stage8 = (base: clef_swish_stage, start: Int32, pairs: UnsafePointer<Int32>)
     @inline(__always)
     func stage8() -> Stage8? {
-        guard CLEF_STAGE_PASSES != 0, Out.bitWidth == 8, let e = epilogue, let cr = e.channelRequant, e.table.shift <= 13 else {
-            return nil
-        }
-        let t = e.table
-        return (clef_swish_stage(knots: t.knots, limit: t.limit, shift: t.shift, mask: t.mask,
-                                 half: t.half &- (t.outputZero &<< t.shift), mul: 0, term: 0, rshift: 0, pre: 0),
-                t.start, cr.pairs)
+        guard CLEF_STAGE_PASSES != 0, Out.bitWidth == 8, let e = epilogue, let cr = e.channelRequant,
+              let base = e.table.stageWithZero else { return nil }
+        return (base, e.table.start, cr.pairs)
     }
 
     /// Stores `n` outputs of channel `co` from step `t0`, `code(i)` being the int16 code
@@ -268,8 +264,18 @@ extension LookupTable {
     @inline(__always)
     func stage(requant m: Requant32, term: Int32) -> clef_swish_stage? {
         guard shift <= 13, !m.general, m.pre == 0 else { return nil }
-        return clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half &- (outputZero &<< shift),
-                                mul: m.mul, term: term, rshift: m.shift, pre: 0)
+        return stage(mul: m.mul, term: term, rshift: m.shift, pre: 0)
+    }
+
+    /// The table's part of those stages (the requantisation's fields 0), nil beyond shift 13.
+    @inline(__always)
+    var stageWithZero: clef_swish_stage? { shift <= 13 ? stage(mul: 0, term: 0, rshift: 0, pre: 0) : nil }
+
+    /// The stage with the output zero point folded into the interpolation's rounding term.
+    @inline(__always)
+    func stage(mul: Int32, term: Int32, rshift: Int32, pre: Int32) -> clef_swish_stage {
+        clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half &- (outputZero &<< shift),
+                         mul: mul, term: term, rshift: rshift, pre: pre)
     }
 
     /// `stage(requant:term:)` for int16 codes, whose multipliers (q16's int16 to int16, near 1)
@@ -279,8 +285,7 @@ extension LookupTable {
     func stage16(requant m: Requant32, zero: Int32) -> clef_swish_stage? {
         if let term = m.adding(zero) { return stage(requant: m, term: term) }
         guard shift <= 13, !m.general, m.mul != 0, m.pre > 0, m.shift == 1, zero.magnitude < 1 << 28 else { return nil }
-        return clef_swish_stage(knots: knots, limit: limit, shift: shift, mask: mask, half: half &- (outputZero &<< shift),
-                                mul: m.mul, term: m.add &+ (zero &<< 1), rshift: 1, pre: m.pre)
+        return stage(mul: m.mul, term: m.add &+ (zero &<< 1), rshift: 1, pre: m.pre)
     }
 
     /// The table's fast path alone (`clef_table_s16`).
