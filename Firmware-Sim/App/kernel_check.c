@@ -287,6 +287,33 @@ int32_t clef_firmware_main(void) {
         report(wide ? "clef_dot2_s16s8(_bias)" : "clef_dot2_s8(_bias)", cases, bad);
         total += bad;
     }
+    // Staged int8 inputs (clef_stage_x16 + clef_dot2_x16_bias): taps a multiple of 16 (the DSP
+    // pair loop, one to four weight chunks) and not (portable), odd counts (the last output
+    // alone), both sum layouts; nothing written at acc[count].
+    {
+        int32_t cases = 0, bad = 0;
+        static int32_t staged[CLEF_STAGE_X16_WORDS(256, 32)];
+        static const int32_t stagedTaps[] = {4, 16, 32, 48, 64, 68, 96, 128, 256};
+        for (uint32_t a = 0; a < sizeof stagedTaps / sizeof stagedTaps[0]; a++) {
+            for (uint32_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                for (int32_t s = 0; s < 2; s++) {
+                    const int32_t n = stagedTaps[a], count = counts[c], xs = n + 4 * s;
+                    for (int32_t i = 0; i < (count - 1) * xs + n; i++) x8[i] = (int8_t)rnd(-128, 127);
+                    for (int32_t j = 0; j < n; j++) { wa[j] = (int8_t)rnd(-128, 127); wb[j] = (int8_t)rnd(-128, 127); }
+                    fill(count);
+                    bias0 = rnd(-2000000, 2000000); bias1 = rnd(-2000000, 2000000);
+                    for (int32_t i = 0; i < count; i++) { init0[i] = bias0; init1[i] = bias1; }
+                    acc0[count] = acc1[count] = 0x5A5A5A5A;
+                    clef_stage_x16(x8, xs, n, count, staged);
+                    clef_dot2_x16_bias(staged, n, wa, wb, bias0, bias1, acc0, acc1, count, scratch);
+                    reference(0, 1, 1, 0, xs, n, count);
+                    bad += compare(count) + (acc0[count] != 0x5A5A5A5A) + (acc1[count] != 0x5A5A5A5A); cases++;
+                }
+            }
+        }
+        report("clef_dot2_x16_bias", cases, bad);
+        total += bad;
+    }
     // Grouped rows: 1 to 16 input rows of 16 (the DSP rows tile, 4 rows a batch) or 5 taps.
     static const int32_t rowCounts[] = {1, 2, 3, 4, 5, 8, 16};
     for (int32_t wide = 0; wide < 2; wide++) {

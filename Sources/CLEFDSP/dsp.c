@@ -463,6 +463,60 @@ static inline void dot2_rows_dsp(const char *x, int32_t esize, int32_t rowLength
                      r0 == 0 ? bias : 0);
     }
 }
+
+/// The staged-input pair loop (clef_dot2_x16_bias): inputs already int16 pairs, both positions of
+/// a pair and both channels' weights of 4 taps each one LDM, so a group of 4 taps is 2 loads and
+/// 8 SMLADs, 10 instructions for 16 MACs (the int8 tile's 16: its inputs are sign-extended again
+/// for every pair of channels). It needs all 14 registers (r0-r3 inputs, r4-r7 weights, r8-r11
+/// sums, r12 the input walk, lr the weight walk), more than GCC gives inline assembly, so the
+/// functions are naked and keep the walk's state in their own frame: [sp] x, +4 wbuf, +8 wend,
+/// +12 acc, +16 accEnd, +20 b0, +24 b1 (copied from `struct x16_walk`).
+struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; int32_t *acc; const int32_t *accEnd; int32_t b0, b1; };
+#define X16_GROUP \
+    "ldmia r12!, {r0-r3}\n\t" \
+    "ldmia lr!, {r4-r7}\n\t" \
+    "smlad r8, r0, r4, r8\n\t" \
+    "smlad r8, r1, r5, r8\n\t" \
+    "smlad r9, r2, r4, r9\n\t" \
+    "smlad r9, r3, r5, r9\n\t" \
+    "smlad r10, r0, r6, r10\n\t" \
+    "smlad r10, r1, r7, r10\n\t" \
+    "smlad r11, r2, r6, r11\n\t" \
+    "smlad r11, r3, r7, r11\n\t"
+/// Sums r8, r9 (channel 0, positions 2p and 2p + 1) and r10, r11 (channel 1) at acc and acc +
+/// CLEF_DOT2_NEAR words; groups of 4 taps four at a time (the chunk a multiple of 16 taps), the
+/// weight walk's end compared through r4, free after the fourth group.
+#define X16_PAIRS(LOAD) \
+    "push {r4-r11, lr}\n\t" \
+    "ldm r0, {r1-r7}\n\t" \
+    "sub sp, sp, #32\n\t" \
+    "stm sp, {r1-r7}\n\t" \
+    "mov r12, r1\n" \
+    "0:\n\t" \
+    LOAD \
+    "ldr lr, [sp, #4]\n" \
+    "1:\n\t" X16_GROUP X16_GROUP X16_GROUP X16_GROUP \
+    "ldr r4, [sp, #8]\n\t" \
+    "cmp lr, r4\n\t" \
+    "bne 1b\n\t" \
+    "ldr r4, [sp, #12]\n\t" \
+    "strd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t" \
+    "strd r8, r9, [r4], #8\n\t" \
+    "str r4, [sp, #12]\n\t" \
+    "ldr r5, [sp, #16]\n\t" \
+    "cmp r4, r5\n\t" \
+    "bne 0b\n\t" \
+    "add sp, sp, #32\n\t" \
+    "pop {r4-r11, pc}\n\t"
+/// The first weight chunk's sums start at the biases, later chunks' at the sums stored.
+__attribute__((naked, noinline)) static void x16_pairs_bias(__attribute__((unused)) const struct x16_walk *w) {
+    __asm__ volatile(X16_PAIRS("ldrd r8, r10, [sp, #20]\n\t" "mov r9, r8\n\t" "mov r11, r10\n\t"));
+}
+__attribute__((naked, noinline)) static void x16_pairs_acc(__attribute__((unused)) const struct x16_walk *w) {
+    __asm__ volatile(X16_PAIRS("ldr r4, [sp, #12]\n\t" "ldrd r8, r9, [r4]\n\t" "ldrd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t"));
+}
+#undef X16_PAIRS
+#undef X16_GROUP
 #endif
 
 // The entry points. Each tries AVX2 (hosts that have it), then the DSP tile (whole groups of 4
@@ -539,6 +593,82 @@ DOT2_ROWS_BIAS_KERNEL(clef_dot2_rows_s8_bias, clef_dot2_rows_s8, int8_t, 1)
 DOT2_BIAS_KERNEL(clef_dot2_s16s8_bias, clef_dot2_s16s8, int16_t, int8_t, 2)
 DOT2_ROWS_BIAS_KERNEL(clef_dot2_rows_s16s8_bias, clef_dot2_rows_s16s8, int16_t, 2)
 DOT2_BIAS_KERNEL(clef_dot2_s16s16_bias, clef_dot2_s16s16, int16_t, int16_t, 2)
+
+/// (x0, x2) and (x1, x3) of a word of 4 int8 as int16 pairs, as SXTB16 and SXTB16 ROR 8 give them.
+static inline int32_t pair02(int32_t v) {
+#ifdef CLEF_DSP
+    return __sxtb16(v);
+#else
+    return (int32_t)(((uint32_t)(int32_t)(int8_t)v & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)(v >> 16) << 16));
+#endif
+}
+static inline int32_t pair13(int32_t v) {
+#ifdef CLEF_DSP
+    return sxtb16_ror8(v);
+#else
+    return (int32_t)(((uint32_t)(int32_t)(int8_t)(v >> 8) & 0xFFFFu) | ((uint32_t)(int32_t)(int8_t)(v >> 24) << 16));
+#endif
+}
+
+void clef_stage_x16(const int8_t *x, int32_t xs, int32_t n, int32_t count, int32_t *x16) {
+    const int32_t pairs = (count + 1) / 2;
+    int32_t *o = x16;
+    for (int32_t j0 = 0; j0 < n; j0 += CLEF_DOT2_SCRATCH) {
+        const int32_t m = n - j0 < CLEF_DOT2_SCRATCH ? n - j0 : CLEF_DOT2_SCRATCH;
+        for (int32_t p = 0; p < pairs; p++) {
+            const int8_t *xa = x + 2 * p * xs + j0, *xb = 2 * p + 1 < count ? xa + xs : xa;
+            for (int32_t g = 0; g < m; g += 4, o += 4) {
+                const int32_t a = load32(xa + g), b = load32(xb + g);
+                o[0] = pair02(a); o[1] = pair13(a); o[2] = pair02(b); o[3] = pair13(b);
+            }
+        }
+    }
+}
+
+/// Staged input i, tap j (see clef_stage_x16).
+static inline int32_t staged_tap(const int32_t *x16, int32_t n, int32_t count, int32_t i, int32_t j) {
+    const int32_t pairs = (count + 1) / 2, j0 = j - j % CLEF_DOT2_SCRATCH, jj = j - j0;
+    const int32_t m = n - j0 < CLEF_DOT2_SCRATCH ? n - j0 : CLEF_DOT2_SCRATCH;
+    const int32_t word = x16[pairs * j0 + (i / 2) * m + (jj & ~3) + (i & 1) * 2 + (jj & 1)];
+    return (jj & 2) ? word >> 16 : (int32_t)(int16_t)word;
+}
+
+void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const int8_t *w1, int32_t b0, int32_t b1,
+                        int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
+#ifdef CLEF_DSP
+    if ((n & 15) == 0 && acc1 == acc0 + CLEF_DOT2_NEAR && count > 0) {
+        const int32_t pairs = (count + 1) / 2, whole = count / 2;
+        int32_t ta = b0, tb = b1;   // an odd count's last output
+        for (int32_t j0 = 0; j0 < n; j0 += WCHUNK) {
+            const int32_t m = n - j0 < WCHUNK ? n - j0 : WCHUNK;
+            dot2_extend((const char *)(w0 + j0), (const char *)(w1 + j0), 1, m, scratch, 0);
+            const int32_t *xc = x16 + pairs * j0;
+            if (whole > 0) {
+                const struct x16_walk st = { xc, scratch, scratch + m, acc0, acc0 + 2 * whole, b0, b1 };
+                if (j0 == 0) x16_pairs_bias(&st); else x16_pairs_acc(&st);
+            }
+            if (count & 1) {
+                const int32_t *xt = xc + whole * m;
+                for (int32_t g = 0; g < m; g += 4) {
+                    ta = __smlad(xt[g], scratch[g], ta); ta = __smlad(xt[g + 1], scratch[g + 1], ta);
+                    tb = __smlad(xt[g], scratch[g + 2], tb); tb = __smlad(xt[g + 1], scratch[g + 3], tb);
+                }
+            }
+        }
+        if (count & 1) { acc0[count - 1] = ta; acc1[count - 1] = tb; }
+        return;
+    }
+#endif
+    (void)scratch;
+    for (int32_t i = 0; i < count; i++) {
+        int32_t a = b0, b = b1;
+        for (int32_t j = 0; j < n; j++) {
+            const int32_t v = staged_tap(x16, n, count, i, j);
+            a += w0[j] * v; b += w1[j] * v;
+        }
+        acc0[i] = a; acc1[i] = b;
+    }
+}
 
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count) {
 #ifdef CLEF_AVX2

@@ -405,6 +405,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         let width = (slice - 1) * s + k             // columns of one slice's conv2 rows
         let chunk = QuantConv<Int8>.chunk
         let rows = ws.slices.bindMemory(to: Act.self, capacity: ws.rowBudget), act2 = b.act2.channelRequant!   // (pass 2 lends them out)
+        let staging = ws.staging(middle: m * lo2, outChannels: cout, middleChannels: m)
         var done = 0, first = 0                     // padded columns [first, done) are in `rows`
         var t0 = 0
         while t0 < lo2 {
@@ -442,7 +443,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     } else {
                         Self.swishInputs(b, UnsafePointer(x + i * cin), channels: cin, count: nc, into: xc)
                     }
-                    b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst)
+                    b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst, staging: staging)
                 }
                 i += nc
             }
@@ -481,7 +482,8 @@ public struct QuantEncoder<Act: QuantActivation> {
         while t < lo2 {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
-                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: 0), multipliers: UnsafePointer(gated))
+                              into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: 0), multipliers: UnsafePointer(gated),
+                              staging: staging)
             var shortcut = UnsafePointer(x), origin = 0
             if let si {
                 // Stem columns [c0, c1): every pool window of steps t ..< t + nc inside the input.
@@ -988,6 +990,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// conv3's input, then the block's squeeze-excitation vectors (`seVectors`); after the last
     /// block, the output codes (`outputCodes`).
     let middleRaw: UnsafeMutableRawPointer
+    let middleBytes: Int
     /// Bytes of the arena (the peak activation memory of this engine).
     public let byteCount: Int
 
@@ -1038,7 +1041,8 @@ public final class QuantWorkspace<Act: QuantActivation> {
         ioBytes = max(plan.blockBytes, 4)
         io = UnsafeMutableRawPointer.allocate(byteCount: ioBytes, alignment: 16)
         io.initializeMemory(as: Int16.self, repeating: 0, count: ioBytes / 2)
-        middleRaw = UnsafeMutableRawPointer.allocate(byteCount: plan.middleBytes(actBytes: MemoryLayout<Act>.size), alignment: 16)
+        middleBytes = plan.middleBytes(actBytes: MemoryLayout<Act>.size)
+        middleRaw = UnsafeMutableRawPointer.allocate(byteCount: middleBytes, alignment: 16)
         middle = middleRaw.initializeMemory(as: Act.self, repeating: 0, count: plan.middleBytes(actBytes: MemoryLayout<Act>.size) / MemoryLayout<Act>.size)
         chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         let rowBytes = (plan.rowBudget * MemoryLayout<Act>.size + 15) & ~15
@@ -1070,6 +1074,16 @@ public final class QuantWorkspace<Act: QuantActivation> {
         let at = (count * MemoryLayout<Act>.size + 3) & ~3
         let scratch = (middleRaw + at).bindMemory(to: Int32.self, capacity: 3 * c + m)
         return SEVectors(scratch: scratch, sums: scratch + 2 * c, gates: scratch + 2 * c + m)
+    }
+
+    /// The rest of that allocation beyond a block's vectors, idle while the block runs: the 1x1
+    /// convolutions stage their int8 inputs there where it holds them (`QuantConv.pointwise`).
+    /// The blocks after the first two have half their conv3 input or less, so 9-14 KB (small, 4 K
+    /// budgets), as much as conv1's input chunk and conv3's pass-2 chunk take staged.
+    @inline(__always)
+    func staging(middle count: Int, outChannels c: Int, middleChannels m: Int) -> UnsafeMutableRawBufferPointer {
+        let at = ((count * MemoryLayout<Act>.size + 3) & ~3) + QuantArenaPlan.seBytes(outChannels: c, middleChannels: m)
+        return UnsafeMutableRawBufferPointer(start: middleRaw + at, count: max(0, middleBytes - at))
     }
 
     /// Where `forwardPrepared` may write its output codes: the conv3 input's room, idle after the last block.
@@ -1220,7 +1234,8 @@ public struct QuantArenaPlan {
     }
 
     /// Bytes of a block's squeeze-excitation vectors: [2 c] scratch, [m] sums, [c] gates (int32).
-    public static func seBytes(_ b: BlockSpec) -> Int { (3 * b.outChannels + b.middleChannels) * 4 }
+    public static func seBytes(_ b: BlockSpec) -> Int { seBytes(outChannels: b.outChannels, middleChannels: b.middleChannels) }
+    public static func seBytes(outChannels c: Int, middleChannels m: Int) -> Int { (3 * c + m) * 4 }
 
     /// Bytes of conv3's input with the squeeze-excitation vectors beyond it, the largest over the
     /// blocks (the vectors of the blocks with the longest tensors are short), and at least the

@@ -321,9 +321,12 @@ extension QuantConv {
     /// A 1x1 convolution (one group) of `n` <= `chunk` steps of a transposed input
     /// x[t * inChannels + c] (each sum runs over contiguous memory), for output steps t0 ..< t0 + n.
     /// `multipliers`, where given, replace the layer's packed multipliers (conv3's, with the
-    /// squeeze-excitation gates folded in).
+    /// squeeze-excitation gates folded in). `staging`, where given and large enough (4-byte
+    /// aligned), takes int8 inputs as staged int16 pairs on cores where that pays
+    /// (`clef_dot2_x16_fast`): sign-extended once instead of once per pair of output channels.
     public func pointwise<In: FixedWidthInteger, Out: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, t0: Int,
-                                                                        into d: ConvOutput<Out>, multipliers: UnsafePointer<Int32>? = nil) {
+                                                                        into d: ConvOutput<Out>, multipliers: UnsafePointer<Int32>? = nil,
+                                                                        staging: UnsafeMutableRawBufferPointer? = nil) {
         @inline(__always) func multiplier(_ co: Int) -> Int32 { multipliers?[co] ?? biasRequant[2 * co + 1] }
         let cin = shape.inChannels, cout = shape.outChannels
         withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.wideCount) { wide in
@@ -331,12 +334,17 @@ extension QuantConv {
             if usesDot2(In.self) {
                 let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
                 let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self), s8 = d.stage8()
+                let staged = stage(x, count: n, into: staging)
                 var co = 0
                 while co < cout {
                     // Two output channels per pass (the second repeats the first if the count is odd).
                     let co1 = min(co + 1, cout - 1)
-                    dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, biases: (biasRequant[2 * co], biasRequant[2 * co1]), a0, a1,
-                         count: n, scratch: Self.scratch(a64))
+                    let b = (biasRequant[2 * co], biasRequant[2 * co1])
+                    if let staged {
+                        clef_dot2_x16_bias(staged, Int32(cin), w8 + co * cin, w8 + co1 * cin, b.0, b.1, a0, a1, Int32(n), Self.scratch(a64))
+                    } else {
+                        dot2(x, xs: cin, w8 + co * cin, w8 + co1 * cin, n: cin, biases: b, a0, a1, count: n, scratch: Self.scratch(a64))
+                    }
                     if let s8 {
                         d.store(co, t0, n, requant: multiplier(co), a0, q8: s8)
                         if co1 != co { d.store(co1, t0, n, requant: multiplier(co1), a1, q8: s8) }
@@ -503,6 +511,18 @@ extension QuantConv {
         }
         rows(UnsafePointer(scratch), rowLength: rowLength, count: lo, t0: 0, into: d,
              int32Inputs: Weight.bitWidth > 8 ? int32InputBound() : -1)
+    }
+
+    /// `n` steps of int8 inputs staged into `staging` for `clef_dot2_x16_bias`, where the core has
+    /// its pair loop, the taps are a multiple of 16 and the room holds them; else nil.
+    @inline(__always)
+    func stage<In: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, into staging: UnsafeMutableRawBufferPointer?) -> UnsafePointer<Int32>? {
+        let cin = shape.inChannels
+        guard In.self == Int8.self, clef_dot2_x16_fast() != 0, cin & 15 == 0, let staging, let base = staging.baseAddress,
+              Int(bitPattern: base) & 3 == 0, staging.count >= 4 * ((n + 1) / 2) * cin else { return nil }
+        let p = base.assumingMemoryBound(to: Int32.self)
+        clef_stage_x16(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(cin), Int32(cin), Int32(n), p)
+        return UnsafePointer(p)
     }
 
     /// The int8- or int16-input dot product of CLEFDSP, the sums started at the two biases.

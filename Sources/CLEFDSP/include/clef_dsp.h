@@ -59,6 +59,31 @@ void clef_dot2_rows_s16s8_bias(const int16_t *x, int32_t rowLength, int32_t rows
 void clef_dot2_s16s16_bias(const int16_t *x, int32_t xs, const int16_t *w0, const int16_t *w1, int32_t n, int32_t b0,
                            int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
 
+/// Stages `count` positions of int8 inputs (x[i*xs + j], j < n, n a multiple of 4) for
+/// clef_dot2_x16_bias, as int16 pairs in the order its loads take them: per chunk of
+/// CLEF_DOT2_SCRATCH taps, per pair of positions (2p, 2p + 1; an odd count's last position
+/// repeated), per 4 taps: position 2p's pairs (x0, x2), (x1, x3), then position 2p + 1's.
+/// Writes CLEF_STAGE_X16_WORDS(n, count) words (4-byte aligned). Staged once, an input serves
+/// every pair of output channels without being sign-extended again.
+#define CLEF_STAGE_X16_WORDS(n, count) ((((count) + 1) / 2) * (n))
+void clef_stage_x16(const int8_t *x, int32_t xs, int32_t n, int32_t count, int32_t *x16);
+
+/// clef_dot2_s8_bias on inputs staged by clef_stage_x16 (same n and count): acc0[i] = b0 +
+/// sum_{j<n} w0[j] * x[i*xs + j] for i < count, and the same for w1 / acc1. On Arm with DSP, for n
+/// a multiple of 16 and the engines' layout (acc1 = acc0 + CLEF_DOT2_NEAR), 10 instructions per
+/// 16 MACs in the loop instead of the int8 tile's 16.
+void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const int8_t *w1, int32_t b0, int32_t b1,
+                        int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
+/// 1 where clef_dot2_x16_bias has its DSP pair loop (elsewhere staging only costs: the engines
+/// stage their inputs only where this says so).
+static inline int32_t clef_dot2_x16_fast(void) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /// For i in 0..<count: acc[i] += sum_{j<n} w[j] * x[i*xs + j], int16 x int16 into int64. No
 /// weight may be -32768 (the AVX2 path's pair sums are exact int32 only then).
 void clef_dot_s16_s64(const int16_t *x, int32_t xs, const int16_t *w, int32_t n, int64_t *acc, int32_t count);
