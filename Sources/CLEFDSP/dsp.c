@@ -486,7 +486,16 @@ struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; in
 /// Sums r8, r9 (channel 0, positions 2p and 2p + 1) and r10, r11 (channel 1) at acc and acc +
 /// CLEF_DOT2_NEAR words; groups of 4 taps four at a time (the chunk a multiple of 16 taps), the
 /// weight walk's end compared through r4, free after the fourth group.
-#define X16_PAIRS(LOAD) \
+#define X16_GROUP4 X16_GROUP X16_GROUP X16_GROUP X16_GROUP
+#define X16_LOOP \
+    "1:\n\t" X16_GROUP4 \
+    "ldr r4, [sp, #8]\n\t" \
+    "cmp lr, r4\n\t" \
+    "bne 1b\n\t"
+/// A whole chunk of CLEF_DOT2_SCRATCH = 64 taps unrolled: no loop control (12 instructions a pair).
+#define X16_CHUNK X16_GROUP4 X16_GROUP4 X16_GROUP4 X16_GROUP4
+_Static_assert(CLEF_DOT2_SCRATCH == 64, "X16_CHUNK unrolls 16 groups of 4 taps");
+#define X16_PAIRS(LOAD, TAPS) \
     "push {r4-r11, lr}\n\t" \
     "ldm r0, {r1-r7}\n\t" \
     "sub sp, sp, #32\n\t" \
@@ -494,11 +503,8 @@ struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; in
     "mov r12, r1\n" \
     "0:\n\t" \
     LOAD \
-    "ldr lr, [sp, #4]\n" \
-    "1:\n\t" X16_GROUP X16_GROUP X16_GROUP X16_GROUP \
-    "ldr r4, [sp, #8]\n\t" \
-    "cmp lr, r4\n\t" \
-    "bne 1b\n\t" \
+    "ldr lr, [sp, #4]\n\t" \
+    TAPS \
     "ldr r4, [sp, #12]\n\t" \
     "strd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t" \
     "strd r8, r9, [r4], #8\n\t" \
@@ -508,14 +514,28 @@ struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; in
     "bne 0b\n\t" \
     "add sp, sp, #32\n\t" \
     "pop {r4-r11, pc}\n\t"
-/// The first weight chunk's sums start at the biases, later chunks' at the sums stored.
+/// The first weight chunk's sums start at the biases, later chunks' at the sums stored; a whole
+/// 64-tap chunk unrolled, or any multiple of 16 taps by the loop.
+#define X16_LOAD_BIAS "ldrd r8, r10, [sp, #20]\n\t" "mov r9, r8\n\t" "mov r11, r10\n\t"
+#define X16_LOAD_ACC "ldr r4, [sp, #12]\n\t" "ldrd r8, r9, [r4]\n\t" "ldrd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t"
 __attribute__((naked, noinline)) static void x16_pairs_bias(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS("ldrd r8, r10, [sp, #20]\n\t" "mov r9, r8\n\t" "mov r11, r10\n\t"));
+    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_LOOP));
 }
 __attribute__((naked, noinline)) static void x16_pairs_acc(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS("ldr r4, [sp, #12]\n\t" "ldrd r8, r9, [r4]\n\t" "ldrd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t"));
+    __asm__ volatile(X16_PAIRS(X16_LOAD_ACC, X16_LOOP));
+}
+__attribute__((naked, noinline)) static void x16_chunks_bias(__attribute__((unused)) const struct x16_walk *w) {
+    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_CHUNK));
+}
+__attribute__((naked, noinline)) static void x16_chunks_acc(__attribute__((unused)) const struct x16_walk *w) {
+    __asm__ volatile(X16_PAIRS(X16_LOAD_ACC, X16_CHUNK));
 }
 #undef X16_PAIRS
+#undef X16_LOAD_BIAS
+#undef X16_LOAD_ACC
+#undef X16_CHUNK
+#undef X16_LOOP
+#undef X16_GROUP4
 #undef X16_GROUP
 #endif
 
@@ -645,7 +665,9 @@ void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const i
             const int32_t *xc = x16 + pairs * j0;
             if (whole > 0) {
                 const struct x16_walk st = { xc, scratch, scratch + m, acc0, acc0 + 2 * whole, b0, b1 };
-                if (j0 == 0) x16_pairs_bias(&st); else x16_pairs_acc(&st);
+                if (m == WCHUNK) { if (j0 == 0) x16_chunks_bias(&st); else x16_chunks_acc(&st); }
+                else if (j0 == 0) x16_pairs_bias(&st);
+                else x16_pairs_acc(&st);
             }
             if (count & 1) {
                 const int32_t *xt = xc + whole * m;
