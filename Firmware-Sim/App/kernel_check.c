@@ -314,6 +314,44 @@ int32_t clef_firmware_main(void) {
         report("clef_dot2_x16_bias", cases, bad);
         total += bad;
     }
+    // Staged rows (clef_stage_rows16 + clef_dot2_rows16_bias): 4, 8 and 16 rows (the DSP pair
+    // loops, one to four weight batches) and 3 (portable), strides 1 and 2, odd counts, the
+    // staged pointer at a later output (as the engines' chunks of 64 take it), both layouts.
+    {
+        int32_t cases = 0, bad = 0;
+        static int32_t staged[16 * CLEF_STAGE_ROWS16_WORDS(40, 1)];
+        static const int32_t stagedRows[] = {4, 8, 16, 3};
+        for (uint32_t a = 0; a < sizeof stagedRows / sizeof stagedRows[0]; a++) {
+            for (uint32_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+                for (int32_t xs = 1; xs <= 2; xs++) {
+                    const int32_t rows = stagedRows[a], count = counts[c], skip = c & 1 ? 3 : 0, all = count + skip;
+                    const int32_t rowLength = (all - 1) * xs + 16 + 5, words = CLEF_STAGE_ROWS16_WORDS(all, xs);
+                    for (int32_t i = 0; i < rows * rowLength; i++) x8[i] = (int8_t)rnd(-128, 127);
+                    for (int32_t j = 0; j < rows * 16; j++) { wa[j] = (int8_t)rnd(-128, 127); wb[j] = (int8_t)rnd(-128, 127); }
+                    fill(count);
+                    bias0 = rnd(-2000000, 2000000); bias1 = rnd(-2000000, 2000000);
+                    for (int32_t i = 0; i < count; i++) { init0[i] = bias0; init1[i] = bias1; }
+                    acc0[count] = acc1[count] = 0x5A5A5A5A;
+                    clef_stage_rows16(x8, rowLength, rows, xs, all, staged);
+                    clef_dot2_rows16_bias(staged + skip, words, rows, xs, wa, wb, bias0, bias1, acc0, acc1, count, scratch);
+                    // The reference reads the int8 rows from output `skip` on.
+                    for (int32_t i = 0; i < count; i++) {
+                        int64_t u = init0[i], v = init1[i];
+                        for (int32_t r = 0; r < rows; r++) {
+                            for (int32_t j = 0; j < 16; j++) {
+                                const int64_t x = x8[r * rowLength + (i + skip) * xs + j];
+                                u += wa[r * 16 + j] * x; v += wb[r * 16 + j] * x;
+                            }
+                        }
+                        ref0[i] = (int32_t)u; ref1[i] = (int32_t)v;
+                    }
+                    bad += compare(count) + (acc0[count] != 0x5A5A5A5A) + (acc1[count] != 0x5A5A5A5A); cases++;
+                }
+            }
+        }
+        report("clef_dot2_rows16_bias", cases, bad);
+        total += bad;
+    }
     // Grouped rows: 1 to 16 input rows of 16 (the DSP rows tile, 4 rows a batch) or 5 taps.
     static const int32_t rowCounts[] = {1, 2, 3, 4, 5, 8, 16};
     for (int32_t wide = 0; wide < 2; wide++) {

@@ -65,8 +65,11 @@ static inline int32_t load32(const void *p) { int32_t v; memcpy(&v, p, 4); retur
 /// SXTB16 with its built-in rotate (GCC's ACLE has no intrinsic for the rotated form and does not
 /// fold a separate ROR into it).
 static inline int32_t sxtb16_ror8(int32_t v) { int32_t r; __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v)); return r; }
-/// (b0, b2) and (b1, b3) of a word of 4 int8, as int16 pairs.
-#define PAIRS8(v, lo, hi) do { lo = __sxtb16(v); hi = sxtb16_ror8(v); } while (0)
+/// Halfword packs (GCC does not form PKHBT / PKHTB from the C): a's low half with b's low half
+/// above it, a's low half with b's high half, a's high half with b's high half below it.
+static inline int32_t pkhbt16(int32_t a, int32_t b) { int32_t r; __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b)); return r; }
+static inline int32_t pkhbt0(int32_t a, int32_t b) { int32_t r; __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b)); return r; }
+static inline int32_t pkhtb16(int32_t a, int32_t b) { int32_t r; __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b)); return r; }
 #endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -318,53 +321,48 @@ static inline void dot2_outputs(const char *xp, int32_t step, const int32_t *wbu
 /// weights (`wsize` 2, int16 inputs) copied, already such pairs.
 __attribute__((always_inline))
 static inline void dot2_extend(const char *w0, const char *w1, int32_t wsize, int32_t m, int32_t *wbuf, int32_t wide) {
-    if (wsize == 1 && !wide) {
-        // int8 weights for int8 inputs (most calls): post-indexed loads and pair stores, two
-        // groups a pass, 9 instructions a group (GCC's loop from the C below: 13).
+    if (wsize == 1) {
+        // int8 weights (most calls): post-indexed loads and pair stores, two groups a pass, 9
+        // instructions a group for int8 inputs (GCC's loop from the C below: 13), 11 for int16
+        // inputs (the pairs packed (t0, t1), (t2, t3) by PKHBT / PKHTB).
         const char *p0 = w0, *p1 = w1;
         int32_t *o = wbuf, *const oend = wbuf + m;
         int32_t t0, t1, a, b;
-#define EXTEND8_GROUP \
-            "ldr %[t0], [%[p0]], #4\n\t" \
-            "ldr %[t1], [%[p1]], #4\n\t" \
-            "sxtb16 %[a], %[t0]\n\t" \
-            "sxtb16 %[b], %[t0], ror #8\n\t" \
-            "strd %[a], %[b], [%[o]], #8\n\t" \
-            "sxtb16 %[a], %[t1]\n\t" \
-            "sxtb16 %[b], %[t1], ror #8\n\t" \
+#define EXTEND8_ROW(T) \
+            "sxtb16 %[a], %[" T "]\n\t" \
+            "sxtb16 %[b], %[" T "], ror #8\n\t" \
             "strd %[a], %[b], [%[o]], #8\n\t"
+#define EXTEND8W_ROW(T) \
+            "sxtb16 %[a], %[" T "]\n\t" \
+            "sxtb16 %[b], %[" T "], ror #8\n\t" \
+            "pkhbt %[" T "], %[a], %[b], lsl #16\n\t" \
+            "pkhtb %[a], %[b], %[a], asr #16\n\t" \
+            "strd %[" T "], %[a], [%[o]], #8\n\t"
+#define EXTEND8_LOADS "ldr %[t0], [%[p0]], #4\n\t" "ldr %[t1], [%[p1]], #4\n\t"
+#define EXTEND8_GROUP EXTEND8_LOADS EXTEND8_ROW("t0") EXTEND8_ROW("t1")
+#define EXTEND8W_GROUP EXTEND8_LOADS EXTEND8W_ROW("t0") EXTEND8W_ROW("t1")
+#define EXTEND8_OPERANDS [p0] "+&r"(p0), [p1] "+&r"(p1), [o] "+&r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [a] "=&r"(a), [b] "=&r"(b)
         if (m & 4) {
-            __asm__ volatile(EXTEND8_GROUP
-                : [p0] "+&r"(p0), [p1] "+&r"(p1), [o] "+&r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [a] "=&r"(a), [b] "=&r"(b)
-                : : "memory");
+            if (wide) __asm__ volatile(EXTEND8W_GROUP : EXTEND8_OPERANDS : : "memory");
+            else __asm__ volatile(EXTEND8_GROUP : EXTEND8_OPERANDS : : "memory");
         }
         if (o != oend) {
-            __asm__ volatile("1:\n\t" EXTEND8_GROUP EXTEND8_GROUP
-                "cmp %[o], %[oend]\n\t"
-                "bne 1b\n\t"
-                : [p0] "+&r"(p0), [p1] "+&r"(p1), [o] "+&r"(o), [t0] "=&r"(t0), [t1] "=&r"(t1), [a] "=&r"(a), [b] "=&r"(b)
-                : [oend] "r"(oend) : "cc", "memory");
+            if (wide) __asm__ volatile("1:\n\t" EXTEND8W_GROUP EXTEND8W_GROUP "cmp %[o], %[oend]\n\t" "bne 1b\n\t"
+                                       : EXTEND8_OPERANDS : [oend] "r"(oend) : "cc", "memory");
+            else __asm__ volatile("1:\n\t" EXTEND8_GROUP EXTEND8_GROUP "cmp %[o], %[oend]\n\t" "bne 1b\n\t"
+                                  : EXTEND8_OPERANDS : [oend] "r"(oend) : "cc", "memory");
         }
+#undef EXTEND8_OPERANDS
+#undef EXTEND8W_GROUP
 #undef EXTEND8_GROUP
+#undef EXTEND8_LOADS
+#undef EXTEND8W_ROW
+#undef EXTEND8_ROW
         return;
     }
-    for (int32_t q = 0; q < m; q += 4) {
-        if (wsize == 2) {
-            wbuf[q] = load32(w0 + 2 * q); wbuf[q + 1] = load32(w0 + 2 * q + 4);
-            wbuf[q + 2] = load32(w1 + 2 * q); wbuf[q + 3] = load32(w1 + 2 * q + 4);
-            continue;
-        }
-        int32_t l0, h0, l1, h1;
-        PAIRS8(load32(w0 + q), l0, h0);
-        PAIRS8(load32(w1 + q), l1, h1);
-        if (wide) {
-            wbuf[q] = (int32_t)(((uint32_t)l0 & 0xFFFFu) | ((uint32_t)h0 << 16));
-            wbuf[q + 1] = (int32_t)(((uint32_t)h0 & 0xFFFF0000u) | ((uint32_t)l0 >> 16));
-            wbuf[q + 2] = (int32_t)(((uint32_t)l1 & 0xFFFFu) | ((uint32_t)h1 << 16));
-            wbuf[q + 3] = (int32_t)(((uint32_t)h1 & 0xFFFF0000u) | ((uint32_t)l1 >> 16));
-        } else {
-            wbuf[q] = l0; wbuf[q + 1] = h0; wbuf[q + 2] = l1; wbuf[q + 3] = h1;
-        }
+    for (int32_t q = 0; q < m; q += 4) {   // int16 weights: already pairs
+        wbuf[q] = load32(w0 + 2 * q); wbuf[q + 1] = load32(w0 + 2 * q + 4);
+        wbuf[q + 2] = load32(w1 + 2 * q); wbuf[q + 3] = load32(w1 + 2 * q + 4);
     }
 }
 
@@ -530,6 +528,83 @@ __attribute__((naked, noinline)) static void x16_chunks_bias(__attribute__((unus
 __attribute__((naked, noinline)) static void x16_chunks_acc(__attribute__((unused)) const struct x16_walk *w) {
     __asm__ volatile(X16_PAIRS(X16_LOAD_ACC, X16_CHUNK));
 }
+
+/// The grouped convolution (k = 16) on staged rows (clef_stage_rows16), 4 rows a call, both
+/// positions of a pair and 2 channels: per 4 taps of a row one load of inputs (stride 1: LDM of
+/// F[c .. c + 3], both positions' pairs; stride 2: two new words of G, the third shared with the
+/// previous 4 taps), one LDM of weights, 8 SMLADs. The frame as x16_walk's, with +8 the bytes from
+/// where a row's loads leave the input walk to the next row's first word (`rowStep`), and [sp]
+/// the pair's first word (+8 bytes a pair).
+struct rows_walk { const int32_t *x; const int32_t *wbuf; int32_t rowStep; int32_t *acc; const int32_t *accEnd; int32_t b0, b1; };
+/// Stride 1: r0 = F[c] (t: taps 0, 1), r1 = F[c + 1] (t + 1), r2 = F[c + 2] (t: taps 2, 3), r3 = F[c + 3].
+#define R1_GROUP \
+    "ldmia r12!, {r0-r3}\n\t" \
+    "ldmia lr!, {r4-r7}\n\t" \
+    "smlad r8, r0, r4, r8\n\t" \
+    "smlad r8, r2, r5, r8\n\t" \
+    "smlad r9, r1, r4, r9\n\t" \
+    "smlad r9, r3, r5, r9\n\t" \
+    "smlad r10, r0, r6, r10\n\t" \
+    "smlad r10, r2, r7, r10\n\t" \
+    "smlad r11, r1, r6, r11\n\t" \
+    "smlad r11, r3, r7, r11\n\t"
+#define R1_ROW R1_GROUP R1_GROUP R1_GROUP R1_GROUP
+/// Stride 2: words A, B, C = G[t + 2g], G[t + 2g + 1], G[t + 2g + 2]: t takes A, B and t + 1 B, C.
+#define R2_GROUP(A, B, C) \
+    "ldmia lr!, {r4-r7}\n\t" \
+    "smlad r8, " A ", r4, r8\n\t" \
+    "smlad r8, " B ", r5, r8\n\t" \
+    "smlad r9, " B ", r4, r9\n\t" \
+    "smlad r9, " C ", r5, r9\n\t" \
+    "smlad r10, " A ", r6, r10\n\t" \
+    "smlad r10, " B ", r7, r10\n\t" \
+    "smlad r11, " B ", r6, r11\n\t" \
+    "smlad r11, " C ", r7, r11\n\t"
+#define R2_ROW \
+    "ldm r12, {r0-r2}\n\t" R2_GROUP("r0", "r1", "r2") \
+    "ldrd r3, r0, [r12, #12]\n\t" R2_GROUP("r2", "r3", "r0") \
+    "ldrd r1, r2, [r12, #20]\n\t" R2_GROUP("r0", "r1", "r2") \
+    "ldrd r3, r0, [r12, #28]\n\t" R2_GROUP("r2", "r3", "r0")
+#define ROW_STEP "ldr r4, [sp, #8]\n\t" "add r12, r12, r4\n\t"
+#define ROWS_PAIRS(LOAD, ROW) \
+    "push {r4-r11, lr}\n\t" \
+    "ldm r0, {r1-r7}\n\t" \
+    "sub sp, sp, #32\n\t" \
+    "stm sp, {r1-r7}\n" \
+    "0:\n\t" \
+    "ldr r12, [sp]\n\t" \
+    "add r4, r12, #8\n\t" \
+    "str r4, [sp]\n\t" \
+    LOAD \
+    "ldr lr, [sp, #4]\n\t" \
+    ROW ROW_STEP ROW ROW_STEP ROW ROW_STEP ROW \
+    "ldr r4, [sp, #12]\n\t" \
+    "strd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t" \
+    "strd r8, r9, [r4], #8\n\t" \
+    "str r4, [sp, #12]\n\t" \
+    "ldr r5, [sp, #16]\n\t" \
+    "cmp r4, r5\n\t" \
+    "bne 0b\n\t" \
+    "add sp, sp, #32\n\t" \
+    "pop {r4-r11, pc}\n\t"
+__attribute__((naked, noinline)) static void rows1_bias(__attribute__((unused)) const struct rows_walk *w) {
+    __asm__ volatile(ROWS_PAIRS(X16_LOAD_BIAS, R1_ROW));
+}
+__attribute__((naked, noinline)) static void rows1_acc(__attribute__((unused)) const struct rows_walk *w) {
+    __asm__ volatile(ROWS_PAIRS(X16_LOAD_ACC, R1_ROW));
+}
+__attribute__((naked, noinline)) static void rows2_bias(__attribute__((unused)) const struct rows_walk *w) {
+    __asm__ volatile(ROWS_PAIRS(X16_LOAD_BIAS, R2_ROW));
+}
+__attribute__((naked, noinline)) static void rows2_acc(__attribute__((unused)) const struct rows_walk *w) {
+    __asm__ volatile(ROWS_PAIRS(X16_LOAD_ACC, R2_ROW));
+}
+#undef ROWS_PAIRS
+#undef ROW_STEP
+#undef R2_ROW
+#undef R2_GROUP
+#undef R1_ROW
+#undef R1_GROUP
 #undef X16_PAIRS
 #undef X16_LOAD_BIAS
 #undef X16_LOAD_ACC
@@ -687,6 +762,89 @@ void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const i
         for (int32_t j = 0; j < n; j++) {
             const int32_t v = staged_tap(x16, n, count, i, j);
             a += w0[j] * v; b += w1[j] * v;
+        }
+        acc0[i] = a; acc1[i] = b;
+    }
+}
+
+void clef_stage_rows16(const int8_t *x, int32_t rowLength, int32_t rows, int32_t stride, int32_t count, int32_t *staged) {
+    const int32_t words = CLEF_STAGE_ROWS16_WORDS(count, stride);
+    for (int32_t r = 0; r < rows; r++) {
+        const int8_t *xr = x + r * rowLength;
+        int32_t *o = staged + r * words;
+        int32_t i = 0;
+#ifdef CLEF_DSP
+        // Four columns a word load: (x0, x2), (x1, x3) by SXTB16, then packed into the pairs
+        // (PKHBT / PKHTB): 2-3 instructions a staged word instead of 14.
+        if (stride == 2) {
+            for (; i + 2 <= words; i += 2) {
+                const int32_t v = load32(xr + 2 * i), lo = __sxtb16(v), hi = sxtb16_ror8(v);
+                o[i] = pkhbt16(lo, hi);         // (x0, x1)
+                o[i + 1] = pkhtb16(hi, lo);     // (x2, x3)
+            }
+        } else {
+            for (; i + 4 <= words; i += 4) {
+                const int32_t v = load32(xr + i), lo = __sxtb16(v), hi = sxtb16_ror8(v);
+                o[i] = pkhbt16(lo, hi);         // (x0, x1)
+                o[i + 1] = pkhbt0(hi, lo);      // (x1, x2)
+                o[i + 2] = pkhtb16(hi, lo);     // (x2, x3)
+                o[i + 3] = pkhbt16(hi >> 16, xr[i + 4]);   // (x3, x4)
+            }
+        }
+#endif
+        for (; i < words; i++) {
+            const int32_t c = stride == 1 ? i : 2 * i;
+            o[i] = (int32_t)((uint32_t)(uint16_t)(int16_t)xr[c] | (uint32_t)(uint16_t)(int16_t)xr[c + 1] << 16);
+        }
+    }
+}
+
+/// Tap j of output i in a staged row: the low or high half of F[i + 2 (j / 2)] or G[i + j / 2].
+static inline int32_t staged_row_tap(const int32_t *row, int32_t stride, int32_t i, int32_t j) {
+    const int32_t word = row[stride == 1 ? i + (j & ~1) : i + j / 2];
+    return (j & 1) ? word >> 16 : (int32_t)(int16_t)word;
+}
+
+void clef_dot2_rows16_bias(const int32_t *staged, int32_t words, int32_t rows, int32_t stride, const int8_t *w0,
+                           const int8_t *w1, int32_t b0, int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count,
+                           int32_t *scratch) {
+#ifdef CLEF_DSP
+    if ((rows & 3) == 0 && rows > 0 && acc1 == acc0 + CLEF_DOT2_NEAR && count > 0) {
+        const int32_t whole = count / 2;
+        int32_t ta = b0, tb = b1;   // an odd count's last output
+        for (int32_t r0 = 0; r0 < rows; r0 += 4) {
+            dot2_extend((const char *)(w0 + r0 * 16), (const char *)(w1 + r0 * 16), 1, 64, scratch, 1);
+            const int32_t *xr = staged + r0 * words;
+            if (whole > 0) {
+                // Stride 1 walks 16 words of a row by its loads, stride 2 none.
+                const struct rows_walk st = { xr, scratch, 4 * words - (stride == 1 ? 64 : 0), acc0, acc0 + 2 * whole, b0, b1 };
+                if (stride == 1) { if (r0 == 0) rows1_bias(&st); else rows1_acc(&st); }
+                else if (r0 == 0) rows2_bias(&st);
+                else rows2_acc(&st);
+            }
+            if (count & 1) {
+                for (int32_t r = 0; r < 4; r++) {
+                    const int32_t *xt = xr + r * words + (count - 1), *pw = scratch + 16 * r;
+                    for (int32_t g = 0; g < 4; g++) {
+                        const int32_t u = stride == 1 ? xt[4 * g] : xt[2 * g], v = stride == 1 ? xt[4 * g + 2] : xt[2 * g + 1];
+                        ta = __smlad(u, pw[4 * g], ta); ta = __smlad(v, pw[4 * g + 1], ta);
+                        tb = __smlad(u, pw[4 * g + 2], tb); tb = __smlad(v, pw[4 * g + 3], tb);
+                    }
+                }
+            }
+        }
+        if (count & 1) { acc0[count - 1] = ta; acc1[count - 1] = tb; }
+        return;
+    }
+#endif
+    (void)scratch;
+    for (int32_t i = 0; i < count; i++) {
+        int32_t a = b0, b = b1;
+        for (int32_t r = 0; r < rows; r++) {
+            for (int32_t j = 0; j < 16; j++) {
+                const int32_t v = staged_row_tap(staged + r * words, stride, i, j);
+                a += w0[r * 16 + j] * v; b += w1[r * 16 + j] * v;
+            }
         }
         acc0[i] = a; acc1[i] = b;
     }

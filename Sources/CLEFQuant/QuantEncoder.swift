@@ -450,8 +450,10 @@ public struct QuantEncoder<Act: QuantActivation> {
             first = pa
             done = pb
             // conv2 through Swish into conv3's whole input [t][m].
+            // (The chunk buffer is idle until the next slice's conv1: conv2 stages its rows there.)
             b.conv2.rows(UnsafePointer(rows), rowLength: width, count: n, t0: 0,
-                         into: ConvOutput(ws.middle + t0 * m, channelStride: 1, timeStride: m, zero: b.p(.zMid2), epilogue: b.act3))
+                         into: ConvOutput(ws.middle + t0 * m, channelStride: 1, timeStride: m, zero: b.p(.zMid2), epilogue: b.act3),
+                         staging: UnsafeMutableRawBufferPointer(start: ws.chunkRaw, count: ws.chunkBytes))
             t0 += n
         }
         let se = ws.seVectors(middle: m * lo2, outChannels: cout, middleChannels: m)
@@ -473,7 +475,7 @@ public struct QuantEncoder<Act: QuantActivation> {
         let part = QuantArenaPlan.passTwoParts(outChannels: cout, int8Output: Out.bitWidth == 8,
                                                stemColumns: si != nil ? s * config.baseFilters : 0)
         // Pass 2 has conv2's rows, idle now, as well as the chunk buffer.
-        let n = max(1, min(chunk, ws.passTwoBytes / part.step))
+        let n = QuantArenaPlan.evenSteps(max(1, min(chunk, ws.passTwoBytes / part.step)), of: lo2)
         let h = ws.slices.bindMemory(to: Int16.self, capacity: n * cout)
         let codes8 = (ws.slices + part.codes * n).assumingMemoryBound(to: Int8.self)
         let columns = (ws.slices + part.columns * n).assumingMemoryBound(to: Int16.self)
@@ -1217,9 +1219,15 @@ public struct QuantArenaPlan {
         return (codes, columns, columns + 2 * sc)
     }
 
+    /// Output steps per slice: as many as `rowBudget` rows hold, at least one; even where the
+    /// slice does not take the whole layer (the dot products work in pairs of outputs: an odd
+    /// count leaves each call a lone last output).
     public static func sliceOutputs(rowBudget: Int, middle m: Int, stride s: Int, kernel k: Int, outLength: Int) -> Int {
-        max(1, min(outLength, (rowBudget / m - k) / s + 1))
+        evenSteps(max(1, min(outLength, (rowBudget / m - k) / s + 1)), of: outLength)
     }
+
+    /// `n` steps of `total` a call, one fewer where that makes an odd part count even.
+    public static func evenSteps(_ n: Int, of total: Int) -> Int { n < total && n > 2 && n & 1 == 1 ? n - 1 : n }
 
     /// conv1's input chunk: at most `QuantConv.chunk` steps and `budget` bytes (fewer steps for
     /// wide blocks), at least one step.

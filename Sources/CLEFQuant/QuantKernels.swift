@@ -376,10 +376,21 @@ extension QuantConv {
     /// stem) too when no input this call reads is larger in magnitude than `int32Inputs`
     /// (`int32InputBound()`; real windows never are), else to the int64 one; anything else to a
     /// plain int64 loop; all exact.
+    /// `staging`, where given and large enough (4-byte aligned), takes each group's int8 rows as
+    /// staged int16 pairs (`clef_stage_rows16`) for k = 16 at stride 1 or 2 on cores where that
+    /// pays (`clef_dot2_x16_fast`).
     public func rows<In: FixedWidthInteger, Out: FixedWidthInteger>(_ rows: UnsafePointer<In>, rowLength: Int, count: Int, t0: Int,
-                                                                   into d: ConvOutput<Out>, int32Inputs: Int64 = -1) {
+                                                                   into d: ConvOutput<Out>, int32Inputs: Int64 = -1,
+                                                                   staging: UnsafeMutableRawBufferPointer? = nil) {
         let s = shape.stride, k = shape.kernel, cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
+        // Staged rows: words per row, and where (nil: the int8 rows themselves).
+        let words = count + (s == 1 ? 14 : 7)
+        var staged: UnsafeMutablePointer<Int32>? = nil
+        if In.self == Int8.self, dsp32, k == 16, s == 1 || s == 2, cinG & 3 == 0, clef_dot2_x16_fast() != 0, let staging,
+           let base = staging.baseAddress, Int(bitPattern: base) & 3 == 0, staging.count >= 4 * words * cinG {
+            staged = base.assumingMemoryBound(to: Int32.self)
+        }
         // The stem: int32 sums when the largest input magnitude this call reads allows.
         var stem32 = false
         if dsp64 {
@@ -397,6 +408,10 @@ extension QuantConv {
             let s8 = d.stage8()
             for g in 0..<shape.groups {
                 let gr = rows + g * cinG * rowLength
+                if let staged {
+                    clef_stage_rows16(UnsafeRawPointer(gr).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG), Int32(s),
+                                      Int32(count), staged)
+                }
                 var col = 0
                 while col < coutG {
                     let co0 = g * coutG + col, co1 = g * coutG + min(col + 1, coutG - 1)
@@ -422,7 +437,10 @@ extension QuantConv {
                                 }
                             } else {
                                 let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self)
-                                if In.self == Int8.self {
+                                if let staged {
+                                    clef_dot2_rows16_bias(staged + i0, Int32(words), Int32(cinG), Int32(s), w8 + co0 * cinG * k,
+                                                          w8 + co1 * cinG * k, b0, b1, a0, a1, Int32(n), Self.scratch(a64))
+                                } else if In.self == Int8.self {
                                     clef_dot2_rows_s8_bias(UnsafeRawPointer(r).assumingMemoryBound(to: Int8.self), Int32(rowLength), Int32(cinG),
                                                            Int32(s), w8 + co0 * cinG * k, w8 + co1 * cinG * k, Int32(k), b0, b1, a0, a1,
                                                            Int32(n), Self.scratch(a64))

@@ -74,8 +74,25 @@ void clef_stage_x16(const int8_t *x, int32_t xs, int32_t n, int32_t count, int32
 /// 16 MACs in the loop instead of the int8 tile's 16.
 void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const int8_t *w1, int32_t b0, int32_t b1,
                         int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
-/// 1 where clef_dot2_x16_bias has its DSP pair loop (elsewhere staging only costs: the engines
-/// stage their inputs only where this says so).
+/// Stages the `rows` int8 input rows (`rowLength` apart) of a k = 16, stride 1 or 2 grouped
+/// convolution's `count` outputs (output i reads columns i * stride ... i * stride + 15) for
+/// clef_dot2_rows16_bias, as int16 pairs, CLEF_STAGE_ROWS16_WORDS(count, stride) words a row:
+/// stride 1 F[c] = (x[c], x[c + 1]) for every column c (output i's taps are F[i], F[i + 2], ...;
+/// output i + 1's F[i + 1], F[i + 3], ...: one run of words for both), stride 2 G[c] = (x[2c],
+/// x[2c + 1]) (output i's taps are G[i ... i + 7]).
+#define CLEF_STAGE_ROWS16_WORDS(count, stride) ((count) + ((stride) == 1 ? 14 : 7))
+void clef_stage_rows16(const int8_t *x, int32_t rowLength, int32_t rows, int32_t stride, int32_t count, int32_t *staged);
+
+/// clef_dot2_rows_s8_bias with k = 16 on rows staged by clef_stage_rows16 (`words` apart, as
+/// staged; output i's words start at word i of each row, so `staged` may point at a later
+/// output's). On Arm with DSP, for rows a multiple of 4 and the engines' layout (acc1 = acc0 +
+/// CLEF_DOT2_NEAR), 10 instructions per 16 MACs in the loop instead of the int8 tile's 16.
+void clef_dot2_rows16_bias(const int32_t *staged, int32_t words, int32_t rows, int32_t stride, const int8_t *w0,
+                           const int8_t *w1, int32_t b0, int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count,
+                           int32_t *scratch);
+
+/// 1 where clef_dot2_x16_bias and clef_dot2_rows16_bias have their DSP pair loops (elsewhere
+/// staging only costs: the engines stage their inputs only where this says so).
 static inline int32_t clef_dot2_x16_fast(void) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     return 1;
