@@ -426,7 +426,15 @@ public struct QuantEncoder<Act: QuantActivation> {
             // conv1 on the real columns, a chunk at a time, through Swish into the rows.
             var i = max(fresh - left, 0)
             let iEnd = min(pb - left, len)
-            let steps = si != nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size, budget: ws.chunkBudget)
+            var steps = si != nil ? chunk : QuantArenaPlan.chunkSteps(inputs: cin, actBytes: MemoryLayout<Act>.size, budget: ws.chunkBudget)
+            // conv1 stages its int8 inputs in the middle room; where that cannot hold a chunk
+            // (block 1: its conv3 input fills it), beyond the chunk's codes, for fewer steps.
+            var room1 = staging
+            if si == nil, Act.self == Int8.self, clef_dot2_x16_fast() != 0, !b.conv1.stages(Act.self, count: steps, room: staging) {
+                steps = QuantArenaPlan.evenSteps(max(1, min(steps, ws.chunkBytes / (3 * cin))), of: len)
+                let at = (steps * cin + 3) & ~3
+                room1 = UnsafeMutableRawBufferPointer(start: ws.chunkRaw + at, count: ws.chunkBytes - at)
+            }
             while i < iEnd {
                 let nc = min(steps, iEnd - i)
                 let dst = ConvOutput(rows + (i + left - pa), channelStride: width, timeStride: 1, zero: b.p(.zMid1), epilogue: b.act2)
@@ -443,7 +451,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     } else {
                         Self.swishInputs(b, UnsafePointer(x + i * cin), channels: cin, count: nc, into: xc)
                     }
-                    b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst, staging: staging)
+                    b.conv1.pointwise(UnsafePointer(xc), count: nc, t0: 0, into: dst, staging: room1)
                 }
                 i += nc
             }
@@ -475,7 +483,15 @@ public struct QuantEncoder<Act: QuantActivation> {
         let part = QuantArenaPlan.passTwoParts(outChannels: cout, int8Output: Out.bitWidth == 8,
                                                stemColumns: si != nil ? s * config.baseFilters : 0)
         // Pass 2 has conv2's rows, idle now, as well as the chunk buffer.
-        let n = QuantArenaPlan.evenSteps(max(1, min(chunk, ws.passTwoBytes / part.step)), of: lo2)
+        var n = QuantArenaPlan.evenSteps(max(1, min(chunk, ws.passTwoBytes / part.step)), of: lo2)
+        // conv3 stages its int8 inputs in the middle room; where that cannot hold a chunk (blocks
+        // 0 and 1, whose conv3 input fills it), beyond pass 2's parts, for fewer steps a chunk.
+        var room3 = staging
+        if Act.self == Int8.self, clef_dot2_x16_fast() != 0, !b.conv3.stages(Act.self, count: n, room: staging) {
+            n = QuantArenaPlan.evenSteps(max(1, min(chunk, ws.passTwoBytes / (part.step + 2 * m))), of: lo2)
+            let at = (n * part.step + 3) & ~3
+            room3 = UnsafeMutableRawBufferPointer(start: ws.slices + at, count: ws.passTwoBytes - at)
+        }
         let h = ws.slices.bindMemory(to: Int16.self, capacity: n * cout)
         let codes8 = (ws.slices + part.codes * n).assumingMemoryBound(to: Int8.self)
         let columns = (ws.slices + part.columns * n).assumingMemoryBound(to: Int16.self)
@@ -485,7 +501,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let nc = min(n, lo2 - t)
             b.conv3.pointwise(UnsafePointer(ws.middle + t * m), count: nc, t0: 0,
                               into: ConvOutput(h, channelStride: nc, timeStride: 1, zero: 0), multipliers: UnsafePointer(gated),
-                              staging: staging)
+                              staging: room3)
             var shortcut = UnsafePointer(x), origin = 0
             if let si {
                 // Stem columns [c0, c1): every pool window of steps t ..< t + nc inside the input.

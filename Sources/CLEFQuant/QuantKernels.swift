@@ -334,7 +334,11 @@ extension QuantConv {
             if usesDot2(In.self) {
                 let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
                 let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self), s8 = d.stage8()
-                let staged = stage(x, count: n, into: staging)
+                var staged: UnsafePointer<Int32>? = nil
+                if stages(In.self, count: n, room: staging), let p = staging?.baseAddress?.assumingMemoryBound(to: Int32.self) {
+                    clef_stage_x16(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(cin), Int32(cin), Int32(n), p)
+                    staged = UnsafePointer(p)
+                }
                 var co = 0
                 while co < cout {
                     // Two output channels per pass (the second repeats the first if the count is odd).
@@ -531,17 +535,18 @@ extension QuantConv {
              int32Inputs: Weight.bitWidth > 8 ? int32InputBound() : -1)
     }
 
-    /// `n` steps of int8 inputs staged into `staging` for `clef_dot2_x16_bias`, where the core has
-    /// its pair loop, the taps are a multiple of 16 and the room holds them; else nil.
+    /// Whether `pointwise` stages `n` steps of `In` inputs in `room` for `clef_dot2_x16_bias`: int8
+    /// inputs, taps a multiple of 16, a core with the DSP pair loop, room enough, 4-byte aligned.
     @inline(__always)
-    func stage<In: FixedWidthInteger>(_ x: UnsafePointer<In>, count n: Int, into staging: UnsafeMutableRawBufferPointer?) -> UnsafePointer<Int32>? {
-        let cin = shape.inChannels
-        guard In.self == Int8.self, clef_dot2_x16_fast() != 0, cin & 15 == 0, let staging, let base = staging.baseAddress,
-              Int(bitPattern: base) & 3 == 0, staging.count >= 4 * ((n + 1) / 2) * cin else { return nil }
-        let p = base.assumingMemoryBound(to: Int32.self)
-        clef_stage_x16(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(cin), Int32(cin), Int32(n), p)
-        return UnsafePointer(p)
+    public func stages<In: FixedWidthInteger>(_: In.Type, count n: Int, room: UnsafeMutableRawBufferPointer?) -> Bool {
+        guard In.self == Int8.self, clef_dot2_x16_fast() != 0, shape.inChannels & 15 == 0, let room, let base = room.baseAddress,
+              Int(bitPattern: base) & 3 == 0 else { return false }
+        return room.count >= Self.stagedBytes(steps: n, inputs: shape.inChannels)
     }
+
+    /// Bytes of `steps` staged steps of `inputs` int8 inputs (`CLEF_STAGE_X16_WORDS`).
+    @inline(__always)
+    public static func stagedBytes(steps: Int, inputs: Int) -> Int { 4 * ((steps + 1) / 2) * inputs }
 
     /// The int8- or int16-input dot product of CLEFDSP, the sums started at the two biases.
     @inline(__always)
