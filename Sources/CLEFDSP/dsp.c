@@ -528,6 +528,13 @@ __attribute__((naked, noinline)) static void x16_chunks_bias(__attribute__((unus
 __attribute__((naked, noinline)) static void x16_chunks_acc(__attribute__((unused)) const struct x16_walk *w) {
     __asm__ volatile(X16_PAIRS(X16_LOAD_ACC, X16_CHUNK));
 }
+/// Inputs of 32 and 16 channels (blocks 0-3 of the small model) in one chunk, unrolled as well.
+__attribute__((naked, noinline)) static void x16_taps32_bias(__attribute__((unused)) const struct x16_walk *w) {
+    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4 X16_GROUP4));
+}
+__attribute__((naked, noinline)) static void x16_taps16_bias(__attribute__((unused)) const struct x16_walk *w) {
+    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4));
+}
 
 /// The grouped convolution (k = 16) on staged rows (clef_stage_rows16), 4 rows a call, both
 /// positions of a pair and 2 channels: per 4 taps of a row one load of inputs (stride 1: LDM of
@@ -741,6 +748,8 @@ void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const i
             if (whole > 0) {
                 const struct x16_walk st = { xc, scratch, scratch + m, acc0, acc0 + 2 * whole, b0, b1 };
                 if (m == WCHUNK) { if (j0 == 0) x16_chunks_bias(&st); else x16_chunks_acc(&st); }
+                else if (j0 == 0 && m == 32) x16_taps32_bias(&st);
+                else if (j0 == 0 && m == 16) x16_taps16_bias(&st);
                 else if (j0 == 0) x16_pairs_bias(&st);
                 else x16_pairs_acc(&st);
             }
