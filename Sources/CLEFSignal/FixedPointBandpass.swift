@@ -96,7 +96,7 @@ public struct FixedSOSFilter: Sendable {
     /// the input cut keeps out of reach).
     @inline(__always)
     public static func z(_ q: Int32, _ p: (mean: Int32, scale: Float)) -> Float {
-        Float(Int32(clamping: Int64(q) &- Int64(p.mean))) * p.scale
+        floatValue(Int32(clamping: Int64(q) &- Int64(p.mean))) * p.scale
     }
 
     /// a / b rounded to nearest (halves away from zero), b > 0.

@@ -137,9 +137,9 @@ public final class StreamEngine {
         if ringCounts != nil {
             // A counts ring's rails lie within int16: counts beyond it are clipped samples anyway.
             let c = Int16(clamping: counts)
-            return store(Float(c) / config.countsPerMillivolt, count: c, flags: f)
+            return store(floatValue(Int32(c)) / config.countsPerMillivolt, count: c, flags: f)
         }
-        return store(Float(counts) / config.countsPerMillivolt, count: 0, flags: f)
+        return store(floatValue(counts) / config.countsPerMillivolt, count: 0, flags: f)
     }
 
     /// One sample in millivolts; NaN or infinity is flagged and replaced by the last good value.
@@ -147,7 +147,7 @@ public final class StreamEngine {
         if !v.isFinite { return store(lastGood, count: lastGoodCount, flags: SignalQuality.nonFinite.rawValue) }
         if ringCounts != nil {
             let c = Int16(clamping: Int32(max(-40000, min(40000, (v * config.countsPerMillivolt).rounded()))))
-            return store(Float(c) / config.countsPerMillivolt, count: c, flags: 0)
+            return store(floatValue(Int32(c)) / config.countsPerMillivolt, count: c, flags: 0)
         }
         return store(v, count: 0, flags: 0)
     }
@@ -179,7 +179,7 @@ public final class StreamEngine {
         var bad = 0
         // The ring unrolled into the encoder input (preprocessed there in place), oldest first.
         if let r = ringCounts {
-            for i in 0..<n { input[i] = Float(r[head + i < n ? head + i : head + i - n]) / config.countsPerMillivolt }
+            for i in 0..<n { input[i] = floatValue(Int32(r[head + i < n ? head + i : head + i - n])) / config.countsPerMillivolt }
         } else {
             let r = ringMillivolts!
             for i in 0..<n { input[i] = r[head + i < n ? head + i : head + i - n] }
