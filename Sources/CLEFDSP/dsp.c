@@ -738,30 +738,20 @@ static inline int32_t staged_tap(const int32_t *x16, int32_t n, int32_t count, i
 void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const int8_t *w1, int32_t b0, int32_t b1,
                         int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
 #ifdef CLEF_DSP
-    if ((n & 15) == 0 && acc1 == acc0 + CLEF_DOT2_NEAR && count > 0) {
-        const int32_t pairs = (count + 1) / 2, whole = count / 2;
-        int32_t ta = b0, tb = b1;   // an odd count's last output
+    if ((n & 15) == 0 && acc1 == acc0 + CLEF_DOT2_NEAR && count > 0 && count <= CLEF_DOT2_NEAR) {
+        // An odd count's last pair is its last position twice (as staged): its second sums land
+        // in acc0[count] and acc1[count], inside the layout (an odd count is below CLEF_DOT2_NEAR).
+        const int32_t pairs = (count + 1) / 2;
         for (int32_t j0 = 0; j0 < n; j0 += WCHUNK) {
             const int32_t m = n - j0 < WCHUNK ? n - j0 : WCHUNK;
             dot2_extend((const char *)(w0 + j0), (const char *)(w1 + j0), 1, m, scratch, 0);
-            const int32_t *xc = x16 + pairs * j0;
-            if (whole > 0) {
-                const struct x16_walk st = { xc, scratch, scratch + m, acc0, acc0 + 2 * whole, b0, b1 };
-                if (m == WCHUNK) { if (j0 == 0) x16_chunks_bias(&st); else x16_chunks_acc(&st); }
-                else if (j0 == 0 && m == 32) x16_taps32_bias(&st);
-                else if (j0 == 0 && m == 16) x16_taps16_bias(&st);
-                else if (j0 == 0) x16_pairs_bias(&st);
-                else x16_pairs_acc(&st);
-            }
-            if (count & 1) {
-                const int32_t *xt = xc + whole * m;
-                for (int32_t g = 0; g < m; g += 4) {
-                    ta = __smlad(xt[g], scratch[g], ta); ta = __smlad(xt[g + 1], scratch[g + 1], ta);
-                    tb = __smlad(xt[g], scratch[g + 2], tb); tb = __smlad(xt[g + 1], scratch[g + 3], tb);
-                }
-            }
+            const struct x16_walk st = { x16 + pairs * j0, scratch, scratch + m, acc0, acc0 + 2 * pairs, b0, b1 };
+            if (m == WCHUNK) { if (j0 == 0) x16_chunks_bias(&st); else x16_chunks_acc(&st); }
+            else if (j0 == 0 && m == 32) x16_taps32_bias(&st);
+            else if (j0 == 0 && m == 16) x16_taps16_bias(&st);
+            else if (j0 == 0) x16_pairs_bias(&st);
+            else x16_pairs_acc(&st);
         }
-        if (count & 1) { acc0[count - 1] = ta; acc1[count - 1] = tb; }
         return;
     }
 #endif

@@ -70,8 +70,9 @@ void clef_stage_x16(const int8_t *x, int32_t xs, int32_t n, int32_t count, int32
 
 /// clef_dot2_s8_bias on inputs staged by clef_stage_x16 (same n and count): acc0[i] = b0 +
 /// sum_{j<n} w0[j] * x[i*xs + j] for i < count, and the same for w1 / acc1. On Arm with DSP, for n
-/// a multiple of 16 and the engines' layout (acc1 = acc0 + CLEF_DOT2_NEAR), 10 instructions per
-/// 16 MACs in the loop instead of the int8 tile's 16.
+/// a multiple of 16, count <= CLEF_DOT2_NEAR and the engines' layout (acc1 = acc0 +
+/// CLEF_DOT2_NEAR), 10 instructions per 16 MACs in the loop instead of the int8 tile's 16; an odd
+/// count there also overwrites acc0[count] and acc1[count] (the staged copy of the last output).
 void clef_dot2_x16_bias(const int32_t *x16, int32_t n, const int8_t *w0, const int8_t *w1, int32_t b0, int32_t b1,
                         int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch);
 /// Stages the `rows` int8 input rows (`rowLength` apart) of a k = 16, stride 1 or 2 grouped
