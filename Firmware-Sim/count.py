@@ -16,7 +16,7 @@ import argparse, datetime, json, os, re, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from image import add_image_options, build, here, qemu, root, run as run_checked  # noqa: E402
+from image import add_image_options, build, here, m4_cycles, qemu, root, run as run_checked, window_profile  # noqa: E402
 
 ap = argparse.ArgumentParser()
 add_image_options(ap)
@@ -59,8 +59,16 @@ rec = {
     "flash_bytes": {"code": code, "blob": os.path.getsize(blob)},
     "how": f"python3 Firmware-Sim/count.py --target {a.target} --precision {a.precision} --preprocess {a.preprocess}",
 }
+if a.target == "m4":
+    # The window's instructions weighed by the Cortex-M4 TRM's timings (image.m4_cycles): the
+    # cycles per instruction that `clef profile` uses for the M4/M33 devices instead of a guess.
+    per_pc = window_profile(elf, a.target, work)
+    cycles = sum(m4_cycles(elf, per_pc).values())
+    rec["m4_model"] = {"window_cycles": cycles, "cpi": round(cycles / max(1, sum(per_pc.values())), 4),
+                       "note": "Cortex-M4 TRM instruction timings, zero-wait memory (Firmware-Sim/image.py m4_cycles)"}
 Path(a.out).mkdir(parents=True, exist_ok=True)
 dst = Path(a.out) / f"{a.target}-{a.precision}-{a.preprocess}.json"
 dst.write_text(json.dumps(rec, indent=1) + "\n")
 print(f"{dst}: window {rec['window_instructions']:,} instructions, encoder {sum(layers):,}, "
-      f"RAM {sum(rec['ram_bytes'].values()):,} B, flash {code + rec['flash_bytes']['blob']:,} B")
+      f"RAM {sum(rec['ram_bytes'].values()):,} B, flash {code + rec['flash_bytes']['blob']:,} B"
+      + (f", M4 model {rec['m4_model']['window_cycles']:,} cycles (CPI {rec['m4_model']['cpi']})" if "m4_model" in rec else ""))

@@ -84,6 +84,34 @@ final class FirmwareTests: XCTestCase {
         return out
     }
 
+    /// `clef profile` turns the recorded counts into milliseconds with the image's own Cortex-M4
+    /// timing model (count.py's `m4_model`) on the M4/M33 devices, and with the device profile's
+    /// assumed cycles per instruction elsewhere (no cross tools needed: recorded counts).
+    func testProfileUsesTheRecordedCycleModel() throws {
+        let blob = Fix.temp("profile-q8.clefw")
+        let e = try Fix.runClef(["export", "--checkpoint", Fix.smallCkpt, "--precision", "q8", "--method", "minmax",
+                                 "--calibration", Fix.path("ecg/cinc2021/E07500"), "--output", blob])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        func recorded(_ name: String) throws -> [String: Any] {
+            let data = try Data(contentsOf: Fix.root.appendingPathComponent("Firmware-Sim/counts/\(name).json"))
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+        let m4 = try recorded("m4-q8-float32"), m7 = try recorded("m7-q8-float32")
+        let window = try XCTUnwrap((m4["window_instructions"] as? NSNumber)?.doubleValue)
+        let model = try XCTUnwrap(m4["m4_model"] as? [String: Any])
+        let cpi = try XCTUnwrap((model["cpi"] as? NSNumber)?.doubleValue)
+        let cycles = try XCTUnwrap((model["window_cycles"] as? NSNumber)?.doubleValue)
+        XCTAssertEqual(cycles / window, cpi, accuracy: 1e-4)
+        XCTAssertGreaterThan(cpi, 1); XCTAssertLessThan(cpi, 3)
+        let n = try Fix.runClef(["profile", "--model", blob, "--device", "nrf52840"])
+        XCTAssertEqual(n.status, 0, n.stderr)
+        XCTAssertTrue(n.stdout.contains(String(format: "%.1f ms at CPI %.2f (the Cortex-M4 TRM", window * cpi / 64_000, cpi)), n.stdout)
+        let w7 = try XCTUnwrap((m7["window_instructions"] as? NSNumber)?.doubleValue)
+        let h = try Fix.runClef(["profile", "--model", blob, "--device", "stm32h743"])
+        XCTAssertEqual(h.status, 0, h.stderr)
+        XCTAssertTrue(h.stdout.contains(String(format: "%.1f ms at CPI 0.80 (assumed in the device profile)", w7 * 0.8 / 480_000)), h.stdout)
+    }
+
     func testFirmwareMatchesTheHostBitForBit() throws {
         let env = ProcessInfo.processInfo.environment
         let wanted = env["CLEF_FIRMWARE_TARGETS"].map { $0.split(separator: " ").map(String.init) } ?? ["m4", "m7", "rv32"]

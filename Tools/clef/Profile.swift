@@ -49,7 +49,15 @@ enum Profile {
         if !o.flag("qemu") {
             print("using the counts recorded on \(counts["date"] ?? "?") for \(counts["model"] ?? "?") (\(countsPath)); --qemu measures this model")
         }
-        let cpi = profile["cpi"] as? Double ?? 1, mhz = profile["clock_mhz"] as? Double ?? 1
+        // Cycles per instruction: the image's own Cortex-M4 TRM timing model where the device's
+        // core follows those timings and the counts record it (count.py), else the profile's.
+        var cpi = profile["cpi"] as? Double ?? 1
+        var cpiSource = "assumed in the device profile"
+        if profile["cpi_model"] as? String == "m4", let m = counts["m4_model"] as? [String: Any], let c = (m["cpi"] as? NSNumber)?.doubleValue {
+            cpi = c
+            cpiSource = "the Cortex-M4 TRM timings of this image's window instructions (zero-wait memory; Firmware-Sim/image.py)"
+        }
+        let mhz = profile["clock_mhz"] as? Double ?? 1
         let current = profile["active_current_ma"] as? Double ?? 0, volts = profile["supply_v"] as? Double ?? 3
         let config = file.engine.config
         let layers = (counts["layers"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "?", ($0["instructions"] as? NSNumber)?.doubleValue ?? 0) }
@@ -79,7 +87,8 @@ enum Profile {
         let hopMs = hopSeconds * 1000
         print(row(["encoder", "\(totalMACs)", String(format: "%.0f", encoder), String(format: "%.2f", encoder / Double(max(1, totalMACs))),
                    String(format: "%.0f", encoder * cpi), String(format: "%.2f", ms(encoder)), ""]))
-        print(String(format: "per hop (ring buffer, band-pass, z-score, quantisation, encoder): %.0f instructions, %.1f ms at CPI %.2f", window, ms(window), cpi))
+        print(String(format: "per hop (ring buffer, band-pass, z-score, quantisation, encoder): %.0f instructions, %.1f ms at CPI %.2f", window, ms(window), cpi)
+              + " (\(cpiSource))")
         print(String(format: "hop %.3f s: duty cycle %.1f%%", hopSeconds, 100 * ms(window) / hopMs)
               + (ms(window) > hopMs ? " (does NOT keep up: a window takes longer than a hop)" : "")
               + String(format: "; energy per window %.3f mJ (%.1f mA x %.1f V x %.1f ms)", current * volts * ms(window) / 1000, current, volts, ms(window)))
