@@ -493,48 +493,46 @@ struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; in
 /// A whole chunk of CLEF_DOT2_SCRATCH = 64 taps unrolled: no loop control (12 instructions a pair).
 #define X16_CHUNK X16_GROUP4 X16_GROUP4 X16_GROUP4 X16_GROUP4
 _Static_assert(CLEF_DOT2_SCRATCH == 64, "X16_CHUNK unrolls 16 groups of 4 taps");
-#define X16_PAIRS(LOAD, TAPS) \
+/// The naked pair loops' frame: the registers saved, the walk's 7 words copied from *r0 to [sp].
+#define NAKED_ENTER \
     "push {r4-r11, lr}\n\t" \
     "ldm r0, {r1-r7}\n\t" \
     "sub sp, sp, #32\n\t" \
-    "stm sp, {r1-r7}\n\t" \
-    "mov r12, r1\n" \
-    "0:\n\t" \
-    LOAD \
-    "ldr lr, [sp, #4]\n\t" \
-    TAPS \
+    "stm sp, {r1-r7}\n\t"
+/// A pair's four sums stored (acc, acc + CLEF_DOT2_NEAR words), acc stepped, back to label 0
+/// until accEnd; then the frame left.
+#define NAKED_NEXT_PAIR \
     "ldr r4, [sp, #12]\n\t" \
     "strd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t" \
     "strd r8, r9, [r4], #8\n\t" \
     "str r4, [sp, #12]\n\t" \
     "ldr r5, [sp, #16]\n\t" \
     "cmp r4, r5\n\t" \
-    "bne 0b\n\t" \
-    "add sp, sp, #32\n\t" \
-    "pop {r4-r11, pc}\n\t"
+    "bne 0b\n\t"
+#define NAKED_LEAVE "add sp, sp, #32\n\t" "pop {r4-r11, pc}\n\t"
+/// One pair loop: a naked function of its walk struct (in r0) whose body is the assembly BODY.
+#define NAKED_PAIRS(name, walk, BODY) \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const struct walk *w) { __asm__ volatile(BODY); }
+#define X16_PAIRS(LOAD, TAPS) \
+    NAKED_ENTER \
+    "mov r12, r1\n" \
+    "0:\n\t" \
+    LOAD \
+    "ldr lr, [sp, #4]\n\t" \
+    TAPS \
+    NAKED_NEXT_PAIR \
+    NAKED_LEAVE
 /// The first weight chunk's sums start at the biases, later chunks' at the sums stored; a whole
 /// 64-tap chunk unrolled, or any multiple of 16 taps by the loop.
 #define X16_LOAD_BIAS "ldrd r8, r10, [sp, #20]\n\t" "mov r9, r8\n\t" "mov r11, r10\n\t"
 #define X16_LOAD_ACC "ldr r4, [sp, #12]\n\t" "ldrd r8, r9, [r4]\n\t" "ldrd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t"
-__attribute__((naked, noinline)) static void x16_pairs_bias(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_LOOP));
-}
-__attribute__((naked, noinline)) static void x16_pairs_acc(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS(X16_LOAD_ACC, X16_LOOP));
-}
-__attribute__((naked, noinline)) static void x16_chunks_bias(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_CHUNK));
-}
-__attribute__((naked, noinline)) static void x16_chunks_acc(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS(X16_LOAD_ACC, X16_CHUNK));
-}
+NAKED_PAIRS(x16_pairs_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, X16_LOOP))
+NAKED_PAIRS(x16_pairs_acc, x16_walk, X16_PAIRS(X16_LOAD_ACC, X16_LOOP))
+NAKED_PAIRS(x16_chunks_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, X16_CHUNK))
+NAKED_PAIRS(x16_chunks_acc, x16_walk, X16_PAIRS(X16_LOAD_ACC, X16_CHUNK))
 /// Inputs of 32 and 16 channels (blocks 0-3 of the small model) in one chunk, unrolled as well.
-__attribute__((naked, noinline)) static void x16_taps32_bias(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4 X16_GROUP4));
-}
-__attribute__((naked, noinline)) static void x16_taps16_bias(__attribute__((unused)) const struct x16_walk *w) {
-    __asm__ volatile(X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4));
-}
+NAKED_PAIRS(x16_taps32_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4 X16_GROUP4))
+NAKED_PAIRS(x16_taps16_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4))
 
 /// The grouped convolution (k = 16) on staged rows (clef_stage_rows16), 4 rows a call, both
 /// positions of a pair and 2 channels: per 4 taps of a row one load of inputs (stride 1: LDM of
@@ -574,10 +572,7 @@ struct rows_walk { const int32_t *x; const int32_t *wbuf; int32_t rowStep; int32
     "ldrd r3, r0, [r12, #28]\n\t" R2_GROUP("r2", "r3", "r0")
 #define ROW_STEP "ldr r4, [sp, #8]\n\t" "add r12, r12, r4\n\t"
 #define ROWS_PAIRS(LOAD, ROW) \
-    "push {r4-r11, lr}\n\t" \
-    "ldm r0, {r1-r7}\n\t" \
-    "sub sp, sp, #32\n\t" \
-    "stm sp, {r1-r7}\n" \
+    NAKED_ENTER \
     "0:\n\t" \
     "ldr r12, [sp]\n\t" \
     "add r4, r12, #8\n\t" \
@@ -585,27 +580,12 @@ struct rows_walk { const int32_t *x; const int32_t *wbuf; int32_t rowStep; int32
     LOAD \
     "ldr lr, [sp, #4]\n\t" \
     ROW ROW_STEP ROW ROW_STEP ROW ROW_STEP ROW \
-    "ldr r4, [sp, #12]\n\t" \
-    "strd r10, r11, [r4, #" DOT2_NEAR_BYTES "]\n\t" \
-    "strd r8, r9, [r4], #8\n\t" \
-    "str r4, [sp, #12]\n\t" \
-    "ldr r5, [sp, #16]\n\t" \
-    "cmp r4, r5\n\t" \
-    "bne 0b\n\t" \
-    "add sp, sp, #32\n\t" \
-    "pop {r4-r11, pc}\n\t"
-__attribute__((naked, noinline)) static void rows1_bias(__attribute__((unused)) const struct rows_walk *w) {
-    __asm__ volatile(ROWS_PAIRS(X16_LOAD_BIAS, R1_ROW));
-}
-__attribute__((naked, noinline)) static void rows1_acc(__attribute__((unused)) const struct rows_walk *w) {
-    __asm__ volatile(ROWS_PAIRS(X16_LOAD_ACC, R1_ROW));
-}
-__attribute__((naked, noinline)) static void rows2_bias(__attribute__((unused)) const struct rows_walk *w) {
-    __asm__ volatile(ROWS_PAIRS(X16_LOAD_BIAS, R2_ROW));
-}
-__attribute__((naked, noinline)) static void rows2_acc(__attribute__((unused)) const struct rows_walk *w) {
-    __asm__ volatile(ROWS_PAIRS(X16_LOAD_ACC, R2_ROW));
-}
+    NAKED_NEXT_PAIR \
+    NAKED_LEAVE
+NAKED_PAIRS(rows1_bias, rows_walk, ROWS_PAIRS(X16_LOAD_BIAS, R1_ROW))
+NAKED_PAIRS(rows1_acc, rows_walk, ROWS_PAIRS(X16_LOAD_ACC, R1_ROW))
+NAKED_PAIRS(rows2_bias, rows_walk, ROWS_PAIRS(X16_LOAD_BIAS, R2_ROW))
+NAKED_PAIRS(rows2_acc, rows_walk, ROWS_PAIRS(X16_LOAD_ACC, R2_ROW))
 #undef ROWS_PAIRS
 #undef ROW_STEP
 #undef R2_ROW
@@ -613,6 +593,10 @@ __attribute__((naked, noinline)) static void rows2_acc(__attribute__((unused)) c
 #undef R1_ROW
 #undef R1_GROUP
 #undef X16_PAIRS
+#undef NAKED_PAIRS
+#undef NAKED_LEAVE
+#undef NAKED_NEXT_PAIR
+#undef NAKED_ENTER
 #undef X16_LOAD_BIAS
 #undef X16_LOAD_ACC
 #undef X16_CHUNK
