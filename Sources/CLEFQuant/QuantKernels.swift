@@ -388,7 +388,7 @@ extension QuantConv {
                                                                    staging: UnsafeMutableRawBufferPointer? = nil) {
         let s = shape.stride, k = shape.kernel, cinG = shape.inPerGroup, coutG = shape.outPerGroup
         let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
-        // Staged rows: words per row, and where (nil: the int8 rows themselves).
+        // Staged rows: words per row (CLEF_STAGE_ROWS16_WORDS), and where (nil: the int8 rows themselves).
         let words = count + (s == 1 ? 14 : 7)
         var staged: UnsafeMutablePointer<Int32>? = nil
         if In.self == Int8.self, dsp32, k == 16, s == 1 || s == 2, cinG & 3 == 0, clef_dot2_x16_fast() != 0, let staging,
@@ -538,7 +538,7 @@ extension QuantConv {
     /// Whether `pointwise` stages `n` steps of `In` inputs in `room` for `clef_dot2_x16_bias`: int8
     /// inputs, taps a multiple of 16, a core with the DSP pair loop, room enough, 4-byte aligned.
     @inline(__always)
-    public func stages<In: FixedWidthInteger>(_: In.Type, count n: Int, room: UnsafeMutableRawBufferPointer?) -> Bool {
+    func stages<In: FixedWidthInteger>(_: In.Type, count n: Int, room: UnsafeMutableRawBufferPointer?) -> Bool {
         guard In.self == Int8.self, clef_dot2_x16_fast() != 0, shape.inChannels & 15 == 0, let room, let base = room.baseAddress,
               Int(bitPattern: base) & 3 == 0 else { return false }
         return room.count >= Self.stagedBytes(steps: n, inputs: shape.inChannels)
@@ -546,7 +546,7 @@ extension QuantConv {
 
     /// Bytes of `steps` staged steps of `inputs` int8 inputs (`CLEF_STAGE_X16_WORDS`).
     @inline(__always)
-    public static func stagedBytes(steps: Int, inputs: Int) -> Int { 4 * ((steps + 1) / 2) * inputs }
+    static func stagedBytes(steps: Int, inputs: Int) -> Int { 4 * ((steps + 1) / 2) * inputs }
 
     /// The int8- or int16-input dot product of CLEFDSP, the sums started at the two biases.
     @inline(__always)
