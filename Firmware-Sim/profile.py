@@ -99,7 +99,11 @@ if a.annotate:
     hit = next((k for k, d in zip(ranked, readable) if a.annotate in k or a.annotate in d), None)
     if hit is None:
         sys.exit(f"profile.py: no executed function matches {a.annotate!r}")
-    dis = run(["/opt/swift/usr/bin/llvm-objdump", "-d", "--no-show-raw-insn", f"--disassemble-symbols={hit}", elf])
+    # By address range, not --disassemble-symbols: that stops at the first mapping symbol inside
+    # the function ($d before a TBB table, $t after it) and hid the rest of the code.
+    lo_addr, size = next((addr, n) for addr, n, name in syms if name == hit)
+    dis = run(["/opt/swift/usr/bin/llvm-objdump", "-d", "--no-show-raw-insn", f"--start-address={hex(lo_addr)}",
+               f"--stop-address={hex(lo_addr + max(size, 2))}", elf])
     print(f"\n{hit}: {per[hit]:,} instructions")
     for line in dis.splitlines():
         m = re.match(r"\s*([0-9a-f]+):\s*(.*)", line)
