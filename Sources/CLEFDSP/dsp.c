@@ -481,16 +481,16 @@ struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; in
     "smlad r10, r1, r7, r10\n\t" \
     "smlad r11, r2, r6, r11\n\t" \
     "smlad r11, r3, r7, r11\n\t"
-/// Sums r8, r9 (channel 0, positions 2p and 2p + 1) and r10, r11 (channel 1) at acc and acc +
-/// CLEF_DOT2_NEAR words; groups of 4 taps four at a time (the chunk a multiple of 16 taps), the
-/// weight walk's end compared through r4, free after the fourth group.
+/// Sums: r8, r9 channel 0 at positions 2p and 2p + 1, r10, r11 channel 1. The loop takes groups of
+/// 4 taps four at a time (the chunk a multiple of 16 taps) and compares the weight walk with its
+/// end through r4, free after the fourth group.
 #define X16_GROUP4 X16_GROUP X16_GROUP X16_GROUP X16_GROUP
 #define X16_LOOP \
     "1:\n\t" X16_GROUP4 \
     "ldr r4, [sp, #8]\n\t" \
     "cmp lr, r4\n\t" \
     "bne 1b\n\t"
-/// A whole chunk of CLEF_DOT2_SCRATCH = 64 taps unrolled: no loop control (12 instructions a pair).
+/// A whole chunk of CLEF_DOT2_SCRATCH = 64 taps unrolled: no loop control (12 instructions a pair fewer).
 #define X16_CHUNK X16_GROUP4 X16_GROUP4 X16_GROUP4 X16_GROUP4
 _Static_assert(CLEF_DOT2_SCRATCH == 64, "X16_CHUNK unrolls 16 groups of 4 taps");
 /// The naked pair loops' frame: the registers saved, the walk's 7 words copied from *r0 to [sp].
