@@ -792,7 +792,7 @@ void clef_dot2_rows16_bias(const int32_t *staged, int32_t words, int32_t rows, i
                            const int8_t *w1, int32_t b0, int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count,
                            int32_t *scratch) {
 #ifdef CLEF_DSP
-    if ((rows & 3) == 0 && rows > 0 && acc1 == acc0 + CLEF_DOT2_NEAR && count > 0) {
+    if ((rows & 3) == 0 && rows > 0 && acc1 == acc0 + CLEF_DOT2_NEAR && count > 0 && count <= CLEF_DOT2_NEAR) {
         const int32_t whole = count / 2;
         int32_t ta = b0, tb = b1;   // an odd count's last output
         for (int32_t r0 = 0; r0 < rows; r0 += 4) {

@@ -86,8 +86,9 @@ void clef_stage_rows16(const int8_t *x, int32_t rowLength, int32_t rows, int32_t
 
 /// clef_dot2_rows_s8_bias with k = 16 on rows staged by clef_stage_rows16 (`words` apart, as
 /// staged; output i's words start at word i of each row, so `staged` may point at a later
-/// output's). On Arm with DSP, for rows a multiple of 4 and the engines' layout (acc1 = acc0 +
-/// CLEF_DOT2_NEAR), 10 instructions per 16 MACs in the loop instead of the int8 tile's 16.
+/// output's). On Arm with DSP, for rows a multiple of 4, count <= CLEF_DOT2_NEAR and the engines'
+/// layout (acc1 = acc0 + CLEF_DOT2_NEAR), 10 instructions per 16 MACs in the loop instead of the
+/// int8 tile's 16.
 void clef_dot2_rows16_bias(const int32_t *staged, int32_t words, int32_t rows, int32_t stride, const int8_t *w0,
                            const int8_t *w1, int32_t b0, int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count,
                            int32_t *scratch);
