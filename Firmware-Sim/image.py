@@ -76,8 +76,7 @@ def m4_cycles(elf, counts):
                 r = r.strip()
                 if "-" in r:
                     x, y = r.split("-")
-                    n += int(y.lstrip("rsd")) - int(x.lstrip("rsd")) + 1
-                    n *= 2 if x.startswith("d") else 1
+                    n += (int(y.lstrip("rsd")) - int(x.lstrip("rsd")) + 1) * (2 if x.startswith("d") else 1)
                 elif r:
                     n += 2 if r.startswith("d") else 1
         return n
@@ -118,7 +117,6 @@ def m4_cycles(elf, counts):
             cyc = c
         out[pc] = cyc
     return out
-
 
 
 def window_profile(elf, target, work):
