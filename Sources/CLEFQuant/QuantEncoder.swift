@@ -430,10 +430,9 @@ public struct QuantEncoder<Act: QuantActivation> {
             // conv1 stages its int8 inputs in the middle room; where that cannot hold a chunk
             // (block 1: its conv3 input fills it), beyond the chunk's codes, for fewer steps.
             var room1 = staging
-            if si == nil, Act.self == Int8.self, clef_dot2_x16_fast() != 0, !b.conv1.stages(Act.self, count: steps, room: staging) {
+            if si == nil, b.conv1.canStage(Act.self), !b.conv1.stages(Act.self, count: steps, room: staging) {
                 steps = QuantArenaPlan.evenSteps(max(1, min(steps, ws.chunkBytes / (3 * cin))), of: len)
-                let at = (steps * cin + 3) & ~3
-                room1 = UnsafeMutableRawBufferPointer(start: ws.chunkRaw + at, count: ws.chunkBytes - at)
+                room1 = ws.room(ws.chunkRaw, capacity: ws.chunkBytes, after: steps * cin)
             }
             while i < iEnd {
                 let nc = min(steps, iEnd - i)
@@ -487,10 +486,9 @@ public struct QuantEncoder<Act: QuantActivation> {
         // conv3 stages its int8 inputs in the middle room; where that cannot hold a chunk (blocks
         // 0 and 1, whose conv3 input fills it), beyond pass 2's parts, for fewer steps a chunk.
         var room3 = staging
-        if Act.self == Int8.self, clef_dot2_x16_fast() != 0, !b.conv3.stages(Act.self, count: n, room: staging) {
+        if b.conv3.canStage(Act.self), !b.conv3.stages(Act.self, count: n, room: staging) {
             n = QuantArenaPlan.evenSteps(max(1, min(chunk, ws.passTwoBytes / (part.step + 2 * m))), of: lo2)
-            let at = (n * part.step + 3) & ~3
-            room3 = UnsafeMutableRawBufferPointer(start: ws.slices + at, count: ws.passTwoBytes - at)
+            room3 = ws.room(ws.slices, capacity: ws.passTwoBytes, after: n * part.step)
         }
         let h = ws.slices.bindMemory(to: Int16.self, capacity: n * cout)
         let codes8 = (ws.slices + part.codes * n).assumingMemoryBound(to: Int8.self)
@@ -1061,7 +1059,7 @@ public final class QuantWorkspace<Act: QuantActivation> {
         io.initializeMemory(as: Int16.self, repeating: 0, count: ioBytes / 2)
         middleBytes = plan.middleBytes(actBytes: MemoryLayout<Act>.size)
         middleRaw = UnsafeMutableRawPointer.allocate(byteCount: middleBytes, alignment: 16)
-        middle = middleRaw.initializeMemory(as: Act.self, repeating: 0, count: plan.middleBytes(actBytes: MemoryLayout<Act>.size) / MemoryLayout<Act>.size)
+        middle = middleRaw.initializeMemory(as: Act.self, repeating: 0, count: middleBytes / MemoryLayout<Act>.size)
         chunkBytes = plan.chunkBytes(actBytes: MemoryLayout<Act>.size)
         let rowBytes = (plan.rowBudget * MemoryLayout<Act>.size + 15) & ~15
         passTwoBytes = rowBytes + chunkBytes
@@ -1100,8 +1098,15 @@ public final class QuantWorkspace<Act: QuantActivation> {
     /// budgets), as much as conv1's input chunk and conv3's pass-2 chunk take staged.
     @inline(__always)
     func staging(middle count: Int, outChannels c: Int, middleChannels m: Int) -> UnsafeMutableRawBufferPointer {
-        let at = ((count * MemoryLayout<Act>.size + 3) & ~3) + QuantArenaPlan.seBytes(outChannels: c, middleChannels: m)
-        return UnsafeMutableRawBufferPointer(start: middleRaw + at, count: max(0, middleBytes - at))
+        room(middleRaw, capacity: middleBytes,
+             after: ((count * MemoryLayout<Act>.size + 3) & ~3) + QuantArenaPlan.seBytes(outChannels: c, middleChannels: m))
+    }
+
+    /// The bytes of a `capacity`-byte buffer from `used` on, 4-byte aligned (where staged copies go).
+    @inline(__always)
+    func room(_ base: UnsafeMutableRawPointer, capacity: Int, after used: Int) -> UnsafeMutableRawBufferPointer {
+        let at = (used + 3) & ~3
+        return UnsafeMutableRawBufferPointer(start: base + at, count: max(0, capacity - at))
     }
 
     /// Where `forwardPrepared` may write its output codes: the conv3 input's room, idle after the last block.

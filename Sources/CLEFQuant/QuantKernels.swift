@@ -335,7 +335,7 @@ extension QuantConv {
                 let a0 = UnsafeMutableRawPointer(a64).assumingMemoryBound(to: Int32.self), a1 = a0 + Self.chunk
                 let w8 = UnsafeRawPointer(weight).assumingMemoryBound(to: Int8.self), s8 = d.stage8()
                 var staged: UnsafePointer<Int32>? = nil
-                if stages(In.self, count: n, room: staging), let p = staging?.baseAddress?.assumingMemoryBound(to: Int32.self) {
+                if canStage(In.self), let p = Self.words(in: staging, bytes: Self.stagedBytes(steps: n, inputs: cin)) {
                     clef_stage_x16(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(cin), Int32(cin), Int32(n), p)
                     staged = UnsafePointer(p)
                 }
@@ -390,11 +390,8 @@ extension QuantConv {
         let dsp32 = usesDot2(In.self), dsp64 = Weight.self == Int16.self && In.self == Int16.self
         // Staged rows: words per row (CLEF_STAGE_ROWS16_WORDS), and where (nil: the int8 rows themselves).
         let words = count + (s == 1 ? 14 : 7)
-        var staged: UnsafeMutablePointer<Int32>? = nil
-        if In.self == Int8.self, dsp32, k == 16, s == 1 || s == 2, cinG & 3 == 0, clef_dot2_x16_fast() != 0, let staging,
-           let base = staging.baseAddress, Int(bitPattern: base) & 3 == 0, staging.count >= 4 * words * cinG {
-            staged = base.assumingMemoryBound(to: Int32.self)
-        }
+        let staged = In.self == Int8.self && dsp32 && k == 16 && (s == 1 || s == 2) && cinG & 3 == 0
+            ? Self.words(in: staging, bytes: 4 * words * cinG) : nil
         // The stem: int32 sums when the largest input magnitude this call reads allows.
         var stem32 = false
         if dsp64 {
@@ -535,13 +532,26 @@ extension QuantConv {
              int32Inputs: Weight.bitWidth > 8 ? int32InputBound() : -1)
     }
 
-    /// Whether `pointwise` stages `n` steps of `In` inputs in `room` for `clef_dot2_x16_bias`: int8
-    /// inputs, taps a multiple of 16, a core with the DSP pair loop, room enough, 4-byte aligned.
+    /// Whether `pointwise` can stage `In` inputs at all: int8 inputs, taps a multiple of 16, a core
+    /// with the DSP pair loop.
+    @inline(__always)
+    func canStage<In: FixedWidthInteger>(_: In.Type) -> Bool {
+        In.self == Int8.self && clef_dot2_x16_fast() != 0 && shape.inChannels & 15 == 0
+    }
+
+    /// Whether `pointwise` stages `n` steps of `In` inputs in `room` for `clef_dot2_x16_bias`.
     @inline(__always)
     func stages<In: FixedWidthInteger>(_: In.Type, count n: Int, room: UnsafeMutableRawBufferPointer?) -> Bool {
-        guard In.self == Int8.self, clef_dot2_x16_fast() != 0, shape.inChannels & 15 == 0, let room, let base = room.baseAddress,
-              Int(bitPattern: base) & 3 == 0 else { return false }
-        return room.count >= Self.stagedBytes(steps: n, inputs: shape.inChannels)
+        canStage(In.self) && Self.words(in: room, bytes: Self.stagedBytes(steps: n, inputs: shape.inChannels)) != nil
+    }
+
+    /// `room` as int32 words for a staged copy of `bytes`, where the core has the staged pair loops
+    /// and the room is 4-byte aligned and large enough; else nil.
+    @inline(__always)
+    static func words(in room: UnsafeMutableRawBufferPointer?, bytes: Int) -> UnsafeMutablePointer<Int32>? {
+        guard clef_dot2_x16_fast() != 0, let room, let base = room.baseAddress, Int(bitPattern: base) & 3 == 0,
+              room.count >= bytes else { return nil }
+        return base.assumingMemoryBound(to: Int32.self)
     }
 
     /// Bytes of `steps` staged steps of `inputs` int8 inputs (`CLEF_STAGE_X16_WORDS`).
