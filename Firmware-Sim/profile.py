@@ -27,6 +27,7 @@ add_image_options(ap, precision_required=False)
 ap.add_argument("--top", type=int, default=25)
 ap.add_argument("--annotate", help="also print the disassembly of the hottest function whose name contains this, with counts")
 ap.add_argument("--window", action="store_true", help="count the first window only (clef_window_begin to clef_window_end)")
+ap.add_argument("--layer", type=int, help="count one layer of the first window only (its index in count.py's per-layer table: 0 the input padding, 1 block 0 with the stem, ...)")
 ap.add_argument("--cycles", action="store_true", help="also estimate Cortex-M4 cycles from the TRM's instruction timings")
 a = ap.parse_args()
 QEMU = qemu(a.target)
@@ -53,13 +54,15 @@ plugin = run(["bash", str(here / "qemu-insncount/build.sh"), str(work)]).strip()
 log = work / "log"
 marks = {name: addr for addr, _, name in syms}
 window = f",begin={hex(marks['clef_window_begin'])},end={hex(marks['clef_window_end'])}" if a.window else ""
+if a.layer is not None:
+    window = f",begin={hex(marks['clef_layer_begin'])},end={hex(marks['clef_layer_end'])},nth={a.layer + 1}"
 run(QEMU + ["-icount", "shift=0,sleep=off", "-plugin", f"{plugin},plo={hex(text_lo)},phi={hex(text_hi)}{window}",
             "-d", "plugin", "-D", str(log), "-kernel", elf])
 starts = [s[0] for s in syms]
 per = {}
 total = 0
 pcs = {}
-for m in re.finditer(r"insnwindow: 0x([0-9a-f]+) (\d+)" if a.window else r"insnprofile: 0x([0-9a-f]+) (\d+)", log.read_text()):
+for m in re.finditer(r"insnwindow: 0x([0-9a-f]+) (\d+)" if a.window or a.layer is not None else r"insnprofile: 0x([0-9a-f]+) (\d+)", log.read_text()):
     pc, n = int(m.group(1), 16), int(m.group(2))
     pcs[pc] = n
     total += n
@@ -81,7 +84,7 @@ top = sorted(per.items(), key=lambda kv: -kv[1])[:a.top]
 names = run([demangle, "--simplified", "--compact"], input="\n".join(k for k, _ in top)).splitlines() \
     if Path(demangle).exists() else [k for k, _ in top]
 entry = {name: pcs.get(addr, 0) for addr, _, name in syms}
-print(f"{a.target} {a.precision} {a.preprocess}: {total:,} instructions in " + ("the first window" if a.window else "the whole run"))
+print(f"{a.target} {a.precision} {a.preprocess}: {total:,} instructions in " + (f"layer {a.layer} of the first window" if a.layer is not None else "the first window" if a.window else "the whole run"))
 if a.cycles:
     print(f"Cortex-M4 TRM model (zero-wait memory): {ctotal:,} cycles, {ctotal / total:.3f} cycles per instruction")
 print(f"{'instructions':>13}  {'share':>6}  {'calls':>9}  {'per call':>8}  " + ("  cycles/instr  " if a.cycles else "") + "function")

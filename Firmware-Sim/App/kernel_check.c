@@ -131,9 +131,9 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
                     const int32_t n = counts[c], nk = rnd(2, 64), tz = rnd(-range - 1, range);
                     const int32_t span = (nk - 1) << shift;
                     for (int32_t j = 0; j < nk; j++) knots[j] = (int16_t)rnd(-range - 1, range);
-                    // The term: the rounding half plus a zero point within +-100 codes. int16 codes
-                    // take a pre-shift half the time (which comes with a final shift of 1).
-                    const int32_t pre = kind == 1 && rnd(0, 1) ? rnd(1, 3) : 0, rs = pre ? 1 : rnd(1, 2);
+                    // The term: the rounding half plus a zero point within +-100 codes. Codes take
+                    // a pre-shift half the time (which comes with a final shift of 1).
+                    const int32_t pre = kind != 2 && rnd(0, 1) ? rnd(1, 3) : 0, rs = pre ? 1 : rnd(1, 2);
                     const int32_t term = (1 << (rs - 1)) + rnd(-100, 100) * (1 << rs);
                     clef_swish_stage st = {knots, (uint32_t)rnd(1, span), shift, (1 << shift) - 1,
                                            (shift > 0 ? 1 << (shift - 1) : 0) - (kind == 2 ? 0 : tz * (1 << shift)),
@@ -231,6 +231,49 @@ static int32_t check_residual(void) {
         total += bad;
     }
     return total;
+}
+
+/// The time-major int16 residual against int64 arithmetic: zero-padded channels or none, pools 1
+/// and 2, shifts 1 (the assembly) and 2-3 (C), steps up to 9, sums that saturate now and then;
+/// y must hold exactly n * cout values afterwards (and y may be the buffer's neighbour).
+static int16_t th[256 * 10], tx[128 * 2 * 10], ty[256 * 10 + 8], tbuf[256];
+static int32_t check_residual_t16(void) {
+    int32_t cases = 0, bad = 0;
+    static const int32_t shapes[][2] = {{64, 64}, {64, 128}, {128, 256}, {8, 8}, {16, 32}};
+    for (uint32_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        for (int32_t pool = 1; pool <= 2; pool++) {
+            for (int32_t shift = 1; shift <= 3; shift++) {
+                for (int32_t n = 1; n <= 9; n += 2) {
+                    const int32_t cin = shapes[si][0], cout = shapes[si][1], offset = (cout - cin) / 2, hs = n + rnd(0, 3);
+                    const int32_t pre = shift == 1 ? rnd(1, 4) : 0;
+                    clef_residual16_stage st = {rnd(-3000, 3000), pre, rnd(1 << 29, 0x7fffffff), 0, shift, rnd(-2000, 2000)};
+                    st.term = (1 << (shift - 1)) + st.zy * (1 << shift);
+                    for (int32_t i = 0; i < cin * pool * n; i++) tx[i] = (int16_t)(st.zx + (rnd(0, 99) < 3 ? rnd(-32000, 32000) : rnd(-900, 900)));
+                    for (int32_t i = 0; i < cout * hs; i++) th[i] = (int16_t)rnd(-32768, 32767);
+                    for (int32_t i = 0; i < cout * 10 + 8; i++) ty[i] = 12345;
+                    clef_residual_t16(th, hs, tx, cin, pool, n, cout, offset, &st, tbuf, ty);
+                    for (int32_t j = 0; j < n; j++) {
+                        for (int32_t c = 0; c < cout; c++) {
+                            int64_t v = th[c * hs + j];
+                            const int32_t ci = c - offset;
+                            if (ci >= 0 && ci < cin) {
+                                int32_t x = tx[j * pool * cin + ci];
+                                if (pool == 2 && tx[j * pool * cin + cin + ci] > x) x = tx[j * pool * cin + cin + ci];
+                                v += ((((int64_t)(x - st.zx) * (1 << pre) * st.mul) >> 32) + st.term) >> shift;
+                            } else {
+                                v += st.zy;
+                            }
+                            bad += ty[j * cout + c] != (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+                        }
+                    }
+                    for (int32_t i = n * cout; i < cout * 10 + 8; i++) bad += ty[i] != 12345;
+                    cases++;
+                }
+            }
+        }
+    }
+    report("clef_residual_t16", cases, bad);
+    return bad;
 }
 
 /// The int8 codes' table offsets: every knee 0 to 127 in steps and shift 0 to 4, strides 1 to 3,
@@ -509,6 +552,7 @@ int32_t clef_firmware_main(void) {
     }
     total += check_stages(counts, sizeof counts / sizeof counts[0]);
     total += check_residual();
+    total += check_residual_t16();
     total += check_offsets();
     return total;
 }

@@ -375,14 +375,23 @@ public struct BlobWriter {
         pad(to: BlobConstants.alignment)
         let dataOff = out.count
         put32(48, dataOff)
+        // Tensors with the same bytes share one copy (a shared Swish table; the reader checks each
+        // entry's range on its own, so entries may point at the same data).
+        var written: [[UInt8]: Int] = [:]
         for (i, (t, data)) in entries.enumerated() {
             let e = tableOff + i * BlobConstants.tensorEntrySize
             put32(e, nameParts[i].suffix.0); put16(e + 4, nameParts[i].suffix.1)
             put32(e + 40, nameParts[i].prefix.0); put16(e + 44, nameParts[i].prefix.1)
             out[e + 6] = t.dtype.rawValue; out[e + 7] = UInt8(t.shape.count)
             for (d, v) in t.shape.enumerated() { put32(e + 8 + 4 * d, v) }
-            put32(e + 24, out.count - dataOff); put32(e + 28, data.count)
+            put32(e + 28, data.count)
             put32(e + 32, Int(t.scale.bitPattern)); put32(e + 36, Int(UInt32(bitPattern: t.zeroPoint)))
+            if data.count >= BlobConstants.alignment, let at = written[data] {
+                put32(e + 24, at)
+                continue
+            }
+            written[data] = out.count - dataOff
+            put32(e + 24, out.count - dataOff)
             out += data
             pad(to: BlobConstants.alignment)
         }

@@ -129,6 +129,15 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
     "mla %[t2], %[t2], %[t0], %[half]\n\t" \
     "add %[t1], %[t1], %[t2], asr #" #S "\n\t"
 #define SWISH_LOOP_K(S, REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP_K(S), REQUANT, STORE)
+/// A direct table (shift 0: a value per code, the exporter's shared Swish table): one load by
+/// register offset and the output zero (which the stages fold into `half`: shift 0 leaves it
+/// -zero) added, 9 instructions an element with the requantisation instead of 14; the table
+/// alone (`clef_table_s16`, no zero) 6 instead of 12.
+#define SWISH_INTERP_0 "ldrsh %[t1], [%[knots], %[t0], lsl #1]\n\t"
+#define SWISH_INTERP_0Z SWISH_INTERP_0 "add %[t1], %[t1], %[half]\n\t"
+#define SWISH_LOOP_0(REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP_0Z, REQUANT, STORE)
+#define SWISH_INS_0(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [half] "r"(st->half), [mul] "r"(st->mul), \
+    [term] "r"(st->term), [rs] "r"(RS)
 #define SWISH_INS_K(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [knots1] "r"(st->knots + 1), \
     [half] "r"(st->half), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(RS)
 /// The two loops (stride 1 or not) of one requantisation form RQ, its register RS: for the table
@@ -146,7 +155,9 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
 #define SWISH_K7(RQ, STORE) SWISH_LOOP_K(7, RQ, STORE)
 #define SWISH_K8(RQ, STORE) SWISH_LOOP_K(8, RQ, STORE)
 #define SWISH_LOOPS(RQ, RS, BITS, SUFFIX, SIZE) \
-    switch (st->shift) { \
+    if (st->shift == 0) { \
+        SWISH_LOOPS_ONE(SWISH_LOOP_0, SWISH_INS_0(RS), RQ, BITS, SUFFIX, SIZE) \
+    } else switch (st->shift) { \
     case 4: SWISH_LOOPS_ONE(SWISH_K4, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
     case 5: SWISH_LOOPS_ONE(SWISH_K5, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
     case 6: SWISH_LOOPS_ONE(SWISH_K6, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
@@ -154,20 +165,20 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
     case 8: SWISH_LOOPS_ONE(SWISH_K8, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
     default: SWISH_LOOPS_ONE(SWISH_LOOP, SWISH_INS(RS), RQ, BITS, SUFFIX, SIZE) break; \
     }
-/// One entry point per output type: the loops without a pre-shift, and for int16 codes (`PRE`:
-/// q16, whose channel multipliers are near 1) the two with one.
-#define SWISH_ENTRY(name, T, BITS, SUFFIX, SIZE, PRE) \
+/// One entry point per output type: the loops without a pre-shift, and those with one (q16's
+/// channel multipliers, near 1; q8's narrow channels after a shared table, 1/4 and more).
+#define SWISH_ENTRY(name, T, BITS, SUFFIX, SIZE) \
 int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t stride) { \
     int32_t saved = u[n], *p = u, t0, t1, t2; \
     char *o = (char *)out; \
     u[n] = -1; \
-    if (PRE && st->pre != 0) { SWISH_LOOPS(SWISH_RQ_PRE, st->pre, BITS, SUFFIX, SIZE) } \
+    if (st->pre != 0) { SWISH_LOOPS(SWISH_RQ_PRE, st->pre, BITS, SUFFIX, SIZE) } \
     else { SWISH_LOOPS(SWISH_RQ, st->rshift, BITS, SUFFIX, SIZE) } \
     u[n] = saved; \
     return (int32_t)(p - u) - 1; \
 }
-SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1, 0)
-SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2, 1)
+SWISH_ENTRY(clef_swish_s8, int8_t, 8, "b", 1)
+SWISH_ENTRY(clef_swish_s16, int16_t, 16, "h", 2)
 
 /// The table loop without a requantisation (its registers unused): the value itself, int16.
 #define TABLE_STORE "strh %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t"
@@ -179,7 +190,10 @@ int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_
     char *o = (char *)out;
     const int32_t step = 2 * stride;
     u[n] = -1;
-    switch (st->shift) {
+    if (st->shift == 0 && st->half == 0) {
+        __asm__ volatile(SWISH_LOOP_WITH(SWISH_INTERP_0, "", TABLE_STORE) : SWISH_OUTS
+                         : [limit] "r"(st->limit), [knots] "r"(st->knots), [step] "r"(step) : "cc", "memory");
+    } else switch (st->shift) {
     case 4: TABLE_K(4) break;
     case 5: TABLE_K(5) break;
     case 6: TABLE_K(6) break;
@@ -436,4 +450,124 @@ int32_t clef_residual_none(const int16_t *g, int32_t n, const clef_residual_stag
         out[j] = (int8_t)u;
     }
     return n;
+}
+
+static inline int16_t sat16(int32_t v) { return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v); }
+
+#ifdef CLEF_STAGE_ASM
+/// One step's channels with a shortcut in the pre-shift form (final shift 1, folded into the
+/// add): 11 instructions a channel (pool 1), 15 (pool 2: the max by CMP + IT).
+#define RES_T16_POOL1 "ldrsh %[v], [%[xp]], #2\n\t"
+#define RES_T16_POOL2 "ldrsh %[g], [%[xp], %[cin2]]\n\t" "ldrsh %[v], [%[xp]], #2\n\t" "cmp %[g], %[v]\n\t" \
+    "it gt\n\t" "movgt %[v], %[g]\n\t"
+#define RES_T16_LOOP(LOAD) \
+    "1:\n\t" \
+    LOAD \
+    "ldrsh %[g], [%[gp]]\n\t" \
+    "add %[gp], %[gp], %[hs2]\n\t" \
+    "sub %[v], %[v], %[zx]\n\t" \
+    "lsl %[v], %[v], %[pre]\n\t" \
+    "smmla %[v], %[v], %[mul], %[term]\n\t" \
+    "add %[g], %[g], %[v], asr #1\n\t" \
+    "ssat %[g], #16, %[g]\n\t" \
+    "strh %[g], [%[bp]], #2\n\t" \
+    "cmp %[bp], %[bend]\n\t" \
+    "bne 1b\n\t"
+#endif
+
+/// The channels without a shortcut: *b++ = sat16(*g + zy), g stepping hs, count times (on Arm
+/// by SSAT: GCC's compares and branches took 11 instructions a channel).
+static inline void padded16(const int16_t **gp, int32_t hs, int32_t zy, int32_t count, int16_t **bp) {
+    const int16_t *g = *gp;
+    int16_t *b = *bp;
+#ifdef CLEF_STAGE_ASM
+    if (count > 0) {
+        const int16_t *end = b + count;
+        const int32_t hs2 = 2 * hs;
+        int32_t v;
+        __asm__ volatile("1:\n\t"
+                         "ldrsh %[v], [%[g]]\n\t"
+                         "add %[g], %[g], %[hs2]\n\t"
+                         "add %[v], %[v], %[zy]\n\t"
+                         "ssat %[v], #16, %[v]\n\t"
+                         "strh %[v], [%[b]], #2\n\t"
+                         "cmp %[b], %[end]\n\t"
+                         "bne 1b\n\t"
+                         : [g] "+&r"(g), [b] "+&r"(b), [v] "=&r"(v) : [end] "r"(end), [hs2] "r"(hs2), [zy] "r"(zy) : "cc", "memory");
+    }
+#else
+    for (int32_t c = 0; c < count; c++) { *b++ = sat16(*g + zy); g += hs; }
+#endif
+    *gp = g;
+    *bp = b;
+}
+
+/// One step's channels with a shortcut, portably (SHIFT a constant where it is 1).
+#define RESIDUAL_T16(POOL, SHIFT) \
+    for (int32_t c = 0; c < cin; c++) { \
+        int32_t v = xp[c]; \
+        if (POOL) { const int32_t w = xp[c + cin]; v = w > v ? w : v; } \
+        const int32_t d = mul_hi_add((int32_t)((uint32_t)(v - zx) << pre), mul, term) >> (SHIFT); \
+        b[c] = sat16(*g + d); \
+        g += hs; \
+    }
+
+void clef_residual_t16(const int16_t *h, int32_t hs, const int16_t *x, int32_t cin, int32_t pool, int32_t n, int32_t cout,
+                       int32_t offset, const clef_residual16_stage *st, int16_t *buf, int16_t *y) {
+    const int32_t zx = st->zx, pre = st->pre, mul = st->mul, term = st->term, shift = st->shift, zy = st->zy;
+    for (int32_t j = 0; j < n; j++) {
+        const int16_t *g = h + j, *xp = x + j * pool * cin;
+        int16_t *b = buf;
+        padded16(&g, hs, zy, offset, &b);
+#ifdef CLEF_STAGE_ASM
+        if (shift == 1 && cin > 0) {
+            int32_t v, gv;
+            const int16_t *bend = b + cin;
+            const int32_t hs2 = 2 * hs, cin2 = 2 * cin;
+            if (pool == 2) {
+                __asm__ volatile(RES_T16_LOOP(RES_T16_POOL2)
+                                 : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
+                                 : [bend] "r"(bend), [hs2] "r"(hs2), [cin2] "r"(cin2), [zx] "r"(zx), [pre] "r"(pre), [mul] "r"(mul),
+                                   [term] "r"(term)
+                                 : "cc", "memory");
+            } else {
+                __asm__ volatile(RES_T16_LOOP(RES_T16_POOL1)
+                                 : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
+                                 : [bend] "r"(bend), [hs2] "r"(hs2), [zx] "r"(zx), [pre] "r"(pre), [mul] "r"(mul), [term] "r"(term)
+                                 : "cc", "memory");
+            }
+        } else
+#endif
+        if (pool == 2) {
+            if (shift == 1) { RESIDUAL_T16(1, 1) } else { RESIDUAL_T16(1, shift) }
+            b += cin;
+        } else {
+            if (shift == 1) { RESIDUAL_T16(0, 1) } else { RESIDUAL_T16(0, shift) }
+            b += cin;
+        }
+        padded16(&g, hs, zy, cout - offset - cin, &b);
+        // Four words at a time where both are aligned (cout a multiple of 8: every model).
+        int16_t *yj = y + j * cout;
+        if (((uintptr_t)yj & 3) == 0 && ((uintptr_t)buf & 3) == 0 && (cout & 7) == 0) {
+            const int32_t *s = (const int32_t *)buf;
+            int32_t *d = (int32_t *)yj;
+#ifdef CLEF_STAGE_ASM
+            const int32_t *end = s + cout / 2;
+            int32_t w0, w1, w2, w3;
+            __asm__ volatile("1:\n\t"
+                             "ldrd %[w0], %[w1], [%[s]], #16\n\t"
+                             "ldrd %[w2], %[w3], [%[s], #-8]\n\t"
+                             "strd %[w0], %[w1], [%[d]], #16\n\t"
+                             "strd %[w2], %[w3], [%[d], #-8]\n\t"
+                             "cmp %[s], %[end]\n\t"
+                             "bne 1b\n\t"
+                             : [s] "+&r"(s), [d] "+&r"(d), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                             : [end] "r"(end) : "cc", "memory");
+#else
+            for (int32_t i = 0; i < cout / 2; i++) d[i] = s[i];
+#endif
+        } else {
+            for (int32_t c = 0; c < cout; c++) yj[c] = buf[c];
+        }
+    }
 }

@@ -31,9 +31,19 @@ public enum Exporter {
         public var headroom8 = 2.5
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
         public var tableKnots: Int
+        /// One shared direct Swish table for the convolutions' Swish stages (the stem and every
+        /// block's conv1 and conv2): their int16 pre-activations take the step R / `sharedTable`
+        /// (zero point 0, so +-8 R) and the table's int16 values half that, so one table of
+        /// 2 `sharedTable` + 2 entries, a value per code over [-R, R], serves them all, stored
+        /// once; a device looks the value up instead of interpolating (docs/firmware.md). nil:
+        /// interpolated tables of `tableKnots` knots, one per stage. q8's default 4096 (8 KB:
+        /// held-out 4.61% / 8.33% against the interpolated tables' 4.66% / 8.87%,
+        /// docs/quantization.md); q16 keeps its interpolated tables.
+        public var sharedTable: Int?
         public init(precision: BlobPrecision) {
             self.precision = precision
             tableKnots = precision == .q16 ? 513 : 257
+            sharedTable = precision == .q8 ? 4096 : nil
             headroom16 = precision == .q16 ? 3 : 4
             // q16: the block outputs (the residual stream) carry most of the int16 step error and
             // do not clip the heart-rate windows at x2 (docs/quantization.md): 0.343% -> 0.305%.
@@ -143,6 +153,7 @@ struct Quantizer {
 
     /// Per-tensor int16 params of a point: calibrated range widened by the 16-bit headroom.
     func params(_ p: ActivationPoint) throws -> Exporter.QParams {
+        if let half = options.sharedTable, let q = Self.sharedTableParams(p, half: half) { return q }
         guard let s = stats.point(p) else { throw ExportError("no calibration statistics for \(p)") }
         let (lo0, hi0) = method.range(s, levels: 65536)
         let h = options.headroom16(p)
@@ -227,15 +238,35 @@ struct Quantizer {
         return packRequant(mult: Int32(q), shift: Int32(-e))
     }
 
+    /// The real input range [-R, R] of every table.
+    static let tableRange = 12.0
+
+    /// The int16 params of the points on either side of the shared Swish table (nil for the
+    /// others): the convolutions' pre-activations, step R / `half` and zero point 0 (so +-8 R);
+    /// the Swish values (before the per-channel codes, and the stem's output), half that step
+    /// from Swish's minimum, -0.2785, up (so to 8 R). Half the step keeps the multipliers into
+    /// narrow channels' int8 codes below a half (no pre-shift: CLEFDSP's fast loop).
+    static func sharedTableParams(_ p: ActivationPoint, half: Int) -> Exporter.QParams? {
+        let step = tableRange / Double(half)
+        switch p.kind {
+        case .mid1, .mid2: return Exporter.QParams(scale: step, zeroPoint: 0)
+        case .act2, .act3: break
+        case .output: if p.block != -1 { return nil }
+        default: return nil
+        }
+        return Exporter.QParams(scale: step / 2, zeroPoint: -32768 + Int32((0.2785 / (step / 2)).rounded(.up)))
+    }
+
     /// An int16 -> int16 table of `f` between two int16 quantisations: knots over the input
     /// codes whose real value lies in [-R, R] (R = 12: beyond it Swish is 0 or the identity and
     /// sigmoid 0 or 1 to below half a code), `options.tableKnots` of them.
-    func table(_ input: Exporter.QParams, _ output: Exporter.QParams, linearAbove: Bool,
+    func table(_ input: Exporter.QParams, _ output: Exporter.QParams, linearAbove: Bool, direct: Bool = false,
                _ f: (Double) -> Double) throws -> (knots: [Int16], domain: [Int32]) {
-        let r = 12.0
+        let r = Self.tableRange
         let lo = max(-32768, Int64((Double(input.zeroPoint) - r / input.scale).rounded(.down)))
         let hi = min(32767, Int64((Double(input.zeroPoint) + r / input.scale).rounded(.up)))
-        let segments = Int64(options.tableKnots - 1)
+        // A direct table: one knot per code (shift 0), the pre-activation's step chosen for it.
+        let segments = direct && options.sharedTable != nil ? hi - lo + 1 : Int64(options.tableKnots - 1)
         var shift: Int64 = 0
         while (hi - lo + 1) > segments << shift { shift += 1 }
         // Knot values in output codes, fitted by least squares to f at every input code the table
@@ -280,8 +311,8 @@ struct Quantizer {
     /// A Swish step: table (input -> per-tensor int16 `mid`), then per-channel requantisation to
     /// `channels` (written as `<name>_requant` [C][zero point, multiplier]).
     func addStep(_ w: inout BlobWriter, _ name: String, input: Exporter.QParams, table out: Exporter.QParams,
-                 channels: [Exporter.QParams]?, linearAbove: Bool = true, _ f: (Double) -> Double) throws {
-        let (knots, domain) = try table(input, out, linearAbove: linearAbove, f)
+                 channels: [Exporter.QParams]?, linearAbove: Bool = true, direct: Bool = false, _ f: (Double) -> Double) throws {
+        let (knots, domain) = try table(input, out, linearAbove: linearAbove, direct: direct, f)
         w.add(name, int16: knots, shape: [knots.count])
         w.add(name + "_domain", int32: domain, shape: [5])
         if let channels {
@@ -411,7 +442,7 @@ struct Quantizer {
                      outCount: config.baseFilters, inputs: Array(repeating: input, count: config.inChannels), output: stemPre,
                      weightBits: 16)
         w.add("stem.qparams", int32: [stemPre.zeroPoint, x.zeroPoint], shape: [2])
-        try addStep(&w, "stem.swish", input: stemPre, table: x, channels: nil, swish)
+        try addStep(&w, "stem.swish", input: stemPre, table: x, channels: nil, direct: true, swish)
         var xChannels: [Exporter.QParams]? = nil    // the previous block's per-channel outputs
         for (bi, spec) in config.blocks.enumerated() {
             let n = spec.name
@@ -431,10 +462,10 @@ struct Quantizer {
             try addLayer(&w, n + ".conv1", weightName: n + ".conv1.conv.weight", biasName: n + ".conv1.conv.bias",
                          outCount: spec.middleChannels, inputs: a1, output: m1,
                          inputMean: spec.activateInput ? mean(bi, .act1) : mean(bi - 1, .output))
-            try addStep(&w, n + ".swish2", input: m1, table: sw2, channels: a2, swish)
+            try addStep(&w, n + ".swish2", input: m1, table: sw2, channels: a2, direct: true, swish)
             try addLayer(&w, n + ".conv2", weightName: n + ".conv2.conv.weight", biasName: n + ".conv2.conv.bias",
                          outCount: spec.middleChannels, inputs: a2, output: m2, inputMean: mean(bi, .act2))
-            try addStep(&w, n + ".swish3", input: m2, table: sw3, channels: a3, swish)
+            try addStep(&w, n + ".swish3", input: m2, table: sw3, channels: a3, direct: true, swish)
             try addLayer(&w, n + ".conv3", weightName: n + ".conv3.conv.weight", biasName: n + ".conv3.conv.bias",
                          outCount: spec.outChannels, inputs: a3, output: o, inputMean: mean(bi, .act3))
             let seBits = seInt4Stages.contains(spec.stage) ? 4 : 8

@@ -508,17 +508,26 @@ public struct QuantEncoder<Act: QuantActivation> {
                 shortcut = UnsafeRawPointer(columns).assumingMemoryBound(to: In.self)   // In is Int16 in block 0
                 origin = c0
             }
+            let y16 = Out.bitWidth == 16 ? UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int16.self) : nil
+            var direct = 0..<0
             if let oc = channelScales {
-                residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
+                _ = residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
                          codes: codes8, scales: ChannelScales(b, oc), Out.self)
             } else {
-                residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
-                         codes: codes8, scales: TensorScales(b), Out.self)
+                direct = residual(b, h, steps: nc, from: t, shortcut: shortcut, origin: origin, channels: cin, inputLength: len, pool: s,
+                                  codes: codes8, scales: TensorScales(b), Out.self, into: y16, buffer: room3)
             }
-            if Out.bitWidth == 8 {
-                transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
+            if let y16 {
+                // The steps the residual did not write into y itself.
+                if direct.isEmpty {
+                    transpose16(UnsafePointer(h), channels: cout, steps: nc, to: y16)
+                } else {
+                    for j in Array(0..<direct.lowerBound) + Array(direct.upperBound..<nc) {
+                        for c in 0..<cout { y16[j * cout + c] = h[c * nc + j] }
+                    }
+                }
             } else {
-                transpose16(UnsafePointer(h), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int16.self))
+                transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
             }
             t += nc
         }
@@ -664,13 +673,34 @@ public struct QuantEncoder<Act: QuantActivation> {
     func residual<In: QuantActivation, Out: QuantActivation, Scales: OutputScales>(
         _ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<In>,
         origin: Int, channels cin: Int, inputLength len: Int, pool s: Int,
-        codes: UnsafeMutablePointer<Int8>, scales: Scales, _: Out.Type) {
+        codes: UnsafeMutablePointer<Int8>, scales: Scales, _: Out.Type,
+        into y: UnsafeMutablePointer<Int16>? = nil, buffer: UnsafeMutableRawBufferPointer = .init(start: nil, count: 0)) -> Range<Int> {
         let cout = b.spec.outChannels, int8In = In.bitWidth == 8, int8Out = Out.bitWidth == 8
         let offset = (cout - cin) / 2, left = (s - 1) / 2, cmp = b.compand
         // Steps [a, e) of the chunk have their window inside the input and take the fast loops
         // (stride 1 or 2); the others check bounds. Window t is inside iff first <= t, t * s <= last.
         let first = (left + s - 1) / s, last = len + left - s
         let end = last < 0 ? first : max(first, last / s + 1)
+        // Steps written into y directly (the loops below then only do the others, into h).
+        var direct = 0..<0
+        #if arch(arm)
+        // int16 codes in and out, one scale per tensor (q8's later blocks): CLEFDSP's time-major
+        // loop writes the fast steps into the block output y [n][cout] itself (the caller
+        // transposes only the others), a step at a time through `buffer`.
+        if let y, !int8In, !int8Out, !Scales.perChannel, s <= 2, buffer.count >= 2 * cout, let base = buffer.baseAddress {
+            let zy = scales.zero(0), irq = scales.shortcut(0)
+            let a = min(max(first - t0, 0), n), e = max(a, min(end - t0, n))
+            if !irq.general, irq.mul != 0, irq.shift <= 16, zy.magnitude < 1 << 15, e > a {
+                var st = clef_residual16_stage(zx: scales.inputZero(0), pre: irq.pre, mul: irq.mul,
+                                               term: irq.add &+ (zy &<< irq.shift), shift: irq.shift, zy: zy)
+                let xa = UnsafeRawPointer(x + ((t0 + a) * s - left - origin) * cin).assumingMemoryBound(to: Int16.self)
+                clef_residual_t16(h + a, Int32(n), xa, Int32(cin), Int32(s), Int32(e - a), Int32(cout), Int32(offset), &st,
+                                  base.assumingMemoryBound(to: Int16.self), y + a * cout)
+                direct = a..<e
+                if e == n { return direct }     // no step left for the loops below
+            }
+        }
+        #endif
         /// Output channel c's zero point and shortcut multiplier; the fast loops fold zOut into
         /// the shortcut's rounding where it fits (exact, `Requant32.adding`): int16 outputs clamp
         /// the sum of g and that term in one saturation.
@@ -721,7 +751,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 } else if int8Out {
                     for j in 0..<n { codes[c * n + j] = code8(Int32(row[j])) }
                 } else {
-                    for j in 0..<n { row[j] = Int16(truncatingIfNeeded: clamp32(Int32(row[j]) &+ zy, -32768, 32767)) }
+                    for j in 0..<n where !direct.contains(j) { row[j] = Int16(truncatingIfNeeded: clamp32(Int32(row[j]) &+ zy, -32768, 32767)) }
                 }
                 continue
             }
@@ -773,7 +803,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                         }
                     }
                 }
-            } else {
+            } else if direct.isEmpty {
                 switch (s == 1, folded) {
                 case (true, true):
                     for _ in a..<e {
@@ -797,7 +827,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                     }
                 }
             }
-            let done = int8Out && term8 == nil ? a : e   // the steps the fast loop wrote
+            let done = int8Out && term8 == nil ? a : !direct.isEmpty ? direct.upperBound : e   // the steps the fast loop wrote
             var t = 0
             while t < n {
                 if t == a && done > a { t = done; continue }
@@ -816,6 +846,7 @@ public struct QuantEncoder<Act: QuantActivation> {
                 t += 1
             }
         }
+        return direct
     }
 
     /// Each output channel's gate folded into conv3's multiplier and the gate multiplier:

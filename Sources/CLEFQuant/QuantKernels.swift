@@ -100,17 +100,24 @@ public struct ConvOutput<Out: FixedWidthInteger> {
     func store(_ co: Int, _ t0: Int, _ n: Int, requant packed: Int32, _ acc: UnsafeMutablePointer<Int32>, q8 s8: Stage8) {
         let rq = Requant32(packed)
         if !rq.general, let au = rq.adding(zero &- s8.start) {
-            let m = Requant32(s8.pairs[2 &* co &+ 1], inputBits: 16)
-            if m.pre == 0, let ac = m.adding(s8.pairs[2 &* co]) {
-                var st = s8.base
+            let m = Requant32(s8.pairs[2 &* co &+ 1], inputBits: 16), cz = s8.pairs[2 &* co]
+            var st = s8.base
+            if m.pre == 0, let ac = m.adding(cz) {
                 st.mul = m.mul; st.term = ac; st.rshift = m.shift
-                clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
-                let o = base + co * channelStride + t0 * timeStride, table = epilogue!.table, tz = table.outputZero
-                swishStage(acc, n, &st, into: o, stride: timeStride) {
-                    Out(truncatingIfNeeded: clamp32(m.fast(table.at(offset: $0) &- tz, adding: ac), Int32(Out.min), Int32(Out.max)))
-                }
+            } else if !m.general, m.mul != 0, m.pre > 0, m.shift == 1, cz.magnitude < 1 << 28 {
+                // A narrow channel (multiplier of 1/4 and more): the pre-shift form, whose final
+                // shift is 1, (h + 1 + 2 zero) >> 1 = ((h + 1) >> 1) + zero.
+                st.mul = m.mul; st.term = m.add &+ (cz &<< 1); st.rshift = 1; st.pre = m.pre
+            } else {
+                store(co, t0, n, requant: packed, acc)
                 return
             }
+            clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
+            let o = base + co * channelStride + t0 * timeStride, table = epilogue!.table, tz = table.outputZero
+            swishStage(acc, n, &st, into: o, stride: timeStride) {
+                Out(truncatingIfNeeded: clamp32(cz &+ m.fast(table.at(offset: $0) &- tz), Int32(Out.min), Int32(Out.max)))
+            }
+            return
         }
         store(co, t0, n, requant: packed, acc)
     }

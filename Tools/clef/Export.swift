@@ -13,7 +13,7 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "per-channel", "bias-correction", "gptq",
+                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "shared-table", "per-channel", "bias-correction", "gptq",
                                          "channel-outputs", "channel-headroom", "se-int4"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
@@ -83,6 +83,16 @@ enum Export {
                 throw UsageError(description: "--compand must be KNEE,SHIFT with KNEE in 0...127 and SHIFT in 0...4")
             }
             options.compandKnee = parts[0]; options.compandShift = parts[1]
+        }
+        if let t = o.string("shared-table") {
+            if t == "off" {
+                options.sharedTable = nil
+            } else {
+                guard let v = Int(t), (16...4096).contains(v) else {
+                    throw UsageError(description: "--shared-table must be off or 16...4096 (codes either side of 0)")
+                }
+                options.sharedTable = v
+            }
         }
         if let t = o.string("table-knots") {
             guard let v = Int(t), (3...65537).contains(v) else { throw UsageError(description: "--table-knots must be 3...65537") }

@@ -25,8 +25,9 @@ extern "C" {
 /// v = knots[i] + (((knots[i + 1] - knots[i]) * f + half) >> shift) is the table value less its
 /// output zero point (`half` = 2^(shift - 1) - zero << shift, exact for shift <= 13), and the
 /// code is saturate((hi32((v << pre) * mul) + term) >> rshift) (the channel's zero point in
-/// `term`). A pre-shift (multipliers of 1/2 and more, q16's int16 to int16) comes with
-/// rshift 1 (`Requant32`'s form), which the assembly takes as a constant.
+/// `term`). A pre-shift (multipliers of 1/4 and more: q16's int16 to int16, and q8's narrow
+/// channels after a shared table) comes with rshift 1 (`Requant32`'s form), which the assembly
+/// takes as a constant.
 typedef struct {
     const int16_t *knots;
     uint32_t limit;
@@ -43,8 +44,7 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
 void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, int32_t shift, int16_t *out);
 
 /// For i = 0, 1, ... while i < n and u[i] is inside the table (0 <= u[i] < limit): out[i * stride]
-/// = the code of offset u[i] (`clef_swish_stage`; pre 0: int8 codes never need a pre-shift,
-/// whose multipliers of 1/2 and more would saturate them). Returns the first i not done: n, or the first
+/// = the code of offset u[i] (`clef_swish_stage`). Returns the first i not done: n, or the first
 /// offset outside, which the caller finishes (clamps, constants, the linear part) and resumes
 /// after. u[n] must be writable: it holds a sentinel during the call and is restored.
 int32_t clef_swish_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int8_t *out, int32_t stride);
@@ -98,6 +98,24 @@ int32_t clef_residual_s16(const int16_t *x, int32_t cin, int32_t pool, const int
                           const clef_residual_stage *st, int8_t *out);
 int32_t clef_residual_s8(const int8_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
                          const clef_residual_stage *st, int8_t *out);
+
+/// The residual of a block with int16 inputs and outputs and one scale per tensor (q8's later
+/// blocks; `QuantEncoder.residual`'s fast steps), time-major, straight into the block output
+/// (which `QuantEncoder` otherwise transposes from conv3's channel rows): for every step j < n
+/// and output channel c < cout, with g = h[c * hs + j] (conv3's gated term),
+///   y[j * cout + c] = sat16(g + ((hi32(((v - zx) << pre) * mul) + term) >> shift)) where v is
+///   the max of x[j * pool * cin + k * cin + c - offset] over k < pool (channels c - offset
+///   inside [0, cin)), and term is the shortcut requantisation's rounding term with the output
+///   zero point folded in (`Requant32.adding`),
+///   y[j * cout + c] = sat16(g + zy) for the channels without a shortcut (the input's are
+///   zero-padded to the output's).
+/// A step's outputs go to `buf` (cout int16) first and then to y: y may overlap the inputs of
+/// its own step (`QuantArenaPlan.outputShift` only keeps it off later steps' inputs).
+typedef struct {
+    int32_t zx, pre, mul, term, shift, zy;
+} clef_residual16_stage;
+void clef_residual_t16(const int16_t *h, int32_t hs, const int16_t *x, int32_t cin, int32_t pool, int32_t n, int32_t cout,
+                       int32_t offset, const clef_residual16_stage *st, int16_t *buf, int16_t *y);
 
 #ifdef __cplusplus
 }
