@@ -32,13 +32,14 @@ public enum Exporter {
         /// Knots of every interpolated Swish / sigmoid table (q8: 257, q16: 513 by default).
         public var tableKnots: Int
         /// One shared direct Swish table for the convolutions' Swish stages (the stem and every
-        /// block's conv1 and conv2): their int16 pre-activations take the step R / `sharedTable`
-        /// (zero point 0, so +-8 R) and the table's int16 values half that, so one table of
-        /// 2 `sharedTable` + 2 entries, a value per code over [-R, R], serves them all, stored
-        /// once; a device looks the value up instead of interpolating (docs/firmware.md). nil:
-        /// interpolated tables of `tableKnots` knots, one per stage. q8's default 4096 (8 KB:
-        /// held-out 4.61% / 8.33% against the interpolated tables' 4.66% / 8.87%,
-        /// docs/quantization.md); q16 keeps its interpolated tables.
+        /// block's conv1 and conv2) and the block inputs' that are int16 block outputs: those
+        /// pre-activations and block outputs take the step R / `sharedTable` (zero point 0, so
+        /// +-8 R) and the table's int16 values half that, so one table of 2 `sharedTable` + 2
+        /// entries, a value per code over [-R, R], serves them all, stored once; a device looks
+        /// the value up instead of interpolating (docs/firmware.md). nil: interpolated tables of
+        /// `tableKnots` knots, one per stage. q8's default 4096 (8 KB: held-out 4.59% / 8.83%
+        /// against the interpolated tables' 4.66% / 8.87%, docs/quantization.md); q16 keeps its
+        /// interpolated tables.
         public var sharedTable: Int?
         public init(precision: BlobPrecision) {
             self.precision = precision
@@ -153,7 +154,7 @@ struct Quantizer {
 
     /// Per-tensor int16 params of a point: calibrated range widened by the 16-bit headroom.
     func params(_ p: ActivationPoint) throws -> Exporter.QParams {
-        if let half = options.sharedTable, let q = Self.sharedTableParams(p, half: half) { return q }
+        if let half = options.sharedTable, let q = sharedTableParams(p, half: half) { return q }
         guard let s = stats.point(p) else { throw ExportError("no calibration statistics for \(p)") }
         let (lo0, hi0) = method.range(s, levels: 65536)
         let h = options.headroom16(p)
@@ -242,19 +243,28 @@ struct Quantizer {
     static let tableRange = 12.0
 
     /// The int16 params of the points on either side of the shared Swish table (nil for the
-    /// others): the convolutions' pre-activations, step R / `half` and zero point 0 (so +-8 R);
-    /// the Swish values (before the per-channel codes, and the stem's output), half that step
-    /// from Swish's minimum, -0.2785, up (so to 8 R). Half the step keeps the multipliers into
-    /// narrow channels' int8 codes below a half (no pre-shift: CLEFDSP's fast loop).
-    static func sharedTableParams(_ p: ActivationPoint, half: Int) -> Exporter.QParams? {
-        let step = tableRange / Double(half)
+    /// others). Its input grid, step R / `half` and zero point 0 (so +-8 R): the convolutions'
+    /// pre-activations, and the int16 block outputs that feed the next block's Swish (all but
+    /// the last, whose mean is the embedding; calibration's widest here, x4, is +-99). Its values,
+    /// half that step from Swish's minimum, -0.2785, up (so to 8 R): the Swish values before the
+    /// per-channel codes, and the stem's output. Half the step keeps most multipliers into
+    /// narrow channels' int8 codes below a quarter (CLEFDSP's loop without a pre-shift).
+    func sharedTableParams(_ p: ActivationPoint, half: Int) -> Exporter.QParams? {
+        let step = Self.tableRange / Double(half)
+        let grid = Exporter.QParams(scale: step, zeroPoint: 0)
+        let value = Exporter.QParams(scale: step / 2, zeroPoint: -32768 + Int32((0.2785 / (step / 2)).rounded(.up)))
         switch p.kind {
-        case .mid1, .mid2: return Exporter.QParams(scale: step, zeroPoint: 0)
-        case .act2, .act3: break
-        case .output: if p.block != -1 { return nil }
+        case .mid1, .mid2: return grid
+        case .act2, .act3: return value
+        case .output: return p.block == -1 ? value : outputOnGrid(p.block) ? grid : nil
+        case .act1: return outputOnGrid(p.block - 1) ? value : nil
         default: return nil
         }
-        return Exporter.QParams(scale: step / 2, zeroPoint: -32768 + Int32((0.2785 / (step / 2)).rounded(.up)))
+    }
+
+    /// Whether block `b`'s output codes are the shared table's input grid (int16 outputs, not the last block's).
+    func outputOnGrid(_ b: Int) -> Bool {
+        options.sharedTable != nil && b >= min(int8Outputs, config.blocks.count - 1) && b < config.blocks.count - 1
     }
 
     /// An int16 -> int16 table of `f` between two int16 quantisations: knots over the input
@@ -458,7 +468,7 @@ struct Quantizer {
             let o = try p(.conv3)
             let meanQ = try symmetric(ActivationPoint(block: bi, kind: .seMean))
             let h = try p(.seHidden), ha = try p(.seHiddenAct), g = try p(.seGate), y = try p(.output)
-            if spec.activateInput { try addStep(&w, n + ".swish1", input: x, table: sw1, channels: a1, swish) }
+            if spec.activateInput { try addStep(&w, n + ".swish1", input: x, table: sw1, channels: a1, direct: outputOnGrid(bi - 1), swish) }
             try addLayer(&w, n + ".conv1", weightName: n + ".conv1.conv.weight", biasName: n + ".conv1.conv.bias",
                          outCount: spec.middleChannels, inputs: a1, output: m1,
                          inputMean: spec.activateInput ? mean(bi, .act1) : mean(bi - 1, .output))

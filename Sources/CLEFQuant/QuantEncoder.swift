@@ -572,7 +572,8 @@ public struct QuantEncoder<Act: QuantActivation> {
                     stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
                         Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))
                     }
-                } else if CLEF_STAGE_PASSES != 0, Act.bitWidth == 16, var st = table.stage16(requant: mult, zero: z) {
+                } else if CLEF_STAGE_PASSES != 0, var st = table.stage16(requant: mult, zero: z) {
+                    // int16 codes, and q8's narrow channels (the pre-shift form).
                     stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
                         Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table($0 &+ table.start) &- zs), lo, hi))
                     }
