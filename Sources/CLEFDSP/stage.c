@@ -130,12 +130,14 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
     "add %[t1], %[t1], %[t2], asr #" #S "\n\t"
 #define SWISH_LOOP_K(S, REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP_K(S), REQUANT, STORE)
 /// A direct table (shift 0: a value per code, the exporter's shared Swish table): one load by
-/// register offset and the output zero (which the stages fold into `half`: shift 0 leaves it
-/// -zero) added, 9 instructions an element with the requantisation instead of 14; the table
-/// alone (`clef_table_s16`, no zero) 6 instead of 12.
+/// register offset, and where the output zero is not 0 (the stages fold it into `half`: shift 0
+/// leaves it -zero) an add: 8 or 9 instructions an element with the requantisation instead of
+/// 14; the table alone (`clef_table_s16`, no zero) 6 instead of 12.
 #define SWISH_INTERP_0 "ldrsh %[t1], [%[knots], %[t0], lsl #1]\n\t"
 #define SWISH_INTERP_0Z SWISH_INTERP_0 "add %[t1], %[t1], %[half]\n\t"
 #define SWISH_LOOP_0(REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP_0Z, REQUANT, STORE)
+#define SWISH_LOOP_00(REQUANT, STORE) SWISH_LOOP_WITH(SWISH_INTERP_0, REQUANT, STORE)
+#define SWISH_INS_00(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [mul] "r"(st->mul), [term] "r"(st->term), [rs] "r"(RS)
 #define SWISH_INS_0(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [half] "r"(st->half), [mul] "r"(st->mul), \
     [term] "r"(st->term), [rs] "r"(RS)
 #define SWISH_INS_K(RS) [limit] "r"(st->limit), [knots] "r"(st->knots), [knots1] "r"(st->knots + 1), \
@@ -155,7 +157,9 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
 #define SWISH_K7(RQ, STORE) SWISH_LOOP_K(7, RQ, STORE)
 #define SWISH_K8(RQ, STORE) SWISH_LOOP_K(8, RQ, STORE)
 #define SWISH_LOOPS(RQ, RS, BITS, SUFFIX, SIZE) \
-    if (st->shift == 0) { \
+    if (st->shift == 0 && st->half == 0) { \
+        SWISH_LOOPS_ONE(SWISH_LOOP_00, SWISH_INS_00(RS), RQ, BITS, SUFFIX, SIZE) \
+    } else if (st->shift == 0) { \
         SWISH_LOOPS_ONE(SWISH_LOOP_0, SWISH_INS_0(RS), RQ, BITS, SUFFIX, SIZE) \
     } else switch (st->shift) { \
     case 4: SWISH_LOOPS_ONE(SWISH_K4, SWISH_INS_K(RS), RQ, BITS, SUFFIX, SIZE) break; \
@@ -460,6 +464,19 @@ static inline int16_t sat16(int32_t v) { return (int16_t)(v < -32768 ? -32768 : 
 #define RES_T16_POOL1 "ldrsh %[v], [%[xp]], #2\n\t"
 #define RES_T16_POOL2 "ldrsh %[g], [%[xp], %[cin2]]\n\t" "ldrsh %[v], [%[xp]], #2\n\t" "cmp %[g], %[v]\n\t" \
     "it gt\n\t" "movgt %[v], %[g]\n\t"
+/// The identity shortcut (multiplier exactly 1, `mul` 0 in the stage): g + v + (zy - zx), 9
+/// instructions a channel (pool 1), 13 (pool 2).
+#define RES_T16_ID_LOOP(LOAD) \
+    "1:\n\t" \
+    LOAD \
+    "ldrsh %[g], [%[gp]]\n\t" \
+    "add %[gp], %[gp], %[hs2]\n\t" \
+    "add %[g], %[g], %[v]\n\t" \
+    "add %[g], %[g], %[dz]\n\t" \
+    "ssat %[g], #16, %[g]\n\t" \
+    "strh %[g], [%[bp]], #2\n\t" \
+    "cmp %[bp], %[bend]\n\t" \
+    "bne 1b\n\t"
 #define RES_T16_LOOP(LOAD) \
     "1:\n\t" \
     LOAD \
@@ -502,15 +519,57 @@ static inline void padded16(const int16_t **gp, int32_t hs, int32_t zy, int32_t 
     *bp = b;
 }
 
-/// One step's channels with a shortcut, portably (SHIFT a constant where it is 1).
+/// One step's channels with a shortcut, portably (SHIFT a constant where it is 1; `mul` 0: the
+/// identity).
 #define RESIDUAL_T16(POOL, SHIFT) \
     for (int32_t c = 0; c < cin; c++) { \
         int32_t v = xp[c]; \
         if (POOL) { const int32_t w = xp[c + cin]; v = w > v ? w : v; } \
-        const int32_t d = mul_hi_add((int32_t)((uint32_t)(v - zx) << pre), mul, term) >> (SHIFT); \
+        const int32_t d = mul == 0 ? v - zx + zy : mul_hi_add((int32_t)((uint32_t)(v - zx) << pre), mul, term) >> (SHIFT); \
         b[c] = sat16(*g + d); \
         g += hs; \
     }
+
+#ifdef CLEF_STAGE_ASM
+/// One step's channels with a shortcut in assembly (the identity, or the pre-shift form whose
+/// final shift is 1), out of line so that its 12 registers do not compete with the step loop's
+/// (GCC for the Cortex-M7 found the operands impossible to place inline).
+__attribute__((noinline))
+static void t16_shortcut(const int16_t *xp, const int16_t *g, int16_t *b, int32_t cin, int32_t pool, int32_t hs,
+                         const clef_residual16_stage *st) {
+    int32_t v, gv;
+    const int16_t *bend = b + cin;
+    const int32_t hs2 = 2 * hs, cin2 = 2 * cin;
+    if (st->mul == 0) {
+        const int32_t dz = st->zy - st->zx;
+        if (pool == 2) {
+            __asm__ volatile(RES_T16_ID_LOOP(RES_T16_POOL2)
+                             : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
+                             : [bend] "r"(bend), [hs2] "r"(hs2), [cin2] "r"(cin2), [dz] "r"(dz)
+                             : "cc", "memory");
+        } else {
+            __asm__ volatile(RES_T16_ID_LOOP(RES_T16_POOL1)
+                             : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
+                             : [bend] "r"(bend), [hs2] "r"(hs2), [dz] "r"(dz)
+                             : "cc", "memory");
+        }
+        return;
+    }
+    const int32_t zx = st->zx, pre = st->pre, mul = st->mul, term = st->term;
+    if (pool == 2) {
+        __asm__ volatile(RES_T16_LOOP(RES_T16_POOL2)
+                         : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
+                         : [bend] "r"(bend), [hs2] "r"(hs2), [cin2] "r"(cin2), [zx] "r"(zx), [pre] "r"(pre), [mul] "r"(mul),
+                           [term] "r"(term)
+                         : "cc", "memory");
+    } else {
+        __asm__ volatile(RES_T16_LOOP(RES_T16_POOL1)
+                         : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
+                         : [bend] "r"(bend), [hs2] "r"(hs2), [zx] "r"(zx), [pre] "r"(pre), [mul] "r"(mul), [term] "r"(term)
+                         : "cc", "memory");
+    }
+}
+#endif
 
 void clef_residual_t16(const int16_t *h, int32_t hs, const int16_t *x, int32_t cin, int32_t pool, int32_t n, int32_t cout,
                        int32_t offset, const clef_residual16_stage *st, int16_t *buf, int16_t *y) {
@@ -520,22 +579,10 @@ void clef_residual_t16(const int16_t *h, int32_t hs, const int16_t *x, int32_t c
         int16_t *b = buf;
         padded16(&g, hs, zy, offset, &b);
 #ifdef CLEF_STAGE_ASM
-        if (shift == 1 && cin > 0) {
-            int32_t v, gv;
-            const int16_t *bend = b + cin;
-            const int32_t hs2 = 2 * hs, cin2 = 2 * cin;
-            if (pool == 2) {
-                __asm__ volatile(RES_T16_LOOP(RES_T16_POOL2)
-                                 : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
-                                 : [bend] "r"(bend), [hs2] "r"(hs2), [cin2] "r"(cin2), [zx] "r"(zx), [pre] "r"(pre), [mul] "r"(mul),
-                                   [term] "r"(term)
-                                 : "cc", "memory");
-            } else {
-                __asm__ volatile(RES_T16_LOOP(RES_T16_POOL1)
-                                 : [xp] "+r"(xp), [gp] "+r"(g), [bp] "+r"(b), [v] "=&r"(v), [g] "=&r"(gv)
-                                 : [bend] "r"(bend), [hs2] "r"(hs2), [zx] "r"(zx), [pre] "r"(pre), [mul] "r"(mul), [term] "r"(term)
-                                 : "cc", "memory");
-            }
+        if ((mul == 0 || shift == 1) && cin > 0) {
+            t16_shortcut(xp, g, b, cin, pool, hs, st);
+            g += cin * hs;
+            b += cin;
         } else
 #endif
         if (pool == 2) {

@@ -33,11 +33,11 @@ public enum Exporter {
         public var tableKnots: Int
         /// One shared direct Swish table for the convolutions' Swish stages (the stem and every
         /// block's conv1 and conv2) and the block inputs' that are int16 block outputs: those
-        /// pre-activations and block outputs take the step R / `sharedTable` (zero point 0, so
-        /// +-8 R) and the table's int16 values half that, so one table of 2 `sharedTable` + 2
+        /// pre-activations, block outputs and the table's values take one grid, step
+        /// R / `sharedTable` and zero point 0 (so +-8 R), so one table of 2 `sharedTable` + 2
         /// entries, a value per code over [-R, R], serves them all, stored once; a device looks
         /// the value up instead of interpolating (docs/firmware.md). nil: interpolated tables of
-        /// `tableKnots` knots, one per stage. q8's default 4096 (8 KB: held-out 4.59% / 8.83%
+        /// `tableKnots` knots, one per stage. q8's default 4096 (8 KB: held-out 4.59% / 9.17%
         /// against the interpolated tables' 4.66% / 8.87%, docs/quantization.md); q16 keeps its
         /// interpolated tables.
         public var sharedTable: Int?
@@ -242,22 +242,19 @@ struct Quantizer {
     /// The real input range [-R, R] of every table.
     static let tableRange = 12.0
 
-    /// The int16 params of the points on either side of the shared Swish table (nil for the
-    /// others). Its input grid, step R / `half` and zero point 0 (so +-8 R): the convolutions'
+    /// The int16 params of the points on either side of the shared Swish table, one grid (nil
+    /// for the others): step R / `half`, zero point 0 (so +-8 R). Its inputs: the convolutions'
     /// pre-activations, and the int16 block outputs that feed the next block's Swish (all but
-    /// the last, whose mean is the embedding; calibration's widest here, x4, is +-99). Its values,
-    /// half that step from Swish's minimum, -0.2785, up (so to 8 R): the Swish values before the
-    /// per-channel codes, and the stem's output. Half the step keeps most multipliers into
-    /// narrow channels' int8 codes below a quarter (CLEFDSP's loop without a pre-shift).
+    /// the last, whose mean is the embedding; calibration's widest here, x4, is +-99). Its
+    /// values: the Swish values before the per-channel codes, and the stem's output. (Values on
+    /// half the step from Swish's minimum up measured the same, 4.586% / 8.832%, but their zero
+    /// point costs the device an add an element.)
     func sharedTableParams(_ p: ActivationPoint, half: Int) -> Exporter.QParams? {
-        let step = Self.tableRange / Double(half)
-        let grid = Exporter.QParams(scale: step, zeroPoint: 0)
-        let value = Exporter.QParams(scale: step / 2, zeroPoint: -32768 + Int32((0.2785 / (step / 2)).rounded(.up)))
+        let grid = Exporter.QParams(scale: Self.tableRange / Double(half), zeroPoint: 0)
         switch p.kind {
-        case .mid1, .mid2: return grid
-        case .act2, .act3: return value
-        case .output: return p.block == -1 ? value : outputOnGrid(p.block) ? grid : nil
-        case .act1: return outputOnGrid(p.block - 1) ? value : nil
+        case .mid1, .mid2, .act2, .act3: return grid
+        case .output: return p.block == -1 || outputOnGrid(p.block) ? grid : nil
+        case .act1: return outputOnGrid(p.block - 1) ? grid : nil
         default: return nil
         }
     }

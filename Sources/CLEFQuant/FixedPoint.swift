@@ -190,6 +190,10 @@ public struct Requant32 {
 
     /// `inputBits`: |acc| < 2^inputBits for every input this multiplier will see (31 for
     /// arbitrary int32 sums, 16 for differences of int16 codes).
+    /// Inline: 18,000 decodes a window on a device, where the call and the struct's stores and
+    /// reloads were a third of each (Cortex-M4F q8: -0.07 M instructions, -0.5 M TRM cycles,
+    /// +112 B of stack).
+    @inline(__always)
     public init(_ packed: Int32, inputBits: Int32 = 31) {
         self.packed = packed
         let m = packed &>> 8, r = 23 &+ Int32(Int8(truncatingIfNeeded: packed))
@@ -207,6 +211,12 @@ public struct Requant32 {
     public func callAsFunction(_ acc: Int32) -> Int32 {
         if general { return Int32(truncatingIfNeeded: clamp(requantize32(acc, packed), -(1 << 30), (1 << 30) - 1)) }
         return fast(acc)
+    }
+
+    /// A multiplier of exactly 1 (fast(acc) = acc: mul 2^pre = 2^(32 + shift) and add = 2^(shift - 1)),
+    /// e.g. a shortcut between two tensors on one grid.
+    public var isIdentity: Bool {
+        !general && mul > 0 && shift >= 1 && shift < 31 && Int64(mul) << Int64(pre) == Int64(1) << Int64(32 &+ shift)
     }
 
     /// The four-operation form; only valid when `general` is false (callers check once per

@@ -692,7 +692,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let zy = scales.zero(0), irq = scales.shortcut(0)
             let a = min(max(first - t0, 0), n), e = max(a, min(end - t0, n))
             if !irq.general, irq.mul != 0, irq.shift <= 16, zy.magnitude < 1 << 15, e > a {
-                var st = clef_residual16_stage(zx: scales.inputZero(0), pre: irq.pre, mul: irq.mul,
+                var st = clef_residual16_stage(zx: scales.inputZero(0), pre: irq.pre, mul: irq.isIdentity ? 0 : irq.mul,
                                                term: irq.add &+ (zy &<< irq.shift), shift: irq.shift, zy: zy)
                 let xa = UnsafeRawPointer(x + ((t0 + a) * s - left - origin) * cin).assumingMemoryBound(to: Int16.self)
                 clef_residual_t16(h + a, Int32(n), xa, Int32(cin), Int32(s), Int32(e - a), Int32(cout), Int32(offset), &st,

@@ -70,6 +70,12 @@ final class IntegerKernelTests: XCTestCase {
         XCTAssertFalse(Requant32(packRequant(mult: 1 << 22, shift: -1), inputBits: 16).general)
         XCTAssertFalse(Requant32(packRequant(mult: 1 << 22, shift: 2)).general)
         XCTAssertTrue(Requant32(packRequant(mult: 1 << 22, shift: 1)).general)   // r = 24 on 31-bit sums
+        // Exactly 1 (2^22 / 2^22) is the identity on every int16-range input; its neighbours are not.
+        let one = Requant32(packRequant(mult: 1 << 22, shift: -1), inputBits: 16)
+        XCTAssertTrue(one.isIdentity)
+        for acc in [Int32(-65535), -1, 0, 1, 12345, 65535] { XCTAssertEqual(one.fast(acc), acc) }
+        XCTAssertFalse(Requant32(packRequant(mult: (1 << 22) + 1, shift: -1), inputBits: 16).isIdentity)
+        XCTAssertFalse(Requant32(packRequant(mult: 1 << 22, shift: 0), inputBits: 16).isIdentity)   // 1/2
     }
 
     /// The gate folded into conv3's multiplier (`combinedMultiplier`): a valid packed multiplier

@@ -108,7 +108,8 @@ int32_t clef_residual_s8(const int8_t *x, int32_t cin, int32_t pool, const int16
 ///   inside [0, cin)), and term is the shortcut requantisation's rounding term with the output
 ///   zero point folded in (`Requant32.adding`),
 ///   y[j * cout + c] = sat16(g + zy) for the channels without a shortcut (the input's are
-///   zero-padded to the output's).
+///   zero-padded to the output's). `mul` 0: the identity shortcut (a multiplier of exactly 1,
+///   q8's blocks on the shared table's grid), g + (v - zx) + zy.
 /// A step's outputs go to `buf` (cout int16) first and then to y: y may overlap the inputs of
 /// its own step (`QuantArenaPlan.outputShift` only keeps it off later steps' inputs).
 typedef struct {
