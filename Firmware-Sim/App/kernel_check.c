@@ -173,6 +173,66 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
         report(kind == 0 ? "clef_swish_s8" : kind == 1 ? "clef_swish_s16" : "clef_table_s16", cases, bad);
         total += bad;
     }
+    // The sums' requantisation fused into the direct table's loop (int8 codes; the table's int16
+    // values): sums mostly mapping inside the table, now and then outside (the loop stops there,
+    // the offset written back, the later sums untouched); strides 1 and 3, the pre-shift form half
+    // the time; a requantisation without an end marker returns -1 and touches nothing.
+    for (int32_t kind = 0; kind < 2; kind++) {
+    cases = 0; bad = 0;
+    for (int32_t rep = 0; rep < 8; rep++)
+    for (uint32_t c = 0; c < ncounts; c++) {
+        for (int32_t stride = 1; stride <= 3; stride += 2) {
+            const int32_t n = counts[c], nk = rnd(2, 64);
+            for (int32_t j = 0; j < nk; j++) knots[j] = (int16_t)rnd(-32768, 32767);
+            const int32_t pre = rnd(0, 1) ? rnd(1, 3) : 0, rs = pre ? 1 : rnd(1, 2);
+            clef_swish_stage st = {knots, (uint32_t)rnd(1, nk - 1), 0, 0, 0, rnd(1 << 30, 0x7fffffff),
+                                   (1 << (rs - 1)) + rnd(-100, 100) * (1 << rs), rs, pre};
+            // Sums to offsets: (hi32(s * mul1) + term1) >> rs1, term1 with the table's start folded in.
+            const int32_t mul1 = rnd(1 << 30, 0x7fffffff), rs1 = rnd(8, 16), start = rnd(0, 1000);
+            const int32_t term1 = (1 << (rs1 - 1)) + start * (1 << rs1);
+            for (int32_t i = 0; i <= n; i++) {
+                // A sum landing on offset q: q << rs1 (less the start) times 2^32 / mul1, roughly.
+                const int32_t r = rnd(0, 99);
+                const int32_t q = r < 3 ? rnd(-3000, -1) : r < 5 ? (int32_t)st.limit + rnd(0, 100) : rnd(0, (int32_t)st.limit - 1);
+                u[i] = v[i] = (int32_t)((((int64_t)(q - start) << rs1) << 32) / mul1) + rnd(-3, 3);
+            }
+            for (int32_t i = 0; i < 3 * 40; i++) { out8[i] = 99; out16[i] = 9999; }
+            const int32_t done = kind == 0 ? clef_swish_sums_s8(u, n, &st, mul1, term1, rs1, out8, stride)
+                                           : clef_table_sums_s16(u, n, &st, mul1, term1, rs1, out16, stride);
+            int32_t stop = 0;
+            for (; stop < n; stop++) {
+                const int32_t q = (int32_t)(((((int64_t)v[stop] * mul1) >> 32) + term1) >> rs1);
+                if ((uint32_t)q >= st.limit) break;
+            }
+            bad += done != stop;
+            for (int32_t i = 0; i <= n; i++) {
+                const int32_t q = (int32_t)(((((int64_t)v[i] * mul1) >> 32) + term1) >> rs1);
+                bad += u[i] != (i == stop && stop < n ? q : v[i]);
+            }
+            for (int32_t i = 0; i < 3 * 40; i++) {
+                const int32_t at = i / stride;
+                int32_t want = kind == 0 ? 99 : 9999;
+                if (i % stride == 0 && at < stop) {
+                    const int32_t q = (int32_t)(((((int64_t)v[at] * mul1) >> 32) + term1) >> rs1);
+                    const int64_t code = ((((int64_t)knots[q] << pre) * st.mul) >> 32) + st.term >> rs;
+                    want = kind == 1 ? knots[q] : (int32_t)(code < -128 ? -128 : code > 127 ? 127 : code);
+                }
+                bad += (kind == 0 ? out8[i] : out16[i]) != want;
+            }
+            cases++;
+        }
+    }
+    // No end marker: every sum maps inside (a table spanning all offsets the requantisation reaches).
+    {
+        clef_swish_stage st = {knots, 0xFFFFFFFFu, 0, 0, 0, 1 << 30, 0, 1, 0};
+        u[0] = v[0] = 5;
+        bad += (kind == 0 ? clef_swish_sums_s8(u, 1, &st, 1 << 30, 0, 1, out8, 1) : clef_table_sums_s16(u, 1, &st, 1 << 30, 0, 1, out16, 1)) != -1;
+        bad += u[0] != v[0];
+        cases++;
+    }
+    report(kind == 0 ? "clef_swish_sums_s8" : "clef_table_sums_s16", cases, bad);
+    total += bad;
+    }
     return total;
 }
 

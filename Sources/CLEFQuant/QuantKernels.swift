@@ -112,11 +112,31 @@ public struct ConvOutput<Out: FixedWidthInteger> {
                 store(co, t0, n, requant: packed, acc)
                 return
             }
-            clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
             let o = base + co * channelStride + t0 * timeStride, table = epilogue!.table, tz = table.outputZero
-            swishStage(acc, n, &st, into: o, stride: timeStride) {
-                Out(truncatingIfNeeded: clamp32(cz &+ m.fast(table.at(offset: $0) &- tz), Int32(Out.min), Int32(Out.max)))
+            @inline(__always) func outside(_ u: Int32) -> Out {
+                Out(truncatingIfNeeded: clamp32(cz &+ m.fast(table.at(offset: u) &- tz), Int32(Out.min), Int32(Out.max)))
             }
+            // A direct table with output zero 0 (q8's shared table): the sums' requantisation in
+            // the table's loop (an offset outside the table comes back in acc[i], the rest still sums).
+            if st.shift == 0, st.half == 0, Out.bitWidth == 8 {
+                var i = 0
+                while i < n {
+                    let p = UnsafeMutableRawPointer(o + i * timeStride).assumingMemoryBound(to: Int8.self)
+                    let done = clef_swish_sums_s8(acc + i, Int32(n - i), &st, rq.mul, au, rq.shift, p, Int32(timeStride))
+                    if done < 0 { break }
+                    i += Int(done)
+                    if i >= n { return }
+                    o[i * timeStride] = outside(acc[i])
+                    i += 1
+                }
+                if i >= n { return }
+                // (No end marker for this requantisation: the two passes over the rest.)
+                clef_requant_fast(acc + i, Int32(n - i), rq.mul, au, rq.shift)
+                swishStage(acc + i, n - i, &st, into: o + i * timeStride, stride: timeStride, outside: outside)
+                return
+            }
+            clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
+            swishStage(acc, n, &st, into: o, stride: timeStride, outside: outside)
             return
         }
         store(co, t0, n, requant: packed, acc)
@@ -176,8 +196,22 @@ public struct ConvOutput<Out: FixedWidthInteger> {
             if CLEF_STAGE_PASSES != 0, Out.self == Int16.self {
                 // CLEFDSP's two passes, as for the per-channel stage above (table values are int16).
                 var st = table.stage
-                clef_requant_fast(acc, Int32(n), rq.mul, au, rq.shift)
-                swishStage(acc, n, &st, tableOnly: true, into: o, stride: ts) { Out(truncatingIfNeeded: table.at(offset: $0)) }
+                var i = 0
+                if st.shift == 0 {
+                    // A direct table: the requantisation in the table's loop (as `store(q8:)` does).
+                    while i < n {
+                        let p = UnsafeMutableRawPointer(o + i * ts).assumingMemoryBound(to: Int16.self)
+                        let done = clef_table_sums_s16(acc + i, Int32(n - i), &st, rq.mul, au, rq.shift, p, Int32(ts))
+                        if done < 0 { break }
+                        i += Int(done)
+                        if i >= n { return }
+                        o[i * ts] = Out(truncatingIfNeeded: table.at(offset: acc[i]))
+                        i += 1
+                    }
+                    if i >= n { return }
+                }
+                clef_requant_fast(acc + i, Int32(n - i), rq.mul, au, rq.shift)
+                swishStage(acc + i, n - i, &st, tableOnly: true, into: o + i * ts, stride: ts) { Out(truncatingIfNeeded: table.at(offset: $0)) }
                 return
             }
             for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: rq.fast(acc[i], adding: au)), outLo, outHi)) }

@@ -48,6 +48,16 @@ void clef_requant_s16(const int32_t *acc, int32_t n, int32_t mul, int32_t term, 
 /// offset outside, which the caller finishes (clamps, constants, the linear part) and resumes
 /// after. u[n] must be writable: it holds a sentinel during the call and is restored.
 int32_t clef_swish_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int8_t *out, int32_t stride);
+/// `clef_requant_fast(u, n, mul1, term1, rs1)` and `clef_swish_s8` in one pass, for a direct
+/// table (shift 0) with output zero 0 (half 0): u holds sums; returns the first i not done, n or
+/// an i whose offset (then written over u[i]; u[i + 1 ...] still hold sums) is outside the
+/// table, or -1 (nothing done) where the table or the requantisation does not allow the loop's
+/// end marker.
+int32_t clef_swish_sums_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
+                           int8_t *out, int32_t stride);
+/// The same for `clef_table_s16` (the table's values themselves, the stem).
+int32_t clef_table_sums_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
+                            int16_t *out, int32_t stride);
 /// clef_swish_s8 into int16 codes.
 int32_t clef_swish_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride);
 /// clef_swish_s16 without the requantisation (mul, term and rshift unused): the table value
