@@ -233,6 +233,40 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
     report(kind == 0 ? "clef_swish_sums_s8" : "clef_table_sums_s16", cases, bad);
     total += bad;
     }
+    // A block input's Swish straight from its int16 codes (strided), a direct table with output
+    // zero 0: codes mostly inside, now and then below or past it (the loop stops there).
+    cases = 0; bad = 0;
+    for (int32_t rep = 0; rep < 8; rep++) {
+        for (uint32_t c = 0; c < ncounts; c++) {
+            for (int32_t xstride = 1; xstride <= 5; xstride += 4) {
+                const int32_t n = counts[c], nk = rnd(2, 64), start = rnd(-3000, 3000), stride = rnd(1, 3);
+                for (int32_t j = 0; j < nk; j++) knots[j] = (int16_t)rnd(-32768, 32767);
+                const int32_t pre = rnd(0, 1) ? rnd(1, 3) : 0, rs = pre ? 1 : rnd(1, 2);
+                clef_swish_stage st = {knots, (uint32_t)rnd(1, nk - 1), 0, 0, 0, rnd(1 << 30, 0x7fffffff),
+                                       (1 << (rs - 1)) + rnd(-100, 100) * (1 << rs), rs, pre};
+                for (int32_t i = 0; i < 40 * 5; i++) {
+                    const int32_t r = rnd(0, 99);
+                    x16[i] = (int16_t)(start + (r < 2 ? rnd(-500, -1) : r < 4 ? (int32_t)st.limit + rnd(0, 50) : rnd(0, (int32_t)st.limit - 1)));
+                }
+                for (int32_t i = 0; i < 3 * 40; i++) out8[i] = 99;
+                const int32_t done = clef_swish_codes_s8(x16, xstride, n, start, &st, out8, stride);
+                int32_t stop = 0;
+                while (stop < n && (uint32_t)(x16[stop * xstride] - start) < st.limit) stop++;
+                bad += done != stop;
+                for (int32_t i = 0; i < 3 * 40; i++) {
+                    int32_t want = 99;
+                    if (i % stride == 0 && i / stride < stop) {
+                        const int64_t code = ((((int64_t)knots[x16[i / stride * xstride] - start] << pre) * st.mul) >> 32) + st.term >> rs;
+                        want = (int32_t)(code < -128 ? -128 : code > 127 ? 127 : code);
+                    }
+                    bad += out8[i] != want;
+                }
+                cases++;
+            }
+        }
+    }
+    report("clef_swish_codes_s8", cases, bad);
+    total += bad;
     return total;
 }
 

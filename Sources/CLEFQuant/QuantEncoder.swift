@@ -568,14 +568,35 @@ public struct QuantEncoder<Act: QuantActivation> {
                 }
                 // (int8 and int16 codes in separate branches, as in `ConvOutput.store`: q8's keeps
                 // the folded term, which one shared branch cost it on the Cortex-M4F.)
+                /// int16 codes through a direct table with output zero 0 (q8's shared table) to int8
+                /// codes: CLEFDSP's loop reads the codes themselves (no offsets pass).
+                @inline(__always) func direct(_ st: inout clef_swish_stage, outside: (Int32) -> Act) -> Bool {
+                    guard In.bitWidth == 16, Act.bitWidth == 8, st.shift == 0, st.half == 0 else { return false }
+                    let xs = UnsafeRawPointer(src).assumingMemoryBound(to: Int16.self), o = xc + c
+                    var j = 0
+                    while j < nc {
+                        let p = UnsafeMutableRawPointer(o + j * cin).assumingMemoryBound(to: Int8.self)
+                        j += Int(clef_swish_codes_s8(xs + j * cin, Int32(cin), Int32(nc - j), table.start, &st, p, Int32(cin)))
+                        if j >= nc { break }
+                        o[j * cin] = outside(Int32(xs[j * cin]) &- table.start)
+                        j += 1
+                    }
+                    return true
+                }
                 if CLEF_STAGE_PASSES != 0, Act.bitWidth == 8, let term = mult.adding(z), var st = table.stage(requant: mult, term: term) {
-                    stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
-                        Act(truncatingIfNeeded: clamp32(mult.fast(table($0 &+ table.start) &- zs, adding: term), lo, hi))
+                    @inline(__always) func outside(_ u: Int32) -> Act {
+                        Act(truncatingIfNeeded: clamp32(mult.fast(table(u &+ table.start) &- zs, adding: term), lo, hi))
+                    }
+                    if !direct(&st, outside: outside) {
+                        stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather, outside: outside)
                     }
                 } else if CLEF_STAGE_PASSES != 0, var st = table.stage16(requant: mult, zero: z) {
                     // int16 codes, and q8's narrow channels (the pre-shift form).
-                    stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather) {
-                        Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table($0 &+ table.start) &- zs), lo, hi))
+                    @inline(__always) func outside(_ u: Int32) -> Act {
+                        Act(truncatingIfNeeded: clamp32(z &+ mult.fast(table(u &+ table.start) &- zs), lo, hi))
+                    }
+                    if !direct(&st, outside: outside) {
+                        stagedChannel(&st, count: nc, stride: cin, offsets: u, into: xc + c, gather: gather, outside: outside)
                     }
                 } else if let term = mult.adding(z) {
                     for j in 0..<nc { xc[j * cin + c] = Act(truncatingIfNeeded: clamp32(mult.fast(a1.table(code(j)) &- zs, adding: term), lo, hi)) }

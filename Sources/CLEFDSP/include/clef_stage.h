@@ -55,6 +55,12 @@ int32_t clef_swish_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int8_t 
 /// end marker.
 int32_t clef_swish_sums_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
                            int8_t *out, int32_t stride);
+/// For i = 0, 1, ... while i < n and x[i * xstride] - start is inside a direct table with output
+/// zero 0 (shift 0, half 0): out[i * stride] = the int8 code of that offset (`clef_swish_s8`'s
+/// requantisation). Returns the first i not done (n, or an offset outside: the caller finishes it).
+/// The block inputs' Swish from their int16 codes, without an offsets pass.
+int32_t clef_swish_codes_s8(const int16_t *x, int32_t xstride, int32_t n, int32_t start, const clef_swish_stage *st,
+                            int8_t *out, int32_t stride);
 /// The same for `clef_table_s16` (the table's values themselves, the stem).
 int32_t clef_table_sums_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
                             int16_t *out, int32_t stride);
