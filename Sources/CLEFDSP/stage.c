@@ -337,13 +337,17 @@ int32_t name(int32_t *u, int32_t n, const clef_swish_stage *st, T *out, int32_t 
 SWISH_ENTRY(clef_swish_s8, int8_t, -128, 127)
 SWISH_ENTRY(clef_swish_s16, int16_t, -32768, 32767)
 
+/// The int8 code of a direct table's offset q (inside it): its value, requantised and saturated.
+static inline int8_t direct_code8(const clef_swish_stage *st, int32_t q) {
+    const int32_t c = mul_hi_add((int32_t)((uint32_t)st->knots[q] << st->pre), st->mul, st->term) >> st->rshift;
+    return (int8_t)(c < -128 ? -128 : c > 127 ? 127 : c);
+}
 int32_t clef_swish_codes_s8(const int16_t *x, int32_t xstride, int32_t n, int32_t start, const clef_swish_stage *st,
                             int8_t *out, int32_t stride) {
     for (int32_t i = 0; i < n; i++) {
         const int32_t q = x[i * xstride] - start;
         if ((uint32_t)q >= st->limit) return i;
-        const int32_t c = mul_hi_add((int32_t)((uint32_t)st->knots[q] << st->pre), st->mul, st->term) >> st->rshift;
-        out[i * stride] = (int8_t)(c < -128 ? -128 : c > 127 ? 127 : c);
+        out[i * stride] = direct_code8(st, q);
     }
     return n;
 }
@@ -363,8 +367,7 @@ int32_t clef_swish_sums_s8(int32_t *u, int32_t n, const clef_swish_stage *st, in
     for (int32_t i = 0; i < n; i++) {
         const int32_t q = mul_hi_add(u[i], mul1, term1) >> rs1;
         if ((uint32_t)q >= st->limit) { u[i] = q; return i; }
-        const int32_t c = mul_hi_add((int32_t)((uint32_t)st->knots[q] << st->pre), st->mul, st->term) >> st->rshift;
-        out[i * stride] = (int8_t)(c < -128 ? -128 : c > 127 ? 127 : c);
+        out[i * stride] = direct_code8(st, q);
     }
     return n;
 }

@@ -522,9 +522,9 @@ public struct QuantEncoder<Act: QuantActivation> {
                 if direct.isEmpty {
                     transpose16(UnsafePointer(h), channels: cout, steps: nc, to: y16)
                 } else {
-                    for j in Array(0..<direct.lowerBound) + Array(direct.upperBound..<nc) {
-                        for c in 0..<cout { y16[j * cout + c] = h[c * nc + j] }
-                    }
+                    // (Two ranges, no array: nothing allocates on the per-window path.)
+                    for j in 0..<direct.lowerBound { for c in 0..<cout { y16[j * cout + c] = h[c * nc + j] } }
+                    for j in direct.upperBound..<nc { for c in 0..<cout { y16[j * cout + c] = h[c * nc + j] } }
                 }
             } else {
                 transpose8(UnsafePointer(codes8), channels: cout, steps: nc, to: UnsafeMutableRawPointer(y + t * cout).assumingMemoryBound(to: Int8.self))
@@ -692,6 +692,10 @@ public struct QuantEncoder<Act: QuantActivation> {
     /// zero-padded to the output's; int8 inputs are int16 codes zInput + n (m + E(code)),
     /// monotone in the code, so the codes pool as their values do. The zero points are int16
     /// codes (checked at load), so the shortcut's offset fits 17 bits: one long multiply.
+    /// With `y` (int16 outputs, one scale per tensor, on 32-bit Arm) the steps whose window is
+    /// inside the input go straight into y [n][outChannels] (`clef_residual_t16`, through
+    /// `buffer`) instead of into h; returns those steps (empty: all in h), which the caller does
+    /// not transpose.
     func residual<In: QuantActivation, Out: QuantActivation, Scales: OutputScales>(
         _ b: QuantBlock, _ h: UnsafeMutablePointer<Int16>, steps n: Int, from t0: Int, shortcut x: UnsafePointer<In>,
         origin: Int, channels cin: Int, inputLength len: Int, pool s: Int,

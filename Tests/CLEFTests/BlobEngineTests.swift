@@ -153,6 +153,18 @@ final class BlobEngineTests: XCTestCase {
     }
 
     /// Loads bytes into an aligned buffer and builds an engine from them (an error if either refuses).
+    /// Each blob's rel-L2 mean against the f32 engine on 8 windows kept out of calibration
+    /// (ludb and ptbdb records).
+    func heldOutErrors(_ blobs: [[UInt8]]) throws -> [Double] {
+        let heldOut = try ECGWindows.load([Fix.path("ecg/ludb/1"), Fix.path("ecg/ptbdb/s0010_re")], maxPerRecord: 4).windows.map(\.window)
+        let ref = Engine.f32(Self.model.encoder).embedAll(heldOut)
+        var errors: [Double] = []
+        for bytes in blobs {
+            try engine(bytes) { errors.append(Fidelity(reference: ref, candidate: $0.embedAll(heldOut)).relL2Mean) }
+        }
+        return errors
+    }
+
     func engine(_ bytes: [UInt8], _ body: (Engine) throws -> Void) throws {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
         defer { buf.deallocate() }
@@ -260,18 +272,13 @@ final class BlobEngineTests: XCTestCase {
                 XCTAssertFalse(tables.contains { $0?.offset == input.offset })
             }
         }
-        let heldOut = try ECGWindows.load([Fix.path("ecg/ludb/1"), Fix.path("ecg/ptbdb/s0010_re")], maxPerRecord: 4).windows.map(\.window)
-        let ref = Engine.f32(Self.model.encoder).embedAll(heldOut)
         var o = Exporter.Options(precision: .q8)
         o.method = .minmax
         o.sharedTable = nil
         let interpolated = try Exporter.export(weights: Self.weights, config: Self.model.config, size: .small, options: o, calibration: Self.stats)
         XCTAssertLessThan(Self.blobs[.q8]!.count, interpolated.count + 8 * 1024, "one 8 KB table for 28 interpolated ones")
-        var errors: [Double] = []
-        for bytes in [Self.blobs[.q8]!, interpolated] {
-            try engine(bytes) { errors.append(Fidelity(reference: ref, candidate: $0.embedAll(heldOut)).relL2Mean) }
-        }
-        print("q8 held-out rel-L2 mean: shared table \(errors[0]), interpolated tables \(errors[1]) (\(heldOut.count) windows)")
+        let errors = try heldOutErrors([Self.blobs[.q8]!, interpolated])
+        print("q8 held-out rel-L2 mean: shared table \(errors[0]), interpolated tables \(errors[1])")
         XCTAssertLessThan(errors[0], 1.25 * errors[1])
     }
 
@@ -329,17 +336,12 @@ final class BlobEngineTests: XCTestCase {
             for spec in Self.model.config.blocks { XCTAssertNotNil(blob.tensor(spec.name + ".output_channels"), spec.name) }
         }
         try withBlob(.q8) { blob in XCTAssertNil(blob.tensor("stage_list.4.block_list.0.output_channels")) }
-        let heldOut = try ECGWindows.load([Fix.path("ecg/ludb/1"), Fix.path("ecg/ptbdb/s0010_re")], maxPerRecord: 4).windows.map(\.window)
-        let ref = Engine.f32(Self.model.encoder).embedAll(heldOut)
         var o = Exporter.Options(precision: .q16)
         o.method = .minmax
         o.channelOutputs16 = false
         let perTensor = try Exporter.export(weights: Self.weights, config: Self.model.config, size: .small, options: o, calibration: Self.stats)
-        var errors: [Double] = []
-        for bytes in [Self.blobs[.q16]!, perTensor] {
-            try engine(bytes) { errors.append(Fidelity(reference: ref, candidate: $0.embedAll(heldOut)).relL2Mean) }
-        }
-        print("q16 held-out rel-L2 mean: per channel \(errors[0]), per tensor \(errors[1]) (\(heldOut.count) windows)")
+        let errors = try heldOutErrors([Self.blobs[.q16]!, perTensor])
+        print("q16 held-out rel-L2 mean: per channel \(errors[0]), per tensor \(errors[1])")
         XCTAssertLessThanOrEqual(errors[0], errors[1])
     }
 
