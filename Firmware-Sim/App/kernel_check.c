@@ -105,16 +105,18 @@ static int32_t check_stages(const int32_t *counts, uint32_t ncounts) {
     }
     report("clef_requant_fast", cases, bad);
     total += bad;
-    // The same into saturated int16 codes (multipliers of 1/4 to 1/2 on sums up to 2^18, so
-    // both ends saturate now and then).
+    // The same into saturated int16 codes: every shift 1 to 31 (each its own loop; `Requant32`'s
+    // shifts are 1 to 30), multipliers of 1/4 to 1/2 on sums up to 2^(17 + shift), so both ends
+    // saturate now and then; every count up to 37 at shift 1.
     cases = 0; bad = 0;
-    for (int32_t n = 0; n <= 37; n++) {
-        const int32_t mul = rnd(1 << 30, 0x7fffffff), term = rnd(-4000, 4000) * 2 + 1;
-        for (int32_t i = 0; i < n; i++) u[i] = rnd(-(1 << 18), 1 << 18);
+    for (int32_t k = 0; k < 38 + 31 * 3; k++) {
+        const int32_t sh = k < 38 ? 1 : 1 + (k - 38) / 3, n = k < 38 ? k : rnd(0, 37), top = sh > 13 ? 30 : 17 + sh;
+        const int32_t mul = rnd(1 << 30, 0x7fffffff), term = rnd(-4000, 4000) * (1 << (sh > 16 ? 16 : sh)) + (1 << (sh - 1));
+        for (int32_t i = 0; i < n; i++) u[i] = rnd(-(1 << top), 1 << top);
         for (int32_t i = 0; i < 40; i++) out16[i] = 9999;
-        clef_requant_s16(u, n, mul, term, 1, out16);
+        clef_requant_s16(u, n, mul, term, sh, out16);
         for (int32_t i = 0; i < 40; i++) {
-            const int64_t c = ((((int64_t)u[i] * mul) >> 32) + term) >> 1;
+            const int64_t c = ((((int64_t)u[i] * mul) >> 32) + term) >> sh;
             const int32_t want = i < n ? (int32_t)(c < -32768 ? -32768 : c > 32767 ? 32767 : c) : 9999;
             bad += out16[i] != want;
         }
