@@ -27,14 +27,16 @@ static inline int32_t sums_sentinel(const clef_swish_stage *st, int32_t mul1, in
 #ifdef CLEF_STAGE_ASM
 /// Four sums requantised in registers a ... d, the pointer u advanced past them: two LDRD, four
 /// SMMLA and ASR. The loop around it is STORE, then the end test.
-#define REQUANT4_LOOP(STORE) \
-    "1:\n\t" \
+#define REQUANT4_MUL \
     "ldrd %[a], %[b], [%[u]], #16\n\t" \
     "ldrd %[c], %[d], [%[u], #-8]\n\t" \
     "smmla %[a], %[a], %[mul], %[term]\n\t" \
     "smmla %[b], %[b], %[mul], %[term]\n\t" \
     "smmla %[c], %[c], %[mul], %[term]\n\t" \
-    "smmla %[d], %[d], %[mul], %[term]\n\t" \
+    "smmla %[d], %[d], %[mul], %[term]\n\t"
+#define REQUANT4_LOOP(STORE) \
+    "1:\n\t" \
+    REQUANT4_MUL \
     "asr %[a], %[a], %[sh]\n\t" \
     "asr %[b], %[b], %[sh]\n\t" \
     "asr %[c], %[c], %[sh]\n\t" \
@@ -65,12 +67,7 @@ void clef_requant_fast(int32_t *u, int32_t n, int32_t mul, int32_t term, int32_t
 /// 4 instructions an element instead of 5 (the separate ASR by register).
 #define REQUANT4_S16_K(S) \
     __asm__ volatile("1:\n\t" \
-                     "ldrd %[a], %[b], [%[u]], #16\n\t" \
-                     "ldrd %[c], %[d], [%[u], #-8]\n\t" \
-                     "smmla %[a], %[a], %[mul], %[term]\n\t" \
-                     "smmla %[b], %[b], %[mul], %[term]\n\t" \
-                     "smmla %[c], %[c], %[mul], %[term]\n\t" \
-                     "smmla %[d], %[d], %[mul], %[term]\n\t" \
+                     REQUANT4_MUL \
                      "ssat %[a], #16, %[a], asr #" #S "\n\t" \
                      "ssat %[b], #16, %[b], asr #" #S "\n\t" \
                      "ssat %[c], #16, %[c], asr #" #S "\n\t" \
@@ -383,25 +380,22 @@ int32_t clef_swish_codes_s8(const int16_t *x, int32_t xstride, int32_t n, int32_
     }
     return n;
 }
+/// The portable fused loops: the sums' offsets, VALUE(q) stored while inside the table.
+#define SUMS_C(VALUE) \
+    if (sums_sentinel(st, mul1, term1, rs1) == 0 || st->shift != 0 || st->half != 0) return -1; \
+    for (int32_t i = 0; i < n; i++) { \
+        const int32_t q = mul_hi_add(u[i], mul1, term1) >> rs1; \
+        if ((uint32_t)q >= st->limit) { u[i] = q; return i; } \
+        out[i * stride] = VALUE; \
+    } \
+    return n;
 int32_t clef_table_sums_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
                             int16_t *out, int32_t stride) {
-    if (sums_sentinel(st, mul1, term1, rs1) == 0 || st->shift != 0 || st->half != 0) return -1;
-    for (int32_t i = 0; i < n; i++) {
-        const int32_t q = mul_hi_add(u[i], mul1, term1) >> rs1;
-        if ((uint32_t)q >= st->limit) { u[i] = q; return i; }
-        out[i * stride] = st->knots[q];
-    }
-    return n;
+    SUMS_C(st->knots[q])
 }
 int32_t clef_swish_sums_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
                            int8_t *out, int32_t stride) {
-    if (sums_sentinel(st, mul1, term1, rs1) == 0 || st->shift != 0 || st->half != 0) return -1;
-    for (int32_t i = 0; i < n; i++) {
-        const int32_t q = mul_hi_add(u[i], mul1, term1) >> rs1;
-        if ((uint32_t)q >= st->limit) { u[i] = q; return i; }
-        out[i * stride] = direct_code8(st, q);
-    }
-    return n;
+    SUMS_C(direct_code8(st, q))
 }
 
 int32_t clef_table_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int16_t *out, int32_t stride) {
