@@ -285,31 +285,32 @@ int32_t clef_swish_codes_s8(const int16_t *x, int32_t xstride, int32_t n, int32_
 }
 
 /// The same for the table alone (the stem, int16 values): 8 instructions an element instead of 3.5 + 6.
+/// The fused entries' frame: decline (-1) without an end marker or for a table they do not
+/// take, else the marker at u[n] during the loop; then the index the loop stopped at.
+#define SUMS_ENTER \
+    const int32_t sentinel = sums_sentinel(st, mul1, term1, rs1); \
+    if (sentinel == 0 || st->shift != 0 || st->half != 0) return -1; \
+    int32_t saved = u[n], *p = u, t0, t1; \
+    char *o = (char *)out; \
+    u[n] = sentinel;
+#define SUMS_LEAVE \
+    u[n] = saved; \
+    return (int32_t)(p - u) - 1;
 int32_t clef_table_sums_s16(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
                             int16_t *out, int32_t stride) {
-    const int32_t sentinel = sums_sentinel(st, mul1, term1, rs1);
-    if (sentinel == 0 || st->shift != 0 || st->half != 0) return -1;
-    int32_t saved = u[n], *p = u, t0, t1;
-    char *o = (char *)out;
+    SUMS_ENTER
     const int32_t step = 2 * stride;
-    u[n] = sentinel;
     __asm__ volatile(SUMS_LOOP("", "strh %[t1], [%[o]]\n\t" "add %[o], %[o], %[step]\n\t") : SUMS_OUTS
                      : [limit] "r"(st->limit), [knots] "r"(st->knots), [mul1] "r"(mul1), [term1] "r"(term1), [rs1] "r"(rs1),
                        [step] "r"(step)
                      : "cc", "memory");
-    u[n] = saved;
-    return (int32_t)(p - u) - 1;
+    SUMS_LEAVE
 }
 int32_t clef_swish_sums_s8(int32_t *u, int32_t n, const clef_swish_stage *st, int32_t mul1, int32_t term1, int32_t rs1,
                            int8_t *out, int32_t stride) {
-    const int32_t sentinel = sums_sentinel(st, mul1, term1, rs1);
-    if (sentinel == 0 || st->shift != 0 || st->half != 0) return -1;
-    int32_t saved = u[n], *p = u, t0, t1;
-    char *o = (char *)out;
-    u[n] = sentinel;
+    SUMS_ENTER
     if (st->pre != 0) { SUMS_LOOPS(SWISH_RQ_PRE, st->pre) } else { SUMS_LOOPS(SWISH_RQ, st->rshift) }
-    u[n] = saved;
-    return (int32_t)(p - u) - 1;
+    SUMS_LEAVE
 }
 
 /// The table loop without a requantisation (its registers unused): the value itself, int16.
