@@ -376,6 +376,29 @@ static int32_t check_residual_t16(void) {
     return bad;
 }
 
+/// The input tables: channel counts 4 to 64 in fours (the word loop) and odd ones (the portable
+/// loop), steps 0 to 9, a misaligned input, every code; nothing written past the outputs.
+static int32_t check_lut(void) {
+    int32_t cases = 0, bad = 0;
+    static int8_t lut[64 * 256], lx[10 * 64 + 4], lo[10 * 64 + 8];
+    for (int32_t i = 0; i < 64 * 256; i++) lut[i] = (int8_t)rnd(-128, 127);
+    for (int32_t cin = 1; cin <= 64; cin += cin < 8 ? 1 : 4) {
+        for (int32_t steps = 0; steps <= 9; steps += 3) {
+            for (int32_t shift = 0; shift <= 1; shift++) {
+                int8_t *x = lx + shift;
+                for (int32_t i = 0; i < steps * cin; i++) x[i] = (int8_t)(i < 256 ? i - 128 : rnd(-128, 127));
+                for (int32_t i = 0; i < steps * cin + 8; i++) lo[i] = 55;
+                clef_lut_s8(x, steps, cin, lut, lo);
+                for (int32_t i = 0; i < steps * cin; i++) bad += lo[i] != lut[(i % cin) * 256 + 128 + x[i]];
+                for (int32_t i = steps * cin; i < steps * cin + 8; i++) bad += lo[i] != 55;
+                cases++;
+            }
+        }
+    }
+    report("clef_lut_s8", cases, bad);
+    return bad;
+}
+
 /// The int8 codes' table offsets: every knee 0 to 127 in steps and shift 0 to 4, strides 1 to 3,
 /// counts up to 37, codes at both ends.
 static int32_t check_offsets(void) {
@@ -654,5 +677,6 @@ int32_t clef_firmware_main(void) {
     total += check_residual();
     total += check_residual_t16();
     total += check_offsets();
+    total += check_lut();
     return total;
 }

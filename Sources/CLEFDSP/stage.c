@@ -779,3 +779,46 @@ void clef_residual_t16(const int16_t *h, int32_t hs, const int16_t *x, int32_t c
         }
     }
 }
+
+void clef_lut_s8(const int8_t *x, int32_t steps, int32_t cin, const int8_t *lut, int8_t *out) {
+    const int8_t *const mid = lut + 128;
+    int32_t j = 0;
+#ifdef CLEF_STAGE_ASM
+    if ((cin & 3) == 0 && cin > 0 && (((uintptr_t)x | (uintptr_t)out) & 3) == 0) {
+        // Four channels a word: SXTAB adds a code to its channel's table (the byte's own
+        // rotation), LDRB reads the entry at a constant offset, three ORRs pack the word.
+        for (; j < steps; j++) {
+            const int8_t *l = mid;
+            const uint32_t *xw = (const uint32_t *)(x + j * cin), *end = xw + cin / 4;
+            uint32_t *ow = (uint32_t *)(out + j * cin);
+            uint32_t w, a, b, c, d;
+            __asm__ volatile("1:\n\t"
+                             "ldr %[w], [%[xw]], #4\n\t"
+                             "sxtab %[a], %[l], %[w]\n\t"
+                             "sxtab %[b], %[l], %[w], ror #8\n\t"
+                             "sxtab %[c], %[l], %[w], ror #16\n\t"
+                             "sxtab %[d], %[l], %[w], ror #24\n\t"
+                             "ldrb %[a], [%[a]]\n\t"
+                             "ldrb %[b], [%[b], #256]\n\t"
+                             "ldrb %[c], [%[c], #512]\n\t"
+                             "ldrb %[d], [%[d], #768]\n\t"
+                             "orr %[a], %[a], %[b], lsl #8\n\t"
+                             "orr %[a], %[a], %[c], lsl #16\n\t"
+                             "orr %[a], %[a], %[d], lsl #24\n\t"
+                             "str %[a], [%[ow]], #4\n\t"
+                             "add %[l], %[l], #1024\n\t"
+                             "cmp %[xw], %[end]\n\t"
+                             "bne 1b\n\t"
+                             : [xw] "+&r"(xw), [ow] "+&r"(ow), [l] "+&r"(l), [w] "=&r"(w), [a] "=&r"(a), [b] "=&r"(b),
+                               [c] "=&r"(c), [d] "=&r"(d)
+                             : [end] "r"(end)
+                             : "cc", "memory");
+        }
+        return;
+    }
+#endif
+    for (; j < steps; j++) {
+        const int8_t *l = mid;
+        for (int32_t c = 0; c < cin; c++, l += 256) out[j * cin + c] = l[x[j * cin + c]];
+    }
+}

@@ -80,6 +80,12 @@ public struct QuantBlock {
     public let outputChannels: UnsafePointer<Int32>?
     /// The previous block's `outputChannels`.
     public let inputChannels: UnsafePointer<Int32>?
+    /// q8 blocks with int8 inputs: the Swish of every input code as the conv1 input's int8 code,
+    /// [inChannels][256] (code v of channel c at c * 256 + 128 + v; blob `<block>.swish1_lut`,
+    /// which the exporter precomputes with `QuantEncoder.inputSwish` and the loader checks entry
+    /// by entry). A code then costs one load where the offsets pass and the interpolated table
+    /// took about 25 instructions on a Cortex-M4F. nil: computed.
+    public let inputLUT: UnsafePointer<Int8>?
 
     @inline(__always) func p(_ k: BlockParam) -> Int32 { params[k.rawValue] }
 }
@@ -139,6 +145,8 @@ public struct QuantEncoder<Act: QuantActivation> {
         inputScale = blob.pointer(try blob.require("input.scale", .f32, [1]), as: Float.self).pointee
         outputScale = blob.pointer(try blob.require("output.scale", .f32, [1]), as: Float.self).pointee
         guard inputScale > 0, outputScale > 0 else { throw BlobError("input/output scale", "must be positive") }
+        // (Checked here, not in `block`: there it took the loader's stack peak up by 524 B.)
+        try Self.checkInputLUTs(blocks)
     }
 
     /// One block's tensors, validated.
@@ -201,7 +209,8 @@ public struct QuantEncoder<Act: QuantActivation> {
             swishSE: try step(blob, n + ".swish_se", channels: nil, outputZero: z(.zHiddenAct)),
             gate: try step(blob, n + ".sigmoid_gate", channels: nil, outputZero: 0),
             outputCodes: codes, inputCodes: previousCodes, compand: compand,
-            outputChannels: channels, inputChannels: previousChannels)
+            outputChannels: channels, inputChannels: previousChannels,
+            inputLUT: try inputLUT(blob, n, channels: spec.inChannels, int8Inputs: previousCodes != nil && spec.activateInput))
         for k in [BlockParam.meanRequant, .gateRequant, .idRequant] where !requantIsValid(b.p(k)) {
             throw BlobError("tensor '\(n).qparams'", "multiplier \(k.rawValue) is out of range")
         }
@@ -210,6 +219,43 @@ public struct QuantEncoder<Act: QuantActivation> {
             throw BlobError("tensor '\(n).qparams'", "zero point \(k) is outside the int16 range")
         }
         return b
+    }
+
+    /// A block's `inputLUT` from the blob (its entries are checked by `checkInputLUTs`).
+    static func inputLUT(_ blob: BlobReader, _ n: String, channels: Int, int8Inputs: Bool) throws(BlobError) -> UnsafePointer<Int8>? {
+        let name = n + ".swish1_lut"
+        guard let found = blob.tensor(name) else { return nil }
+        guard Act.bitWidth == 8, int8Inputs else { throw BlobError("tensor '\(name)'", "input tables are for q8 blocks with int8 inputs") }
+        return blob.pointer(try blob.require(found, named: name, .i8, [channels, 256]), as: Int8.self)
+    }
+
+    /// Every entry of every `inputLUT` against `inputSwish`: a table only stands in for the
+    /// block's own arithmetic, so a wrong entry is refused, never used.
+    @inline(never)
+    static func checkInputLUTs(_ blocks: [QuantBlock]) throws(BlobError) {
+        for b in blocks {
+            guard let lut = b.inputLUT else { continue }
+            for c in 0..<b.spec.inChannels {
+                for v in -128...127 {
+                    let want = inputSwish(b, channel: c, code: Int32(v)), got = Int32(lut[c * 256 + 128 + v])
+                    guard got == want else {
+                        throw BlobError("tensor '\(b.spec.name).swish1_lut'", "channel \(c), code \(v): \(got), where the block's Swish gives \(want)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Swish of a block's int8 input code `v` on channel `c` as its `Act` code: the plain
+    /// form of `swishInputs` (int16 code zInput + n (m + E(v)), the table, the channel's
+    /// requantisation), which `inputLUT` tables hold for every code.
+    public static func inputSwish(_ b: QuantBlock, channel c: Int, code v: Int32) -> Int32 {
+        let a1 = b.act1!, rq = a1.channelRequant!, ic = b.inputCodes!
+        let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1)
+        let z = rq.zero(c, for: Act.self), mult = Requant32(rq.multiplier(c, for: Act.self), inputBits: 16)
+        let t = a1.table(b.p(.zInput) &+ (ic[3 * c + 1] &+ b.compand.expand(v)) &* ic[3 * c]) &- zs
+        if let term = mult.adding(z) { return clamp32(mult.fast(t, adding: term), lo, hi) }
+        return clamp32(z &+ (mult.general ? mult(t) : mult.fast(t)), lo, hi)
     }
 
     /// [n][2] (bias or zero point, packed multiplier) pairs, every multiplier checked.
@@ -543,6 +589,12 @@ public struct QuantEncoder<Act: QuantActivation> {
     #endif
     static func swishInputs<In: QuantActivation>(_ b: QuantBlock, _ x: UnsafePointer<In>, channels cin: Int, count nc: Int,
                                                  into xc: UnsafeMutablePointer<Act>) {
+        if In.bitWidth == 8, Act.bitWidth == 8, let lut = b.inputLUT {
+            // q8's int8 inputs: the exporter's table of every code (checked at load).
+            clef_lut_s8(UnsafeRawPointer(x).assumingMemoryBound(to: Int8.self), Int32(nc), Int32(cin), lut,
+                        UnsafeMutableRawPointer(xc).assumingMemoryBound(to: Int8.self))
+            return
+        }
         let a1 = b.act1!, rq = a1.channelRequant!, table = a1.table
         let lo = Int32(Act.min), hi = Int32(Act.max), zs = b.p(.zSwish1), zx = b.p(.zInput)
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: stagePiece + 1) { ub in

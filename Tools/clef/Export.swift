@@ -13,7 +13,7 @@ import CLEFData
 enum Export {
     static func run(_ args: [String]) throws {
         let o = try Options(args, flags: ["any-lead"], known: ["checkpoint", "precision", "calibration", "eval", "output", "method", "max-windows",
-                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "shared-table", "per-channel", "bias-correction", "gptq",
+                                         "headroom8", "headroom16", "output-headroom", "int8-outputs", "compand", "headroom16-kind", "table-knots", "shared-table", "input-luts", "per-channel", "bias-correction", "gptq",
                                          "channel-outputs", "channel-headroom", "se-int4"],
                             repeatable: ["calibration", "eval"])
         let ckpt = try o.required("checkpoint"), out = try o.required("output")
@@ -93,6 +93,10 @@ enum Export {
                 }
                 options.sharedTable = v
             }
+        }
+        if let b = try bool("input-luts") {
+            guard precision == .q8 else { throw UsageError(description: "--input-luts is a q8 option") }
+            options.inputLUTs = b
         }
         if let t = o.string("table-knots") {
             guard let v = Int(t), (3...65537).contains(v) else { throw UsageError(description: "--table-knots must be 3...65537") }

@@ -31,6 +31,7 @@ commands:
                                                knobs in docs/quantization.md: --headroom8/16, --headroom16-kind,
                                                --output-headroom, --compand KNEE,SHIFT, --table-knots,
                                                --shared-table off|N (q8's one direct Swish table, default 4096),
+                                               --input-luts on|off (q8's tables of the int8 block inputs' Swish),
                                                q16: --channel-outputs on|off, --channel-headroom;
                                                --se-int4 none|all|STAGES: 4-bit SE weights, small's
                                                default q8 the last stage, q16 the last three)
