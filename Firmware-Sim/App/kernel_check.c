@@ -281,7 +281,8 @@ static int8_t rx8[64 * 2 * 40];
 static int32_t check_residual(void) {
     int32_t total = 0;
     static const int32_t widths[] = {32, 64, 12};
-    for (int32_t kind = 0; kind < 3; kind++) {
+    static int16_t g0[40];
+    for (int32_t kind = 0; kind < 4; kind++) {
         int32_t cases = 0, bad = 0;
         for (uint32_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
             for (int32_t pool = 1; pool <= 2; pool++) {
@@ -291,16 +292,18 @@ static int32_t check_residual(void) {
                     st.oterm = (1 << (st.oshift - 1)) + rnd(-20, 20) * (1 << st.oshift);
                     const int32_t nin = rnd(1, 40), min = rnd(-100, 100);
                     if (kind == 0) st.zero = rnd(-3000, 3000);
-                    if (kind == 1) { st.step = nin << pre; st.zero = (min * nin) << pre; }
+                    if (kind == 1 || kind == 3) { st.step = nin << pre; st.zero = (min * nin) << pre; }
+                    if (kind == 3) st.iadd = 1 + 2 * rnd(-20000, 20000);
                     for (int32_t i = 0; i < cin * pool * 40; i++) {
                         rx16[i] = (int16_t)(st.zero + rnd(-300, 300));
                         // Mostly within the knee; now and then beyond it.
                         rx8[i] = (int8_t)(rnd(0, 99) < 2 ? (rnd(0, 1) ? rnd(-128, -knee - 1) : rnd(knee + 1, 127)) : rnd(-knee, knee));
                     }
                     for (int32_t j = 0; j < 40; j++) rg[j] = (int16_t)(rnd(0, 99) < 3 ? rnd(-30000, 30000) : rnd(-600, 600));
-                    for (int32_t i = 0; i < 40; i++) out8[i] = 99;
+                    for (int32_t i = 0; i < 40; i++) { out8[i] = 99; g0[i] = rg[i]; }
                     const int32_t done = kind == 0 ? clef_residual_s16(rx16, cin, pool, rg, n, &st, out8)
-                        : kind == 1 ? clef_residual_s8(rx8, cin, pool, rg, n, &st, out8) : clef_residual_none(rg, n, &st, out8);
+                        : kind == 1 ? clef_residual_s8(rx8, cin, pool, rg, n, &st, out8)
+                        : kind == 2 ? clef_residual_none(rg, n, &st, out8) : clef_residual_s8_s16(rx8, cin, pool, rg, n, &st);
                     int32_t stop = n;
                     for (int32_t j = 0; j < n; j++) {
                         int64_t s = 0;
@@ -310,21 +313,28 @@ static int32_t check_residual(void) {
                                 const int32_t w = kind == 0 ? rx16[j * pool * cin + cin] : rx8[j * pool * cin + cin];
                                 v = w > v ? w : v;
                             }
-                            if (kind == 1 && (v > knee || v < -knee)) { stop = j; break; }
+                            if (kind != 0 && (v > knee || v < -knee)) { stop = j; break; }
                             s = kind == 0 ? (int64_t)(v - st.zero) * (1 << pre) : (int64_t)v * st.step + st.zero;
                         }
                         const int64_t d = kind == 2 ? 0 : ((((int64_t)s * st.imul) >> 32) + st.iadd) >> 1;
+                        if (kind == 3) {
+                            // int16 outputs in place: saturated, no knee.
+                            const int64_t y = g0[j] + d;
+                            bad += rg[j] != (int16_t)(y < -32768 ? -32768 : y > 32767 ? 32767 : y);
+                            continue;
+                        }
                         const int64_t uu = (((((int64_t)rg[j] + d) * st.omul) >> 32) + st.oterm) >> st.oshift;
                         if (uu > knee || uu < -knee) { stop = j; break; }
                         bad += out8[j] != (int8_t)uu;
                     }
                     bad += done != stop;
-                    for (int32_t j = stop; j < 40; j++) bad += out8[j] != 99;
+                    for (int32_t j = stop; j < 40; j++) bad += kind == 3 ? rg[j] != g0[j] : out8[j] != 99;
                     cases++;
                 }
             }
         }
-        report(kind == 0 ? "clef_residual_s16" : kind == 1 ? "clef_residual_s8" : "clef_residual_none", cases, bad);
+        report(kind == 0 ? "clef_residual_s16" : kind == 1 ? "clef_residual_s8" : kind == 2 ? "clef_residual_none" : "clef_residual_s8_s16",
+               cases, bad);
         total += bad;
     }
     return total;

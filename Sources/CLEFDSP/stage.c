@@ -15,6 +15,9 @@ static inline int32_t mul_hi_add(int32_t a, int32_t b, int32_t c) {
     return (int32_t)((uint32_t)(int32_t)(((int64_t)a * b) >> 32) + (uint32_t)c);
 }
 
+/// v saturated to int16.
+static inline int16_t sat16(int32_t v) { return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v); }
+
 /// A sum whose table offset lies outside the table (the fused loop's end marker): INT32_MAX or
 /// INT32_MIN, whichever maps beyond `limit` (|hi32| < 2^30 and |term| <= 2^30, so no wrap);
 /// 0 when neither does (the caller takes the two passes).
@@ -585,6 +588,53 @@ RESIDUAL_ENTRY(clef_residual_s16, int16_t, 1, RES_WIDE, st->pre, RES_POOL1("sh",
 RESIDUAL_ENTRY(clef_residual_s8, int8_t, 0, RES_NARROW, st->step, RES_POOL1("sb", 32, 32), RES_POOL1("sb", 64, 64),
                RES_POOL2("sb", 32, 64), RES_POOL2("sb", 64, 128))
 
+/// The int16 outputs' loop: the shortcut's pre-shifted offset s as in RES_LOOP (int8 codes within
+/// the knee), then g[j] = sat16(g[j] + ((hi32(s * imul) + iadd) >> 1)) in place (the output zero
+/// point folded into iadd).
+#define RES_LOOP16(POOL) \
+    "1:\n\t" \
+    POOL \
+    RES_NARROW \
+    "smmla %[a], %[a], %[imul], %[iadd]\n\t" \
+    "ldrsh %[b], [%[o]]\n\t" \
+    "add %[a], %[b], %[a], asr #1\n\t" \
+    "ssat %[a], #16, %[a]\n\t" \
+    "strh %[a], [%[o]], #2\n\t" \
+    "cmp %[o], %[end]\n\t" \
+    "bne 1b\n\t" \
+    "2:\n\t"
+#define RES_ASM16(POOL) \
+    __asm__ volatile(RES_LOOP16(POOL) \
+                     : [p] "+&r"(p), [o] "+&r"(o), [a] "=&r"(a), [b] "=&r"(b) \
+                     : [end] "r"(end), [zero] "r"(st->zero), [k] "r"(st->step), [imul] "r"(st->imul), [iadd] "r"(st->iadd), \
+                       [knee] "r"(st->knee) \
+                     : "cc", "memory")
+
+int32_t clef_residual_s8_s16(const int8_t *x, int32_t cin, int32_t pool, int16_t *g, int32_t n, const clef_residual_stage *st) {
+    int32_t j = 0;
+#ifdef CLEF_STAGE_ASM
+    if (n > 0 && (cin == 32 || cin == 64) && (pool == 1 || pool == 2)) {
+        const char *p = (const char *)x;
+        int16_t *o = g, *const end = g + n;
+        int32_t a, b;
+        if (pool == 1 && cin == 32) RES_ASM16(RES_POOL1("sb", 32, 32));
+        else if (pool == 1) RES_ASM16(RES_POOL1("sb", 64, 64));
+        else if (cin == 32) RES_ASM16(RES_POOL2("sb", 32, 64));
+        else RES_ASM16(RES_POOL2("sb", 64, 128));
+        return (int32_t)(o - g);
+    }
+#endif
+    for (; j < n; j++) {
+        const int8_t *p = x + j * pool * cin;
+        int32_t v = p[0];
+        for (int32_t k = 1; k < pool; k++) v = p[k * cin] > v ? p[k * cin] : v;
+        if (!within(v, st->knee)) return j;
+        const int32_t s = (int32_t)((uint32_t)v * (uint32_t)st->step + (uint32_t)st->zero);
+        g[j] = sat16(g[j] + (mul_hi_add(s, st->imul, st->iadd) >> 1));
+    }
+    return n;
+}
+
 int32_t clef_residual_none(const int16_t *g, int32_t n, const clef_residual_stage *st, int8_t *out) {
 #ifdef CLEF_STAGE_ASM
     if (n > 0) {
@@ -617,7 +667,6 @@ int32_t clef_residual_none(const int16_t *g, int32_t n, const clef_residual_stag
     return n;
 }
 
-static inline int16_t sat16(int32_t v) { return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v); }
 
 #ifdef CLEF_STAGE_ASM
 /// One step's channels with a shortcut in the pre-shift form (final shift 1, folded into the

@@ -842,6 +842,7 @@ public struct QuantEncoder<Act: QuantActivation> {
             let sc = x + ci, step = s * cin
             var p = sc + ((t0 + a) * s - left - origin) * cin, r = row + a
             let term8 = int8Out ? orq.adding(0 &- m8) : nil
+            var fastDone = false
             if int8Out {
                 // int8 outputs take the fast loop only where -m folds, which means no pre-shift:
                 // 1/n is then exact on any 32-bit sum, so the +-2^17 clamp can go (a sum beyond
@@ -882,26 +883,48 @@ public struct QuantEncoder<Act: QuantActivation> {
                     }
                 }
             } else if direct.isEmpty {
-                switch (s == 1, folded) {
-                case (true, true):
-                    for _ in a..<e {
-                        r.pointee = sum16(0, Int32(r.pointee), irq.fast(shortcut(Int32(p.pointee)), adding: dy))
-                        r += 1; p += step
+                #if arch(arm)
+                // int8 inputs, int16 outputs (q8's block 2): CLEFDSP's assembly loop in place in
+                // the row, which stops at a code beyond the knee (done here); the same
+                // constants as the int8 outputs' loop, the output zero point in the rounding term.
+                if int8In, irq.pre > 0, irq.shift == 1, s <= 2, zy.magnitude < 1 << 15 {
+                    var st = clef_residual_stage(zero: (mIn &* nIn) &<< irq.pre, step: nIn &<< irq.pre, pre: irq.pre,
+                                                 imul: irq.mul, iadd: irq.add &+ (zy &<< 1), omul: 0, oterm: 0, oshift: 0,
+                                                 knee: cmp.knee)
+                    var j = a
+                    while j < e {
+                        let xj = UnsafeRawPointer(p + (j - a) * step).assumingMemoryBound(to: Int8.self)
+                        j += Int(clef_residual_s8_s16(xj, Int32(cin), Int32(s), row + j, Int32(e - j), &st))
+                        guard j < e else { break }
+                        let q = p + (j - a) * step
+                        row[j] = sum16(zy, Int32(row[j]), irq.fast(shortcut(s == 1 ? Int32(q[0]) : max(Int32(q[0]), Int32(q[cin])))))
+                        j += 1
                     }
-                case (false, true):
-                    for _ in a..<e {
-                        r.pointee = sum16(0, Int32(r.pointee), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))), adding: dy))
-                        r += 1; p += step
-                    }
-                case (true, false):
-                    for _ in a..<e {
-                        r.pointee = sum16(zy, Int32(r.pointee), irq.fast(shortcut(Int32(p.pointee))))
-                        r += 1; p += step
-                    }
-                case (false, false):
-                    for _ in a..<e {
-                        r.pointee = sum16(zy, Int32(r.pointee), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin])))))
-                        r += 1; p += step
+                    fastDone = true
+                }
+                #endif
+                if !fastDone {
+                    switch (s == 1, folded) {
+                    case (true, true):
+                        for _ in a..<e {
+                            r.pointee = sum16(0, Int32(r.pointee), irq.fast(shortcut(Int32(p.pointee)), adding: dy))
+                            r += 1; p += step
+                        }
+                    case (false, true):
+                        for _ in a..<e {
+                            r.pointee = sum16(0, Int32(r.pointee), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin]))), adding: dy))
+                            r += 1; p += step
+                        }
+                    case (true, false):
+                        for _ in a..<e {
+                            r.pointee = sum16(zy, Int32(r.pointee), irq.fast(shortcut(Int32(p.pointee))))
+                            r += 1; p += step
+                        }
+                    case (false, false):
+                        for _ in a..<e {
+                            r.pointee = sum16(zy, Int32(r.pointee), irq.fast(shortcut(max(Int32(p[0]), Int32(p[cin])))))
+                            r += 1; p += step
+                        }
                     }
                 }
             }

@@ -121,6 +121,14 @@ int32_t clef_residual_s16(const int16_t *x, int32_t cin, int32_t pool, const int
 int32_t clef_residual_s8(const int8_t *x, int32_t cin, int32_t pool, const int16_t *g, int32_t n,
                          const clef_residual_stage *st, int8_t *out);
 
+/// The same shortcut for int16 outputs with one scale per tensor (q8's block 2: int8 inputs, int16
+/// outputs; `QuantEncoder.residual`'s fast steps, one output channel), in place in conv3's gated
+/// row g: g[j] = sat16(g[j] + ((hi32(s * imul) + iadd) >> 1)), s as above and the output zero
+/// point folded into iadd (omul, oterm and oshift unused). Returns the first j not done: n, or a
+/// j whose v is beyond the knee. Assembly for cin 32 and 64 on Arm with DSP (16 instructions an
+/// element, the Swift loop's 27), C elsewhere.
+int32_t clef_residual_s8_s16(const int8_t *x, int32_t cin, int32_t pool, int16_t *g, int32_t n, const clef_residual_stage *st);
+
 /// The residual of a block with int16 inputs and outputs and one scale per tensor (q8's later
 /// blocks; `QuantEncoder.residual`'s fast steps), time-major, straight into the block output
 /// (which `QuantEncoder` otherwise transposes from conv3's channel rows): for every step j < n
