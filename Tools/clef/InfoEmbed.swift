@@ -44,6 +44,11 @@ enum Info {
         if case .q8(let q) = f.engine, q.int8Outputs > 0 {
             let c = q.blocks[0].compand
             print("outputs:     blocks 0...\(q.int8Outputs - 1) int8 per channel, companded (knee \(c.knee), 2^\(c.shift) steps beyond); the rest int16")
+            let tables = q.blocks.indices.filter { q.blocks[$0].inputLUT != nil }
+            if !tables.isEmpty {
+                let bytes = tables.reduce(0) { $0 + 256 * q.blocks[$1].spec.inChannels }
+                print("input LUTs:  blocks \(tables.map(String.init).joined(separator: ", ")): the Swish of every int8 input code, \(bytes) B (checked at load)")
+            }
         }
         if case .q16(let q) = f.engine, let last = q.blocks.lastIndex(where: { $0.outputChannels != nil }) {
             // The last block's tensor only carries its inputs' shortcut multipliers (one output scale).
