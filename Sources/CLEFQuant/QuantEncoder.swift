@@ -107,6 +107,15 @@ public struct QuantEncoder<Act: QuantActivation> {
     public let outputScale: Float
 
     public init(blob: BlobReader) throws(BlobError) {
+        self = try Self(decoding: blob)
+        try Self.checkInputLUTs(blocks)
+    }
+
+    /// The blob's tensors decoded and validated, but for `inputLUT`'s entries. (Out of line, the
+    /// check after it: inside one initialiser the check kept `block` from being inlined, and the
+    /// loader's stack peak grew by 512 B on RV32.)
+    @inline(never)
+    init(decoding blob: BlobReader) throws(BlobError) {
         let want: BlobPrecision = Act.bitWidth == 8 ? .q8 : .q16
         guard blob.precision == want else {
             throw BlobError("precision", "blob is \(blob.precision.name), this engine runs \(want.name)")
@@ -145,8 +154,6 @@ public struct QuantEncoder<Act: QuantActivation> {
         inputScale = blob.pointer(try blob.require("input.scale", .f32, [1]), as: Float.self).pointee
         outputScale = blob.pointer(try blob.require("output.scale", .f32, [1]), as: Float.self).pointee
         guard inputScale > 0, outputScale > 0 else { throw BlobError("input/output scale", "must be positive") }
-        // (Checked here, not in `block`: there it took the loader's stack peak up by 524 B.)
-        try Self.checkInputLUTs(blocks)
     }
 
     /// One block's tensors, validated.
