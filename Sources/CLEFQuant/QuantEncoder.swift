@@ -849,7 +849,6 @@ public struct QuantEncoder<Act: QuantActivation> {
             let sc = x + ci, step = s * cin
             var p = sc + ((t0 + a) * s - left - origin) * cin, r = row + a
             let term8 = int8Out ? orq.adding(0 &- m8) : nil
-            var fastDone = false
             if int8Out {
                 // int8 outputs take the fast loop only where -m folds, which means no pre-shift:
                 // 1/n is then exact on any 32-bit sum, so the +-2^17 clamp can go (a sum beyond
@@ -894,7 +893,8 @@ public struct QuantEncoder<Act: QuantActivation> {
                 // int8 inputs, int16 outputs (q8's block 2): CLEFDSP's assembly loop in place in
                 // the row, which stops at a code beyond the knee (done here); the same
                 // constants as the int8 outputs' loop, the output zero point in the rounding term.
-                if int8In, irq.pre > 0, irq.shift == 1, s <= 2, zy.magnitude < 1 << 15 {
+                let fastDone = int8In && irq.pre > 0 && irq.shift == 1 && s <= 2 && zy.magnitude < 1 << 15
+                if fastDone {
                     var st = clef_residual_stage(zero: (mIn &* nIn) &<< irq.pre, step: nIn &<< irq.pre, pre: irq.pre,
                                                  imul: irq.mul, iadd: irq.add &+ (zy &<< 1), omul: 0, oterm: 0, oshift: 0,
                                                  knee: cmp.knee)
@@ -907,8 +907,9 @@ public struct QuantEncoder<Act: QuantActivation> {
                         row[j] = sum16(zy, Int32(row[j]), irq.fast(shortcut(s == 1 ? Int32(q[0]) : max(Int32(q[0]), Int32(q[cin])))))
                         j += 1
                     }
-                    fastDone = true
                 }
+                #else
+                let fastDone = false
                 #endif
                 if !fastDone {
                     switch (s == 1, folded) {
