@@ -315,6 +315,35 @@ final class BlobEngineTests: XCTestCase {
         }
     }
 
+    /// The integer engines' input codes (`Engine.quantize`: rounding on the float grid, without
+    /// `rintf`) equal the nearest code, ties to even, clamped to int16, NaN as 0: on every tie
+    /// and its neighbours across the int16 range and beyond, the extremes and random values.
+    func testInputCodesRoundTiesToEven() {
+        var xs: [Float] = [0, -0, .nan, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                           32767.5, -32768.5, 32766.5, -32767.5, 1e9, -1e9, .leastNonzeroMagnitude]
+        for k in -33_000...33_000 {
+            let h = Float(k) + 0.5
+            xs += [h, h.nextUp, h.nextDown, Float(k)]
+        }
+        var seed: UInt64 = 7
+        for _ in 0..<20_000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            xs.append(Float(Int64(bitPattern: seed) >> 40) / 97)
+        }
+        var got = [Int16](repeating: 0, count: xs.count)
+        Engine.quantize(xs, count: xs.count, scale: 1, into: &got)
+        for (i, x) in xs.enumerated() {
+            let v = x.rounded(.toNearestOrEven)
+            let want = Int16(max(-32768, min(32767, v.isNaN ? 0 : v)))
+            if got[i] != want { XCTFail("\(x): \(got[i]), want \(want)"); return }
+        }
+        // A scale: x / scale before the rounding (ties of the scaled value).
+        let scaled: [Float] = [0.25, 0.75, -0.25, 1.25]
+        var codes = [Int16](repeating: 0, count: 4)
+        Engine.quantize(scaled, count: 4, scale: 0.5, into: &codes)
+        XCTAssertEqual(codes, [0, 2, 0, 2])
+    }
+
     /// 4-bit weights: the writer packs two values a byte (even element low), each row starting on
     /// a byte; the reader checks the packed size; q8 small stores its last two stages' SE linears
     /// so, q16 small its last three stages'.
