@@ -463,6 +463,26 @@ int32_t clef_firmware_main(void) {
         report(wide ? "clef_dot2_s16s8(_bias)" : "clef_dot2_s8(_bias)", cases, bad);
         total += bad;
     }
+    // Time-major int16 inputs of 32 channels in the engines' sums layout (block 0's conv1 in q8,
+    // the pair loop `t16_taps32_bias`): every count up to 39 (an odd one ends in the tile),
+    // full-range inputs, nothing written past the outputs.
+    {
+        int32_t cases = 0, bad = 0;
+        for (int32_t count = 0; count < 40; count++) {
+            for (int32_t i = 0; i < count * 32; i++) x16[i] = (int16_t)rnd(-32768, 32767);
+            for (int32_t j = 0; j < 32; j++) { wa[j] = (int8_t)rnd(-127, 127); wb[j] = (int8_t)rnd(-127, 127); }
+            acc0 = accNear; acc1 = accNear + CLEF_DOT2_NEAR;
+            bias0 = rnd(-2000000, 2000000); bias1 = rnd(-2000000, 2000000);
+            for (int32_t i = 0; i < count; i++) { init0[i] = bias0; init1[i] = bias1; acc0[i] = acc1[i] = 12345; }
+            acc0[count] = acc1[count] = 777;
+            clef_dot2_s16s8_bias(x16, 32, wa, wb, 32, bias0, bias1, acc0, acc1, count, scratch);
+            reference(1, 1, 1, 0, 32, 32, count);
+            bad += compare(count) + (acc0[count] != 777) + (acc1[count] != 777);
+            cases++;
+        }
+        report("clef_dot2_s16s8_bias (time-major, 32 channels)", cases, bad);
+        total += bad;
+    }
     // Staged int8 inputs (clef_stage_x16 + clef_dot2_x16_bias): taps a multiple of 16 (the DSP
     // pair loop, one to four weight chunks) and not (portable), odd counts (the last output
     // twice: acc[count] may change), both sum layouts; nothing written beyond.

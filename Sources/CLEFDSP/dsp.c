@@ -473,6 +473,10 @@ struct x16_walk { const int32_t *x; const int32_t *wbuf; const int32_t *wend; in
 #define X16_GROUP \
     "ldmia r12!, {r0-r3}\n\t" \
     "ldmia lr!, {r4-r7}\n\t" \
+    X16_MACS
+/// The group's 8 SMLADs: r0, r1 position 2p's 4 taps, r2, r3 position 2p + 1's, r4, r5 channel 0's
+/// weights, r6, r7 channel 1's.
+#define X16_MACS \
     "smlad r8, r0, r4, r8\n\t" \
     "smlad r8, r1, r5, r8\n\t" \
     "smlad r9, r2, r4, r9\n\t" \
@@ -533,6 +537,36 @@ NAKED_PAIRS(x16_chunks_acc, x16_walk, X16_PAIRS(X16_LOAD_ACC, X16_CHUNK))
 /// Inputs of 32 and 16 channels (blocks 0-3 of the small model) in one chunk, unrolled as well.
 NAKED_PAIRS(x16_taps32_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4 X16_GROUP4))
 NAKED_PAIRS(x16_taps16_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, X16_GROUP4))
+/// The same pair loop on int16 inputs as they lie, time-major, 32 channels a step (block 0's
+/// conv1 in q8 reads the stem's output so): a pair's second step is 64 bytes after its first, so
+/// both steps' 4 taps come by two LDRD (the second at that offset) instead of one LDM of staged
+/// pairs, and the walk skips the second step after the 32 taps. 11 instructions per 16 MACs
+/// where the int16 tile takes 14; the same cycles by the TRM (LDRD 3, LDRD 3, LDM 5, 8 SMLAD
+/// against 4 pipelined LDR 5, 2 LDRD 6, 8 SMLAD).
+#define T16_GROUP \
+    "ldrd r2, r3, [r12, #64]\n\t" \
+    "ldrd r0, r1, [r12], #8\n\t" \
+    "ldmia lr!, {r4-r7}\n\t" \
+    X16_MACS
+#define T16_GROUP4 T16_GROUP T16_GROUP T16_GROUP T16_GROUP
+NAKED_PAIRS(t16_taps32_bias, x16_walk, X16_PAIRS(X16_LOAD_BIAS, T16_GROUP4 T16_GROUP4 "add r12, r12, #64\n\t"))
+
+/// clef_dot2_s16s8_bias's path for time-major int16 inputs of 32 channels (xs 32, n 32, 4-byte
+/// aligned) in the engines' sums layout: the pairs by t16_taps32_bias, an odd last output by the
+/// int16 tile. Returns 0 where it does not apply.
+static int32_t dot2_t16_bias(const int16_t *x, int32_t xs, const int8_t *w0, const int8_t *w1, int32_t n, int32_t b0,
+                             int32_t b1, int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) {
+    if (n != 32 || xs != 32 || count < 2 || count > CLEF_DOT2_NEAR || acc1 != acc0 + CLEF_DOT2_NEAR || ((uintptr_t)x & 3) != 0) return 0;
+    const int32_t pairs = count & ~1, bias[2] = { b0, b1 };
+    dot2_extend((const char *)w0, (const char *)w1, 1, 32, scratch, 1);
+    const struct x16_walk st = { (const int32_t *)(const void *)x, scratch, scratch + 32, acc0, acc0 + pairs, b0, b1 };
+    t16_taps32_bias(&st);
+    if (count & 1) {
+        const char *last = (const char *)(x + pairs * 32);
+        dot2_tile(last, last, scratch, scratch + 32, -1, acc0 + pairs, acc1 + pairs, 0, 1, bias);
+    }
+    return 1;
+}
 
 /// The grouped convolution (k = 16) on staged rows (clef_stage_rows16), 4 rows a call, both
 /// positions of a pair and 2 channels: per 4 taps of a row one load of inputs (stride 1: LDM of
@@ -624,6 +658,10 @@ NAKED_PAIRS(rows2_acc, rows_walk, ROWS_PAIRS(X16_LOAD_ACC, R2_ROW))
         dot2_dsp((const char *)x, esize, xs, (const char *)w0, (const char *)w1, wsize, n, acc0, acc1, count, scratch, bias); \
         return; \
     }
+/// int16 inputs of 32 channels, time-major, on int8 weights: `dot2_t16_bias`.
+#define DOT2_TRY_T16_BIAS(esize, wsize) \
+    if (esize == 2 && wsize == 1 && dot2_t16_bias((const int16_t *)(const void *)x, xs, (const int8_t *)(const void *)w0, \
+                                                  (const int8_t *)(const void *)w1, n, b0, b1, acc0, acc1, count, scratch)) return;
 #define DOT2_TRY_ROWS_DSP_BIAS(esize) \
     if (k == 16 && acc1 == acc0 + CLEF_DOT2_NEAR) { \
         const int32_t bias[2] = { b0, b1 }; \
@@ -634,6 +672,7 @@ NAKED_PAIRS(rows2_acc, rows_walk, ROWS_PAIRS(X16_LOAD_ACC, R2_ROW))
 #define DOT2_TRY_DSP(esize, wsize)
 #define DOT2_TRY_ROWS_DSP(esize)
 #define DOT2_TRY_DSP_BIAS(esize, wsize)
+#define DOT2_TRY_T16_BIAS(esize, wsize)
 #define DOT2_TRY_ROWS_DSP_BIAS(esize)
 #endif
 #define DOT2_KERNEL(name, T, TW, avx2, esize) \
@@ -663,6 +702,7 @@ DOT2_KERNEL(clef_dot2_s16s16, int16_t, int16_t, dot2_s16s16_avx2, 2)
 #define DOT2_BIAS_KERNEL(name, base, T, TW, esize) \
 void name(const T *x, int32_t xs, const TW *w0, const TW *w1, int32_t n, int32_t b0, int32_t b1, \
           int32_t *acc0, int32_t *acc1, int32_t count, int32_t *scratch) { \
+    DOT2_TRY_T16_BIAS(esize, (int32_t)sizeof(TW)) \
     DOT2_TRY_DSP_BIAS(esize, (int32_t)sizeof(TW)) \
     clef_fill2(acc0, acc1, b0, b1, count); \
     base(x, xs, w0, w1, n, acc0, acc1, count, scratch); \

@@ -142,6 +142,11 @@ public struct ConvOutput<Out: FixedWidthInteger> {
         store(co, t0, n, requant: packed, acc)
     }
 
+    /// The epilogue table's value at offset `u` outside its knots (rare; the stem's stage), out of
+    /// line for the same reason as `outsideQ8`.
+    @inline(never)
+    func tableValue(_ u: Int32) -> Int32 { epilogue!.table.at(offset: u) }
+
     /// `store(q8:)`'s offset outside the table's knots (rare), out of line: inline, the hot path
     /// loaded the table's fields for it on every call (Cortex-M4F q8: 0.21 M instructions and 0.48 M
     /// TRM cycles a window).
@@ -211,11 +216,11 @@ public struct ConvOutput<Out: FixedWidthInteger> {
                     i = resumed(n) { i in
                         let p = UnsafeMutableRawPointer(o + i * ts).assumingMemoryBound(to: Int16.self)
                         return clef_table_sums_s16(acc + i, Int32(n - i), &st, rq.mul, au, rq.shift, p, Int32(ts))
-                    } finish: { o[$0 * ts] = Out(truncatingIfNeeded: table.at(offset: acc[$0])) }
+                    } finish: { o[$0 * ts] = Out(truncatingIfNeeded: tableValue(acc[$0])) }
                     if i >= n { return }
                 }
                 clef_requant_fast(acc + i, Int32(n - i), rq.mul, au, rq.shift)
-                swishStage(acc + i, n - i, &st, tableOnly: true, into: o + i * ts, stride: ts) { Out(truncatingIfNeeded: table.at(offset: $0)) }
+                swishStage(acc + i, n - i, &st, tableOnly: true, into: o + i * ts, stride: ts) { Out(truncatingIfNeeded: tableValue($0)) }
                 return
             }
             for i in 0..<n { o[i * ts] = Out(truncatingIfNeeded: clamp32(table.at(offset: rq.fast(acc[i], adding: au)), outLo, outHi)) }
