@@ -177,20 +177,25 @@ public final class StreamEngine {
         let input = inputBuffer()
         var quality: UInt8 = 0
         var bad = 0
-        // The ring unrolled into the encoder input (preprocessed there in place), oldest first.
+        // The ring unrolled into the encoder input (preprocessed there in place), oldest first:
+        // from the head to the ring's end, then from its start.
+        let older = n - head
         if let r = ringCounts {
-            for i in 0..<n { input[i] = floatValue(Int32(r[head + i < n ? head + i : head + i - n])) / config.countsPerMillivolt }
+            let perMillivolt = config.countsPerMillivolt
+            for i in 0..<older { input[i] = floatValue(Int32(r[head + i])) / perMillivolt }
+            for i in older..<n { input[i] = floatValue(Int32(r[i - older])) / perMillivolt }
         } else {
             let r = ringMillivolts!
-            for i in 0..<n { input[i] = r[head + i < n ? head + i : head + i - n] }
+            input.update(from: r + head, count: older)
+            (input + older).update(from: r, count: head)
         }
-        for i in 0..<n {
-            let j = head + i < n ? head + i : head + i - n
-            let fj = (flags[j >> 1] >> (UInt8(j & 1) * 4)) & 0x0F
-            quality |= fj
-            if fj & (SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue) != 0 {
-                bad += 1
-            }
+        // The window is the whole ring, so every sample's flags count once, in any order: two a
+        // byte (an odd window's last high nibble is never written, so 0).
+        let unusable = SignalQuality.missing.rawValue | SignalQuality.nonFinite.rawValue | SignalQuality.leadOff.rawValue
+        for b in 0..<((n + 1) / 2) {
+            let low = flags[b] & 0x0F, high = flags[b] >> 4
+            quality |= low | high
+            bad += (low & unusable != 0 ? 1 : 0) + (high & unusable != 0 ? 1 : 0)
         }
         let usable = Float(bad) <= config.unusableFraction * Float(n)
         if usable { embedWindow(input, into: embedding) }

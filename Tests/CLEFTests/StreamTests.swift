@@ -101,6 +101,12 @@ final class StreamTests: XCTestCase {
                 }
             } || window.overlaps(10_000..<12_000)
             if faulty { XCTAssertFalse(e.quality.isClean, "window ending \(i + 1) has a fault but is clean") }
+            // Away from the lead-off (whose flat run the stream detects itself), the unusable
+            // samples are exactly the dropped and non-finite ones.
+            if !window.overlaps(10_000..<12_000) {
+                let dropped = samples[window].filter { if case .counts = $0 { return false } else { return true } }.count
+                XCTAssertEqual(e.flaggedSamples, dropped, "window ending \(i + 1)")
+            }
             if !e.quality.isClean { flagged += 1 }
             if e.usable {
                 XCTAssertTrue((0..<256).allSatisfy { stream.embedding[$0].isFinite })
