@@ -313,6 +313,25 @@ final class BlobEngineTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("tensor '\(blocks[1].name).swish1_lut'") && text.contains("channel 3, code 5"), text)
         }
+        // A table on a block whose inputs are int16 (block 3), or of the wrong shape: refused.
+        let misplaced = try withBlob(.q8) { blob in
+            var w = BlobWriter(copying: blob)
+            w.add(blocks[3].name + ".swish1_lut", int8: [Int8](repeating: 0, count: 256 * blocks[3].inChannels), shape: [blocks[3].inChannels, 256])
+            return w.finish()
+        }
+        let misshapen = try withBlob(.q8) { blob in
+            var w = BlobWriter(copying: blob) { $0 == blocks[2].name + ".swish1_lut" }
+            w.add(blocks[2].name + ".swish1_lut", int8: [Int8](repeating: 0, count: 255 * blocks[2].inChannels), shape: [blocks[2].inChannels, 255])
+            return w.finish()
+        }
+        for (bytes, expect) in [(misplaced, "input tables are for q8 blocks with int8 inputs"), (misshapen, "swish1_lut")] {
+            do {
+                try engine(bytes) { _ in }
+                XCTFail("accepted: \(expect)")
+            } catch {
+                XCTAssertTrue("\(error)".contains(expect), "\(error)")
+            }
+        }
     }
 
     /// The integer engines' input codes (`Engine.quantize`: rounding on the float grid, without
