@@ -146,6 +146,8 @@ public enum Exporter {
         for t in tables { w.add(t.name, int8: t.values, shape: t.shape) }
     }
 
+    /// The tables of one blob's bytes. (Its own function, out of line: written inside
+    /// `addInputLUTs`' closure, Swift 6.3.1's performance inliner crashed on it.)
     @inline(never)
     static func inputLUTs(_ raw: UnsafeRawBufferPointer) throws -> [(name: String, values: [Int8], shape: [Int])] {
         let encoder = try QuantEncoder<Int8>(blob: try BlobReader(raw))
